@@ -1,0 +1,42 @@
+"""First start: make demo data, train a model and alias it, unless a live model exists."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from core.config import Settings
+from core.data import generate_transactions
+from core.registry import get_alias_version
+from core.training import TrainResult, train_from_csv
+from core.training.train import Progress
+
+log = logging.getLogger(__name__)
+
+DEMO_ROWS = 150_000
+DEMO_SEED = 7
+
+
+def demo_data_path(settings: Settings) -> Path:
+    return settings.home / "demo" / "transactions.csv"
+
+
+def ensure_demo_model(
+    settings: Settings, *, rows: int = DEMO_ROWS, progress: Progress | None = None
+) -> TrainResult | None:
+    """Train and alias a demo model when the live alias is unset; otherwise do nothing.
+
+    Returns:
+        The training result, or None when a live model already existed.
+    """
+    if get_alias_version(settings, settings.live_alias) is not None:
+        return None
+    path = demo_data_path(settings)
+    if not path.exists():
+        if progress:
+            progress(0.0, f"Generating {rows:,} synthetic transactions")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        generate_transactions(rows, seed=DEMO_SEED).to_csv(partial, index=False)
+        partial.replace(path)  # a crash mid-write never leaves a truncated demo file
+    return train_from_csv(path, settings=settings, progress=progress)

@@ -1,0 +1,220 @@
+"""``workbench``: the command line for everything done outside the browser.
+
+Typer (on Click) gives typed options, ``--help`` and shell completion for free; Rich,
+which it brings along, draws the progress bars on stderr so ``--json`` output on stdout
+stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from core.config import Settings, get_settings
+from core.errors import ConfigError, InputError, NotFoundError, WorkbenchError
+
+app = typer.Typer(
+    name="workbench",
+    help="Fraud Workbench: train, register and inspect card-fraud models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _exit_code(exc: WorkbenchError) -> int:
+    return 2 if isinstance(exc, InputError | ConfigError | NotFoundError) else 1
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except WorkbenchError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(_exit_code(exc)) from exc
+
+
+@contextmanager
+def _failures() -> Iterator[None]:
+    """Turn a WorkbenchError into one readable line on stderr and an exit code."""
+    try:
+        yield
+    except WorkbenchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(_exit_code(exc)) from exc
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[float, str], None]]:
+    if not enabled:
+        yield lambda _fraction, _message: None
+        return
+    with Progress(
+        TextColumn("{task.description:<48}"), BarColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("Starting", total=1.0)
+        yield lambda fraction, message: bar.update(task, completed=fraction, description=message)
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path, typer.Option("--data", help="Labelled CSV (Time, V1..V28, Amount, Class).")
+    ],
+    model: Annotated[str, typer.Option("--model", help="lightgbm or logreg.")] = "lightgbm",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a model on a time split, log it to MLflow and register a new version."""
+    from core.training import train_from_csv
+
+    settings = _settings()
+    with _failures(), _progress(enabled=sys.stderr.isatty() or not as_json) as report:
+        result = train_from_csv(data, settings=settings, model_kind=model, progress=report)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+        return
+    m = result.metrics
+    typer.echo(
+        f"{result.model_name} version {result.version} ({result.model_kind}), run {result.run_id}\n"
+        f"  test AUPRC {m.auprc:.4f}  ROC-AUC {m.roc_auc:.4f}  Brier {m.brier:.5f}\n"
+        f"  at threshold {m.threshold:.4f}: precision {m.precision:.3f}  recall {m.recall:.3f}"
+        f"  F1 {m.f1:.3f}  precision@{m.k} {m.precision_at_k:.3f}"
+        + (f"\n  alias {result.alias_set} -> version {result.version}" if result.alias_set else "")
+    )
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    rows: Annotated[int, typer.Option(help="Number of transactions.")] = 100_000,
+    fraud_rate: Annotated[float, typer.Option(help="Share of frauds.")] = 0.00172,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    drift: Annotated[
+        list[str] | None, typer.Option(help="FEATURE=SHIFT in standard deviations; repeatable.")
+    ] = None,
+    start_time: Annotated[float, typer.Option(help="Seconds added to every Time.")] = 0.0,
+) -> None:
+    """Write synthetic ULB-shaped transactions (for demos and tests)."""
+    from core.data import generate_transactions
+
+    shifts: dict[str, float] = {}
+    with _failures():
+        for item in drift or []:
+            name, _, value = item.partition("=")
+            try:
+                shifts[name.strip()] = float(value)
+            except ValueError as exc:
+                raise InputError(
+                    f"--drift {item!r}: expected FEATURE=NUMBER, e.g. V14=1.5"
+                ) from exc
+        frame = generate_transactions(
+            rows, fraud_rate=fraud_rate, seed=seed, drift=shifts, start_time=start_time
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    typer.echo(f"wrote {len(frame):,} rows ({int(frame['Class'].sum())} frauds) to {out}")
+
+
+@app.command()
+def bootstrap(
+    rows: Annotated[int, typer.Option(help="Rows of demo data to generate.")] = 150_000,
+) -> None:
+    """Train and alias a demo model if the live alias is unset (idempotent)."""
+    from core.bootstrap import ensure_demo_model
+
+    settings = _settings()
+    with _failures(), _progress(enabled=True) as report:
+        result = ensure_demo_model(settings, rows=rows, progress=report)
+    if result is None:
+        typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
+    else:
+        typer.echo(
+            f"demo model {result.model_name} version {result.version} trained "
+            f"(test AUPRC {result.metrics.auprc:.3f}) and aliased {settings.live_alias}"
+        )
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the backends in use (passwords masked), whether each answers, and the live model."""
+    from core.registry import get_version_by_alias
+    from core.status import check_backends
+
+    settings = _settings()
+    checks = check_backends(settings)
+    live: dict[str, object] | None = None
+    with _failures():
+        if all(c.ok for c in checks):
+            try:
+                info = get_version_by_alias(settings)
+                live = {
+                    "name": info.name,
+                    "alias": settings.live_alias,
+                    "version": info.version,
+                    "metrics": info.metrics,
+                    "created_at": info.created_at.isoformat(),
+                }
+            except NotFoundError:
+                live = None
+    if as_json:
+        typer.echo(json.dumps({"backends": [asdict(c) for c in checks], "live_model": live}))
+    else:
+        for c in checks:
+            typer.echo(
+                f"{'ok  ' if c.ok else 'FAIL'} {c.name:<16} {c.url}  {'' if c.ok else c.message}"
+            )
+        typer.echo(f"live model: {live or 'none (run: workbench bootstrap)'}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the registered model's versions with aliases and test metrics."""
+    from core.registry import list_versions
+
+    settings = _settings()
+    with _failures():
+        found = list_versions(settings)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "version": v.version,
+                        "aliases": list(v.aliases),
+                        "model_kind": v.model_kind,
+                        "threshold": v.threshold,
+                        "metrics": v.metrics,
+                        "run_id": v.run_id,
+                        "created_at": v.created_at.isoformat(),
+                    }
+                    for v in found
+                ]
+            )
+        )
+        return
+    for v in found:
+        typer.echo(
+            f"v{v.version:<4} {v.model_kind:<9} AUPRC {v.metrics.get('auprc', float('nan')):.4f}  "
+            f"{','.join(v.aliases)}"
+        )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

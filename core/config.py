@@ -1,0 +1,133 @@
+"""One typed settings object, read from ``WORKBENCH_*`` environment variables once.
+
+Every backend has an embedded default under ``WORKBENCH_HOME`` (SQLite files and a local
+folder) and a real one chosen by URL. Explicit arguments beat the environment, which beats
+the defaults: ``Settings(home=...)`` in code, ``WORKBENCH_HOME=...`` in the shell.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
+ARTIFACT_SCHEMES = ("file", "s3")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _check_scheme(setting: str, url: str, valid: tuple[str, ...]) -> str:
+    scheme = _scheme(url)
+    if scheme not in valid:
+        raise ConfigError(
+            f"{setting}: unknown URL scheme {scheme or '(none)'!r} in {mask_url(url)!r}; "
+            f"valid schemes are: {', '.join(s + '://' for s in valid)}"
+        )
+    return url
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (safe to show or log)."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+class Settings(BaseSettings):
+    """Every setting of the workbench, declared once with a working default."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="forbid")
+
+    home: Path = Field(default=Path(".workbench"), description="Where embedded defaults live.")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; default: SQLite file under home.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Where MLflow stores artifacts: a folder (file://) or s3://bucket/prefix.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint for non-AWS object stores (SeaweedFS, MinIO)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the app database; default: SQLite file under home.",
+    )
+    experiment_name: str = "fraud-workbench"
+    model_name: str = Field(default="fraud-detector", description="Registered model name.")
+    live_alias: str = Field(default="champion", description="Alias the app scores against.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _fill_and_check_urls(self) -> Settings:
+        if self.tracking_uri is None:
+            self.tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if self.artifact_root is None:
+            self.artifact_root = (self.home / "artifacts").as_uri()
+        elif "://" not in self.artifact_root:
+            self.artifact_root = Path(self.artifact_root).expanduser().resolve().as_uri()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'workbench.db'}"
+        _check_scheme("WORKBENCH_TRACKING_URI", self.tracking_uri, TRACKING_SCHEMES)
+        _check_scheme("WORKBENCH_ARTIFACT_ROOT", self.artifact_root, ARTIFACT_SCHEMES)
+        _check_scheme("WORKBENCH_DATABASE_URL", self.database_url, DATABASE_SCHEMES)
+        self.artifact_root = self.artifact_root.rstrip("/")
+        return self
+
+    @property
+    def artifact_scheme(self) -> str:
+        return _scheme(str(self.artifact_root))
+
+    def masked(self) -> dict[str, str]:
+        """The backend URLs with passwords masked, for display."""
+        return {
+            "MLflow tracking": mask_url(str(self.tracking_uri)),
+            "Artifact root": mask_url(str(self.artifact_root)),
+            "App database": mask_url(str(self.database_url)),
+        }
+
+    def apply_to_environment(self) -> None:
+        """Export what MLflow and boto3 read from the environment (the S3 endpoint).
+
+        MLflow's S3 artifact repository only takes its endpoint from
+        ``MLFLOW_S3_ENDPOINT_URL``, so the setting has to travel that way.
+        """
+        if self.s3_endpoint_url:
+            os.environ["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once.
+
+    Raises:
+        ConfigError: a URL has an unknown scheme.
+    """
+    try:
+        return Settings()
+    except ConfigError:
+        raise
+    except ValueError as exc:  # pydantic wraps validator errors
+        cause = exc.__cause__ or exc
+        raise ConfigError(str(cause)) from exc

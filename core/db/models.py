@@ -1,0 +1,69 @@
+"""SQLAlchemy 2 models of the app database. Alembic migrations build the same schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ScoringEvent(Base):
+    """One scoring call (a form submit, a batch file, a CLI run, an API request)."""
+
+    __tablename__ = "scoring_events"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    source: Mapped[str] = mapped_column(String(16))  # ui / cli / api
+    actor: Mapped[str] = mapped_column(String(128))
+    model_name: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[int] = mapped_column(Integer)
+    alias: Mapped[str | None] = mapped_column(String(128))
+    threshold: Mapped[float] = mapped_column(Float)
+    rows_in: Mapped[int] = mapped_column(Integer)
+    rows_scored: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+
+
+class Prediction(Base):
+    """One scored row of a scoring event."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(
+        BigIntKey, ForeignKey("scoring_events.id", ondelete="CASCADE"), index=True
+    )
+    row_number: Mapped[int | None] = mapped_column(Integer)
+    transaction_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[float] = mapped_column(Float)
+    decision: Mapped[int] = mapped_column(Integer)  # 1 = alert
+    reasons: Mapped[list | None] = mapped_column(JSON)
+
+
+class AliasEvent(Base):
+    """One move of a registered model's alias (promotion, rollback, first alias)."""
+
+    __tablename__ = "alias_events"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    alias: Mapped[str] = mapped_column(String(128))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(2000))

@@ -1,0 +1,21 @@
+"""The error hierarchy every caller (pages, CLI, API) maps to a message or status code."""
+
+
+class WorkbenchError(Exception):
+    """Base class for every error the workbench raises on purpose."""
+
+
+class InputError(WorkbenchError):
+    """The caller's input (file, form, argument) is not usable; the message says why."""
+
+
+class NotFoundError(WorkbenchError):
+    """A model, version, alias or run that was asked for does not exist."""
+
+
+class BackendError(WorkbenchError):
+    """A backend (tracking server, database, object store) failed or cannot be reached."""
+
+
+class ConfigError(WorkbenchError):
+    """A setting is invalid, e.g. a URL with an unknown scheme."""
