@@ -13,7 +13,6 @@ from core.training.train import Progress
 
 log = logging.getLogger(__name__)
 
-DEMO_ROWS = 150_000
 DEMO_SEED = 7
 
 
@@ -22,15 +21,21 @@ def demo_data_path(settings: Settings) -> Path:
 
 
 def ensure_demo_model(
-    settings: Settings, *, rows: int = DEMO_ROWS, progress: Progress | None = None
+    settings: Settings, *, rows: int | None = None, progress: Progress | None = None
 ) -> TrainResult | None:
     """Train and alias a demo model when the live alias is unset; otherwise do nothing.
+
+    Args:
+        settings: where to look for the live alias and where to train.
+        rows: rows of synthetic data (default: ``settings.demo_rows``).
+        progress: called with (fraction done, message).
 
     Returns:
         The training result, or None when a live model already existed.
     """
     if get_alias_version(settings, settings.live_alias) is not None:
         return None
+    rows = rows or settings.demo_rows
     path = demo_data_path(settings)
     if not path.exists():
         if progress:

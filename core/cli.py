@@ -127,7 +127,9 @@ def generate(
 
 @app.command()
 def bootstrap(
-    rows: Annotated[int, typer.Option(help="Rows of demo data to generate.")] = 150_000,
+    rows: Annotated[
+        int | None, typer.Option(help="Rows of demo data (default: WORKBENCH_DEMO_ROWS).")
+    ] = None,
 ) -> None:
     """Train and alias a demo model if the live alias is unset (idempotent)."""
     from core.bootstrap import ensure_demo_model

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     experiment_name: str = "fraud-workbench"
     model_name: str = Field(default="fraud-detector", description="Registered model name.")
     live_alias: str = Field(default="champion", description="Alias the app scores against.")
+    demo_rows: int = Field(
+        default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
+    )
 
     @field_validator("home")
     @classmethod
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
         _check_scheme("WORKBENCH_DATABASE_URL", self.database_url, DATABASE_SCHEMES)
         self.artifact_root = self.artifact_root.rstrip("/")
         return self
+
+    def __repr_args__(self):  # type: ignore[no-untyped-def]
+        # Never let a password reach a log line or a traceback through repr().
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if isinstance(value, str) else value
 
     @property
     def artifact_scheme(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,12 +145,18 @@ def list_versions(settings: Settings) -> list[ModelVersionInfo]:
 
     Returns an empty list when the registered model does not exist yet.
     """
+    client = get_client(settings)
     try:
-        found = get_client(settings).search_model_versions(f"name = '{settings.model_name}'")
+        found = client.search_model_versions(f"name = '{settings.model_name}'")
+        # search results carry no aliases; the registered model has the alias map
+        alias_map = client.get_registered_model(settings.model_name).aliases if found else {}
     except MlflowException as exc:
         raise _wrap(settings, f"listing {settings.model_name}", exc) from exc
     metrics = _run_metrics(settings, [mv.run_id for mv in found])
-    infos = [_info(settings, mv, metrics.get(mv.run_id)) for mv in found]
+    infos = []
+    for mv in found:
+        aliases = tuple(sorted(a for a, v in alias_map.items() if int(v) == int(mv.version)))
+        infos.append(replace(_info(settings, mv, metrics.get(mv.run_id)), aliases=aliases))
     return sorted(infos, key=lambda info: info.version, reverse=True)
 
 

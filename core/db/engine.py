@@ -90,3 +90,12 @@ def check_database(settings: Settings) -> None:
             f"app database {mask_url(str(settings.database_url))} is not reachable: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (before a database is dropped, or at exit)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _upgraded.clear()

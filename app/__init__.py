@@ -1,0 +1,1 @@
+"""Streamlit entry point (app/main.py) and shared UI helpers (app/ui)."""

@@ -1,0 +1,1 @@
+"""Shared Streamlit widgets, formatters and st.cache_* wrappers around core."""

@@ -1,0 +1,22 @@
+"""Formatters shared by the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+HEADLINE_METRICS: list[tuple[str, str]] = [
+    ("auprc", "AUPRC"),
+    ("roc_auc", "ROC-AUC"),
+    ("precision", "Precision"),
+    ("recall", "Recall"),
+    ("f1", "F1"),
+    ("brier", "Brier"),
+]
+
+
+def format_metric(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")

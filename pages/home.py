@@ -1,0 +1,90 @@
+"""Home: the backends in use, whether they answer, and the live model."""
+
+import pandas as pd
+import streamlit as st
+
+from app.ui import state
+from app.ui.format import HEADLINE_METRICS, format_metric, format_time
+from core.bootstrap import ensure_demo_model
+from core.errors import WorkbenchError
+
+st.title(":material/shield: Fraud Workbench")
+st.caption("Score card transactions, see why they score high, compare and promote models.")
+
+settings = state.settings()
+
+st.subheader("Backends")
+statuses = state.backend_status(settings)
+st.dataframe(
+    pd.DataFrame(
+        {
+            "Backend": [s.name for s in statuses],
+            "URL": [s.url for s in statuses],
+            "Status": ["reachable" if s.ok else "unreachable" for s in statuses],
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+)
+for s in statuses:
+    if not s.ok:
+        st.error(f"**{s.name}** is not reachable: {s.message}", icon=":material/error:")
+
+st.subheader("Live model")
+if not all(s.ok for s in statuses):
+    st.warning("The live model cannot be shown until every backend answers.")
+    st.stop()
+
+try:
+    live = state.live_version(settings)
+except WorkbenchError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+if live is None:
+    st.info(
+        f"No version of **{settings.model_name}** carries the alias "
+        f"**@{settings.live_alias}** yet. Train a demo model on synthetic data, or run "
+        "`workbench train --data your.csv`.",
+        icon=":material/info:",
+    )
+    if st.button("Train demo model", icon=":material/model_training:", type="primary"):
+        bar = st.progress(0.0, text="Starting")
+        try:
+            ensure_demo_model(settings, progress=lambda f, msg: bar.progress(f, text=msg))
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            state.clear()
+            st.rerun()
+    st.stop()
+
+st.markdown(
+    f"**{live.name}** @ **{settings.live_alias}** → version **{live.version}** "
+    f"({live.model_kind}), trained {format_time(live.created_at)}, "
+    f"decision threshold {live.threshold:.4f}"
+)
+columns = st.columns(len(HEADLINE_METRICS))
+for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
+    column.metric(label, format_metric(live.metrics.get(key)))
+st.caption(f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline.")
+
+with st.expander("All versions", icon=":material/list:"):
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Version": v.version,
+                    "Aliases": ", ".join(v.aliases),
+                    "Kind": v.model_kind,
+                    "AUPRC": v.metrics.get("auprc"),
+                    "ROC-AUC": v.metrics.get("roc_auc"),
+                    "Threshold": v.threshold,
+                    "Created": format_time(v.created_at),
+                }
+                for v in state.versions(settings)
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )

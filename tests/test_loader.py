@@ -1,0 +1,223 @@
+"""Every class of bad input the loader must handle, and the accounting it must keep."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data import iter_transactions, load_transactions
+from core.errors import InputError
+from core.schema import FEATURES
+
+HEADER = ",".join([*FEATURES, "Class"])
+
+
+def _row(i: int, **overrides: str) -> str:
+    values = {name: f"{0.1 * (j + 1) + i:.3f}" for j, name in enumerate(FEATURES)}
+    values["Time"] = str(10 * i)
+    values["Amount"] = f"{12.5 + i:.2f}"
+    values["Class"] = str(i % 2)
+    values.update(overrides)
+    return ",".join(values[name] for name in [*FEATURES, "Class"])
+
+
+def _csv(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def _good(n: int) -> str:
+    return "\n".join([HEADER, *(_row(i) for i in range(1, n + 1))]) + "\n"
+
+
+def test_clean_file_loads_every_row_as_float(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, _good(5)))
+    assert (result.rows_in, len(result.valid), len(result.rejected)) == (5, 5, 0)
+    assert result.valid.index.tolist() == [1, 2, 3, 4, 5]
+    assert all(result.valid[name].dtype == np.float64 for name in FEATURES)
+    assert result.has_label and result.accounted
+
+
+def test_missing_required_columns_are_named(tmp_path: Path) -> None:
+    text = _good(2).replace(",V4,", ",V4x,").replace(",Amount,", ",Amt,")
+    with pytest.raises(InputError, match=r"missing required columns: V4, Amount"):
+        load_transactions(_csv(tmp_path, text))
+
+
+def test_unknown_columns_are_kept_as_passthrough(tmp_path: Path) -> None:
+    lines = _good(3).splitlines()
+    text = "\n".join([lines[0] + ",txn_id"] + [f"{line},00{i}" for i, line in enumerate(lines[1:])])
+    result = load_transactions(_csv(tmp_path, text))
+    assert result.passthrough == ["txn_id"]
+    assert result.valid["txn_id"].tolist() == ["000", "001", "002"]  # text: zeros kept
+    assert "passthrough" in result.warnings[0]
+
+
+def test_non_numeric_cell_names_row_column_and_value(tmp_path: Path) -> None:
+    text = "\n".join([HEADER, _row(1), _row(2, V4="abc"), _row(3)])
+    result = load_transactions(_csv(tmp_path, text))
+    assert result.valid.index.tolist() == [1, 3]
+    bad = result.rejected.iloc[0]
+    assert (bad["row"], bad["column"]) == (2, "V4")
+    assert bad["reason"] == "V4: 'abc' is not a number"
+    assert bad["V4"] == "abc"  # the original value comes back for fixing
+
+
+@pytest.mark.parametrize("empty", ["", "NaN", "nan", "NA"])
+def test_empty_or_nan_cells_are_rejected(tmp_path: Path, empty: str) -> None:
+    text = "\n".join([HEADER, _row(1, V7=empty), _row(2)])
+    result = load_transactions(_csv(tmp_path, text))
+    assert result.rejected["row"].tolist() == [1]
+    assert result.rejected["reason"].iloc[0] == "V7: empty value; expected a number"
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity"])
+def test_infinite_values_are_rejected(tmp_path: Path, value: str) -> None:
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, _row(1, V2=value), _row(2)])))
+    assert result.rejected["reason"].tolist() == ["V2: infinite value; expected a finite number"]
+
+
+def test_negative_amount_is_rejected(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, _row(1), _row(2, Amount="-3.5")])))
+    assert result.rejected[["row", "column"]].values.tolist() == [[2, "Amount"]]
+    assert result.rejected["reason"].iloc[0] == "Amount: -3.5 is negative; expected >= 0"
+
+
+def test_several_problems_in_one_row_are_all_reported(tmp_path: Path) -> None:
+    text = "\n".join([HEADER, _row(1, V1="x", Amount="-1", Class="7")])
+    result = load_transactions(_csv(tmp_path, text))
+    assert result.rejected["column"].iloc[0] == "V1, Amount, Class"
+    assert result.rejected["reason"].iloc[0] == (
+        "V1: 'x' is not a number; Amount: -1 is negative; expected >= 0; "
+        "Class: 7 is not a label; expected 0 or 1"
+    )
+
+
+def test_duplicated_header_names_are_refused(tmp_path: Path) -> None:
+    text = _good(2).replace(",V9,", ",V4,", 1)
+    with pytest.raises(InputError, match=r"duplicated header names.*'V4' at columns 5, 10"):
+        load_transactions(_csv(tmp_path, text))
+
+
+def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, b"\xef\xbb\xbf" + _good(3).encode()))
+    assert len(result.valid) == 3 and "Time" in result.valid
+
+
+def test_semicolon_delimiter_with_decimal_commas(tmp_path: Path) -> None:
+    rows = [line.replace(",", ";") for line in _good(3).splitlines()]
+    text = "\n".join([rows[0], rows[2].replace(".", ","), rows[3]])  # one row with "14,50"
+    result = load_transactions(_csv(tmp_path, text))
+    assert (result.rows_in, len(result.valid)) == (2, 2)
+    assert result.valid["Amount"].tolist() == [14.5, 15.5]
+
+
+def test_quoted_numbers_are_numbers(tmp_path: Path) -> None:
+    quoted = ",".join(f'"{v}"' for v in _row(1).split(","))
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, quoted])))
+    assert len(result.valid) == 1 and result.valid["Amount"].iloc[0] == 13.5
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="the file is empty"):
+        load_transactions(_csv(tmp_path, ""))
+
+
+def test_header_only_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="header but no data rows"):
+        load_transactions(_csv(tmp_path, HEADER + "\n"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200), "not a CSV text file"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV text file"),
+        (
+            b"Lorem ipsum dolor sit amet.\nNothing tabular here.\n",
+            "missing required columns",
+        ),
+        (b"Time,V1\n\xff\xfe\xfa bad bytes " + b"x" * 50, "not UTF-8 text"),
+    ],
+)
+def test_files_that_are_not_csv(tmp_path: Path, content: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_transactions(_csv(tmp_path, content))
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_transactions(tmp_path / "absent.csv")
+
+
+def test_short_and_long_rows_are_rejected_not_lost(tmp_path: Path) -> None:
+    short = ",".join(_row(2).split(",")[:10])
+    long = _row(3) + ",extra1,extra2"
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, _row(1), short, long, _row(4)])))
+    assert result.valid.index.tolist() == [1, 4]
+    assert result.rejected["row"].tolist() == [2, 3]
+    assert "V10: empty value" in result.rejected["reason"].iloc[0]
+    assert result.rejected["reason"].iloc[1] == "(row): 33 fields; the header has 31"
+    assert result.accounted
+
+
+def test_label_must_be_zero_or_one_and_may_be_required(tmp_path: Path) -> None:
+    no_label = "\n".join(line.rsplit(",", 1)[0] for line in _good(2).splitlines())
+    assert not load_transactions(_csv(tmp_path, no_label)).has_label
+    with pytest.raises(InputError, match="missing the label column 'Class'"):
+        load_transactions(_csv(tmp_path, no_label), require_label=True)
+
+
+def test_chunks_keep_row_numbers_and_accounting(tmp_path: Path) -> None:
+    lines = _good(25).splitlines()
+    lines[7] = _row(7, V3="oops")  # data row 7
+    lines[20] = _row(20, Amount="-2")  # data row 20
+    path = _csv(tmp_path, "\n".join(lines))
+    chunks = list(iter_transactions(path, chunk_rows=6))
+    assert [c.rows_in for c in chunks] == [6, 6, 6, 6, 1]
+    assert sum(len(c.valid) + len(c.rejected) for c in chunks) == 25
+    merged = load_transactions(path, chunk_rows=6)
+    assert merged.rejected["row"].tolist() == [7, 20]
+    assert merged.valid.index.is_unique and len(merged.valid) == 23
+
+
+def test_accounting_holds_on_a_mix_of_every_problem(tmp_path: Path) -> None:
+    rows = [
+        _row(1), _row(2, V1="abc"), _row(3, V2=""), _row(4, V3="inf"), _row(5, Amount="-1"),
+        _row(6, Class="2"), ",".join(_row(7).split(",")[:5]), _row(8) + ",x", _row(9),
+    ]  # fmt: skip
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, *rows])))
+    assert result.rows_in == 9
+    assert len(result.valid) + len(result.rejected) == result.rows_in
+    assert result.rejected["row"].tolist() == [2, 3, 4, 5, 6, 7, 8]
+
+
+def test_file_objects_are_accepted(tmp_path: Path) -> None:
+    upload = io.BytesIO(_good(4).encode())
+    result = load_transactions(upload)
+    assert len(result.valid) == 4
+
+
+def test_real_sample_matches_known_facts(real_sample: Path) -> None:
+    result = load_transactions(real_sample, require_label=True)
+    fraud = result.valid[result.valid["Class"] == 1]
+    assert (result.rows_in, len(result.rejected), len(fraud)) == (5412, 0, 492)
+    assert fraud["Amount"].sum() == pytest.approx(60127.97, abs=0.01)
+    assert fraud["Amount"].mean() == pytest.approx(122.2113, abs=1e-4)
+    assert fraud["V14"].mean() == pytest.approx(-6.9717, abs=1e-4)
+
+
+def test_large_synthetic_file_round_trips(tmp_path: Path) -> None:
+    from core.data import generate_transactions
+
+    frame = generate_transactions(3000, fraud_rate=0.01, seed=1)
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    result = load_transactions(tmp_path / "big.csv", chunk_rows=1000)
+    pd.testing.assert_frame_equal(
+        result.valid.reset_index(drop=True)[list(FEATURES)], frame[list(FEATURES)], atol=1e-9
+    )
