@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app.ui.pages import PAGES
+from app.ui.pages import build_pages
 
 st.set_page_config(page_title="Fraud Workbench", page_icon=":material/shield:", layout="wide")
-st.navigation(PAGES).run()
+st.navigation(build_pages()).run()

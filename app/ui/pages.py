@@ -11,7 +11,10 @@ PAGE_SPECS: list[tuple[str, str, str]] = [
     ("home.py", "Home", ":material/home:"),
 ]
 
-PAGES = [
-    st.Page(PAGES_DIR / name, title=title, icon=icon, default=(i == 0))
-    for i, (name, title, icon) in enumerate(PAGE_SPECS)
-]
+
+def build_pages() -> list[st.Page]:
+    """st.Page objects must be made inside a script run, so this is called per run."""
+    return [
+        st.Page(PAGES_DIR / name, title=title, icon=icon, default=(i == 0))
+        for i, (name, title, icon) in enumerate(PAGE_SPECS)
+    ]

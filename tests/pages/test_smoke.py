@@ -1,0 +1,62 @@
+"""Every page renders without an exception, in-process with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.ui.pages import PAGE_SPECS
+from core.config import Settings
+from tests.conftest import REPO, Trained, settings_env
+
+MAIN = str(REPO / "app" / "main.py")
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, settings: Settings, **extra: str) -> AppTest:
+    for key, value in {**settings_env(settings), **extra}.items():
+        monkeypatch.setenv(key, value)
+    return AppTest.from_file(MAIN, default_timeout=120)
+
+
+@pytest.mark.parametrize("page", [name for name, _, _ in PAGE_SPECS])
+def test_every_page_renders(
+    page: str, trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, trained_embedded.settings).run()
+    at.switch_page(str(REPO / "pages" / page)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_home_shows_backends_and_the_live_model(
+    trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, trained_embedded.settings).run()
+    settings, result = trained_embedded.settings, trained_embedded.result
+    text = " ".join(m.value for m in at.markdown)
+    assert f"**{settings.model_name}** @ **champion** → version **{result.version}**" in text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["AUPRC"] == f"{result.metrics.auprc:.3f}"
+    backends = at.dataframe[0].value
+    assert backends["Status"].tolist() == ["reachable"] * 3
+
+
+def test_home_without_a_model_trains_the_demo_on_click(
+    tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, Settings(home=tmp_path), WORKBENCH_DEMO_ROWS="20000").run()
+    assert "No version of **fraud-detector**" in at.info[0].value
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    text = " ".join(m.value for m in at.markdown)
+    assert "**fraud-detector** @ **champion** → version **1**" in text
+
+
+def test_home_names_an_unreachable_backend(tmp_path: Path, workbench_env: pytest.MonkeyPatch) -> None:
+    down = Settings(home=tmp_path, database_url="postgresql://app:pw@127.0.0.1:9/wb")
+    at = _app(workbench_env, down).run()
+    assert not at.exception
+    assert any("**App database** is not reachable" in e.value for e in at.error)
+    assert all("pw@" not in e.value for e in at.error)
