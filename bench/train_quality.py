@@ -50,7 +50,11 @@ def main() -> None:
     for kind, results in rows.items():
         auprcs = [r.metrics.auprc for r, _ in results]
         m = results[0][0].metrics
-        spread = "" if max(auprcs) - min(auprcs) < 1e-12 else f" (range {min(auprcs):.4f}-{max(auprcs):.4f})"
+        spread = (
+            ""
+            if max(auprcs) - min(auprcs) < 1e-12
+            else f" (range {min(auprcs):.4f}-{max(auprcs):.4f})"
+        )
         print(
             f"| {kind} | {statistics.median(auprcs):.4f}{spread} | {m.roc_auc:.4f} | {m.f1:.4f} | "
             f"{m.threshold:.4f} | {statistics.median(t for _, t in results):.1f} |"

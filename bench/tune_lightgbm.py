@@ -53,7 +53,8 @@ def main() -> None:
         test = average_precision_score(ys, model.predict_proba(xs)[:, 1])
         results.append((val, test, lr, leaves, mcs, weight, model.best_iteration_))
     results.sort(reverse=True)
-    print("| val AUPRC | test AUPRC | learning_rate | num_leaves | min_child_samples | weight | trees |")
+    columns = ["val AUPRC", "test AUPRC", *GRID, "trees"]
+    print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|---|")
     for row in results[:8]:
         print("| {:.4f} | {:.4f} | {} | {} | {} | {} | {} |".format(*row))

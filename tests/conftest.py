@@ -112,18 +112,32 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
     log = (data / "weed.log").open("wb")
     process = subprocess.Popen(
-        [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         f"-s3.port={port}", f"-master.port={ports['master']}",
-         f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-         f"-admin.port={ports['admin']}", "-admin.ui=false"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data,
-    )  # fmt: skip
+        [
+            weed,
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={port}",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            f"-admin.port={ports['admin']}",
+            "-admin.ui=false",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=data,
+    )
     try:
         if not wait_for_port(port, timeout=60, process=process):
             unavailable(f"SeaweedFS did not open its S3 port; see {data / 'weed.log'}")
-        for name, value in (("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
-                            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
-                            ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ):
             os.environ[name] = value
         endpoint = f"http://127.0.0.1:{port}"
         _create_bucket(endpoint, S3_BUCKET)

@@ -78,10 +78,17 @@ def test_status_fails_with_a_clear_message_when_a_backend_is_down(home: Settings
 
 def test_console_script_is_installed_and_bootstraps_idempotently(tmp_path: Path) -> None:
     script = shutil.which("workbench") or str(Path(__file__).parents[1] / ".venv/bin/workbench")
-    env = {**settings_env(Settings(home=tmp_path / "boot")), "WORKBENCH_DEMO_ROWS": "20000",
-           "PATH": str(Path(script).parent)}  # fmt: skip
-    first = subprocess.run([script, "bootstrap"], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **settings_env(Settings(home=tmp_path / "boot")),
+        "WORKBENCH_DEMO_ROWS": "20000",
+        "PATH": str(Path(script).parent),
+    }
+    first = subprocess.run(
+        [script, "bootstrap"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert first.returncode == 0, first.stderr
     assert "demo model fraud-detector version 1 trained" in first.stdout
-    second = subprocess.run([script, "bootstrap"], env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(
+        [script, "bootstrap"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert second.returncode == 0 and "already set" in second.stdout

@@ -21,8 +21,15 @@ def test_migrations_create_the_same_tables_on_each_backend(backend_settings: Set
     inspector = inspect(engine)
     assert set(inspector.get_table_names()) >= TABLES
     columns = {c["name"] for c in inspector.get_columns("predictions")}
-    assert {"event_id", "row_number", "transaction_id", "input_hash", "probability",
-            "decision", "reasons"} <= columns  # fmt: skip
+    assert {
+        "event_id",
+        "row_number",
+        "transaction_id",
+        "input_hash",
+        "probability",
+        "decision",
+        "reasons",
+    } <= columns
     upgrade_database(engine)  # idempotent: running again changes nothing
     check_database(backend_settings)
 

@@ -188,9 +188,16 @@ def test_chunks_keep_row_numbers_and_accounting(tmp_path: Path) -> None:
 
 def test_accounting_holds_on_a_mix_of_every_problem(tmp_path: Path) -> None:
     rows = [
-        _row(1), _row(2, V1="abc"), _row(3, V2=""), _row(4, V3="inf"), _row(5, Amount="-1"),
-        _row(6, Class="2"), ",".join(_row(7).split(",")[:5]), _row(8) + ",x", _row(9),
-    ]  # fmt: skip
+        _row(1),
+        _row(2, V1="abc"),
+        _row(3, V2=""),
+        _row(4, V3="inf"),
+        _row(5, Amount="-1"),
+        _row(6, Class="2"),
+        ",".join(_row(7).split(",")[:5]),
+        _row(8) + ",x",
+        _row(9),
+    ]
     result = load_transactions(_csv(tmp_path, "\n".join([HEADER, *rows])))
     assert result.rows_in == 9
     assert len(result.valid) + len(result.rejected) == result.rows_in

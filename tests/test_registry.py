@@ -46,8 +46,15 @@ def test_json_result_has_the_documented_keys(trained: Trained) -> None:
     payload = trained.result.as_json()
     assert set(payload) == {"run_id", "model_name", "version", "metrics"}
     assert set(payload["metrics"]) == {
-        "auprc", "roc_auc", "precision", "recall", "f1", "precision_at_k", "brier", "threshold"
-    }  # fmt: skip
+        "auprc",
+        "roc_auc",
+        "precision",
+        "recall",
+        "f1",
+        "precision_at_k",
+        "brier",
+        "threshold",
+    }
     json.dumps(payload)
 
 

@@ -54,7 +54,9 @@ def test_home_without_a_model_trains_the_demo_on_click(
     assert "**fraud-detector** @ **champion** → version **1**" in text
 
 
-def test_home_names_an_unreachable_backend(tmp_path: Path, workbench_env: pytest.MonkeyPatch) -> None:
+def test_home_names_an_unreachable_backend(
+    tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
     down = Settings(home=tmp_path, database_url="postgresql://app:pw@127.0.0.1:9/wb")
     at = _app(workbench_env, down).run()
     assert not at.exception
