@@ -66,7 +66,7 @@ st.markdown(
 )
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
-    column.metric(label, format_metric(live.metrics.get(key)))
+    column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
 st.caption(f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline.")
 
 with st.expander("All versions", icon=":material/list:"):

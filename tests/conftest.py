@@ -1,10 +1,12 @@
 """Shared fixtures: tiny real data, real backends, one trained model per backend.
 
-Two backends, the same tests:
+Three backends, the same tests:
 - ``embedded``: MLflow on SQLite, artifacts in a folder, app database on SQLite;
 - ``postgres+s3``: MLflow and the app database on the PostgreSQL at 127.0.0.1:5432, artifacts
-  on a SeaweedFS S3 server started here on a free loopback port.
-The second is skipped with a reason where a service cannot be started, unless
+  on a SeaweedFS S3 server started here on a free loopback port;
+- ``mlflow-server+s3``: an ``mlflow server`` (HTTP tracking and registry) started here on
+  a free loopback port, artifacts on the same SeaweedFS.
+The real ones are skipped with a reason where a service cannot be started, unless
 ``WORKBENCH_REQUIRE_SERVICES=1`` (set by .ci/run), which turns that skip into a failure.
 """
 
@@ -196,9 +198,42 @@ def postgres_databases() -> Iterator[dict[str, str]]:
         admin.close()
 
 
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on a free loopback port (SQLite store, no job workers)."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            mlflow, "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+            "--default-artifact-root", (folder / "artifacts").as_uri(), "--workers", "1",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+    )  # fmt: skip
+    try:
+        if not wait_for_port(port, timeout=120, process=process):
+            unavailable(f"mlflow server did not start; see {folder / 'server.log'}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
 # --------------------------------------------------------------------------- backends
 
-BACKENDS = ["embedded", pytest.param("postgres+s3", marks=pytest.mark.integration)]
+BACKENDS = [
+    "embedded",
+    pytest.param("postgres+s3", marks=pytest.mark.integration),
+    pytest.param("mlflow-server+s3", marks=pytest.mark.integration),
+]
 
 
 @pytest.fixture(scope="session")
@@ -209,9 +244,17 @@ def embedded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _settings_for(request: pytest.FixtureRequest, backend: str, model_name: str) -> Settings:
     if backend == "embedded":
         return Settings(home=request.getfixturevalue("embedded_home"), model_name=model_name)
-    databases = request.getfixturevalue("postgres_databases")
     s3: S3Server = request.getfixturevalue("s3_server")
-    home = request.getfixturevalue("tmp_path_factory").mktemp("pg-s3-home")
+    home = request.getfixturevalue("tmp_path_factory").mktemp("home")
+    if backend == "mlflow-server+s3":
+        return Settings(
+            home=home,
+            tracking_uri=request.getfixturevalue("mlflow_server"),
+            artifact_root=f"s3://{s3.bucket}/via-server",
+            s3_endpoint_url=s3.endpoint,
+            model_name=model_name,
+        )
+    databases = request.getfixturevalue("postgres_databases")
     return Settings(
         home=home,
         tracking_uri=databases["mlflow"],

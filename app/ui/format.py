@@ -10,7 +10,7 @@ HEADLINE_METRICS: list[tuple[str, str]] = [
     ("precision", "Precision"),
     ("recall", "Recall"),
     ("f1", "F1"),
-    ("brier", "Brier"),
+    ("brier", "Brier"),  # shown with 4 digits: good models score near 0.001
 ]
 
 
