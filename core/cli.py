@@ -213,6 +213,68 @@ def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         )
 
 
+@app.command()
+def score(
+    data: Annotated[Path, typer.Option("--data", help="Transactions CSV to score.")],
+    out: Annotated[Path, typer.Option("--out", help="Scored CSV to write.")],
+    alias: Annotated[
+        str | None, typer.Option(help="Score with this alias (default: live).")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Score with this version.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a CSV; rejected rows go to OUT.rejected.csv; every score is audited."""
+    import getpass
+
+    from core.scoring import rejected_path, resolve_model, score_file
+
+    settings = _settings()
+    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
+        choice = resolve_model(settings, alias=alias, version=version)
+        result = score_file(
+            data,
+            settings=settings,
+            choice=choice,
+            source_kind="cli",
+            actor=getpass.getuser(),
+            input_name=data.name,
+            out=out,
+            progress=report,
+        )
+    if result.audit.spooled:
+        err.print(f"[yellow]warning:[/yellow] {result.audit.message}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result.summary()))
+    else:
+        typer.echo(
+            f"{result.rows_in:,} rows: {result.rows_scored:,} scored, {result.rows_rejected:,} "
+            f"rejected, {result.alerts:,} alerts ({result.model_label}, threshold "
+            f"{result.threshold:.4f}) in {result.seconds:.1f} s\n  scored: {out}"
+            + (f"\n  rejected: {rejected_path(out)}" if result.rows_rejected else "")
+        )
+    if result.rows_scored == 0:
+        err.print(
+            f"[red]error:[/red] no row could be scored; reasons are in {rejected_path(out)}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+
+
+audit_app = typer.Typer(help="The prediction audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("replay")
+def audit_replay() -> None:
+    """Write spooled audit records to the app database (exit 1 while it is unreachable)."""
+    from core.audit import pending_spool, replay_spool
+
+    settings = _settings()
+    with _failures():
+        written = replay_spool(settings)
+    typer.echo(f"replayed {written} spooled event(s); {pending_spool(settings)} waiting")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

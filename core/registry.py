@@ -52,7 +52,7 @@ class ModelVersionInfo:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A version's native model (LightGBM classifier or sklearn pipeline), loaded once."""
+    """A version's native model (LightGBM Booster or sklearn pipeline), loaded once."""
 
     info: ModelVersionInfo
     estimator: Any
@@ -60,12 +60,11 @@ class LoadedModel:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Fraud probability per row of a (rows, 30) float array in schema order.
 
-        LightGBM goes straight to its booster: no pandas, no feature-name checks.
+        LightGBM versions are native Boosters (saved up to their best iteration) whose
+        predict returns the fraud probability directly: no pandas, no name checks.
         """
         if self.info.model_kind == "lightgbm":
-            return self.estimator.booster_.predict(
-                features, num_iteration=self.estimator.best_iteration_ or None
-            )
+            return self.estimator.predict(features)
         # The pipeline was fitted on named columns; a zero-copy frame keeps sklearn quiet.
         frame = pd.DataFrame(features, columns=list(FEATURES), copy=False)
         return self.estimator.predict_proba(frame)[:, 1]
@@ -111,8 +110,12 @@ def _run_metrics(settings: Settings, run_ids: list[str]) -> dict[str, dict[str, 
     }
 
 
-def get_version_by_alias(settings: Settings, alias: str | None = None) -> ModelVersionInfo:
+def get_version_by_alias(
+    settings: Settings, alias: str | None = None, *, with_metrics: bool = True
+) -> ModelVersionInfo:
     """Resolve ``models:/<name>@<alias>`` (default: the live alias) to its version.
+
+    ``with_metrics=False`` skips the run lookup (scoring needs only the threshold).
 
     Raises:
         NotFoundError: no such registered model or alias.
@@ -123,11 +126,12 @@ def get_version_by_alias(settings: Settings, alias: str | None = None) -> ModelV
         mv = get_client(settings).get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as exc:
         raise _wrap(settings, f"alias {settings.model_name}@{alias}", exc) from exc
-    return _info(settings, mv, _run_metrics(settings, [mv.run_id]).get(mv.run_id))
+    metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
+    return _info(settings, mv, metrics)
 
 
-def get_version(settings: Settings, version: int) -> ModelVersionInfo:
-    """One version of the registered model, with its test metrics.
+def get_version(settings: Settings, version: int, *, with_metrics: bool = True) -> ModelVersionInfo:
+    """One version of the registered model, with its test metrics unless told not to.
 
     Raises:
         NotFoundError: no such version.
@@ -137,7 +141,8 @@ def get_version(settings: Settings, version: int) -> ModelVersionInfo:
         mv = get_client(settings).get_model_version(settings.model_name, str(version))
     except MlflowException as exc:
         raise _wrap(settings, f"{settings.model_name} version {version}", exc) from exc
-    return _info(settings, mv, _run_metrics(settings, [mv.run_id]).get(mv.run_id))
+    metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
+    return _info(settings, mv, metrics)
 
 
 def list_versions(settings: Settings) -> list[ModelVersionInfo]:

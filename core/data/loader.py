@@ -213,6 +213,27 @@ def load_transactions(
     )
 
 
+def validate_records(records: pd.DataFrame) -> LoadResult:
+    """Validate records that did not come from a file (a form, pasted text, a JSON body).
+
+    Args:
+        records: one row per transaction; cells may be numbers or text. The index is kept
+            as the row number.
+
+    Returns:
+        The same split into valid and rejected rows as :func:`load_transactions` gives.
+
+    Raises:
+        InputError: missing or duplicated columns.
+    """
+    columns = [str(c) for c in records.columns]
+    _check_columns(columns)
+    passthrough = [c for c in columns if not is_known_column(c)]
+    frame = records.rename_axis(ROW)
+    frame.columns = columns
+    return _validate_chunk(frame, _Layout(",", columns), passthrough, LABEL in columns)
+
+
 def _validate_chunk(
     chunk: pd.DataFrame, layout: _Layout, passthrough: list[str], has_label: bool
 ) -> LoadResult:

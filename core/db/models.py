@@ -25,6 +25,8 @@ class ScoringEvent(Base):
     __tablename__ = "scoring_events"
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    # Made by the caller, so a spooled event replayed twice is recognised and skipped.
+    event_uid: Mapped[str] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     source: Mapped[str] = mapped_column(String(16))  # ui / cli / api
     actor: Mapped[str] = mapped_column(String(128))
@@ -35,6 +37,8 @@ class ScoringEvent(Base):
     rows_in: Mapped[int] = mapped_column(Integer)
     rows_scored: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
+    alerts: Mapped[int] = mapped_column(Integer)
+    input_name: Mapped[str | None] = mapped_column(String(512))  # file name, "form", ...
 
 
 class Prediction(Base):

@@ -7,6 +7,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -296,13 +297,13 @@ def _pip_requirements(model_kind: ModelKind) -> list[str]:
     # Explicit: MLflow's inference of requirements costs ~10 s per log_model.
     pins = [
         f"mlflow=={mlflow.__version__}",
-        f"scikit-learn=={sklearn.__version__}",
         f"numpy=={np.__version__}",
         f"pandas=={pd.__version__}",
     ]
     if model_kind == "lightgbm":
-        pins.append(f"lightgbm=={lgb.__version__}")
-    return pins
+        return [*pins, f"lightgbm=={lgb.__version__}"]
+    # MLflow saves sklearn models with skops (safe to load), so the loader needs it too.
+    return [*pins, f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
 
 
 def _log_and_register(
@@ -310,9 +311,14 @@ def _log_and_register(
 ) -> int:
     example = x_train.head(5)
     signature = infer_signature(example, _predict(model, example))
-    flavor = mlflow.lightgbm if model_kind == "lightgbm" else mlflow.sklearn
+    if model_kind == "lightgbm":
+        # The native Booster, saved as LightGBM's own text format up to the best iteration:
+        # no pickle or skops on load, which is ~20x faster than the sklearn wrapper's.
+        flavor, logged = mlflow.lightgbm, model.booster_
+    else:
+        flavor, logged = mlflow.sklearn, model
     info = flavor.log_model(
-        model,
+        logged,
         name="model",
         signature=signature,
         input_example=example,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 08:39:01.349184
+Create Date: 2026-11-23 09:09:11.549011
 """
 
 import sqlalchemy as sa
@@ -46,6 +46,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
+        sa.Column("event_uid", sa.String(length=36), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
@@ -56,7 +57,10 @@ def upgrade() -> None:
         sa.Column("rows_in", sa.Integer(), nullable=False),
         sa.Column("rows_scored", sa.Integer(), nullable=False),
         sa.Column("rows_rejected", sa.Integer(), nullable=False),
+        sa.Column("alerts", sa.Integer(), nullable=False),
+        sa.Column("input_name", sa.String(length=512), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_uid"),
     )
     with op.batch_alter_table("scoring_events", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,357 @@
+"""The prediction audit log: every scoring event and every scored row, never lost.
+
+Records are written in one transaction per event, predictions in bulk (COPY on
+PostgreSQL, executemany on SQLite). When the app database cannot be reached the record
+goes to a spool file under ``<home>/spool`` instead; spooled records are replayed in order
+before the next record is written (or by ``workbench audit replay``). Each event carries a
+caller-made ``event_uid`` with a unique constraint, so a record replayed twice (a crash
+between commit and unlinking its spool file, two processes replaying at once) is stored once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from core.config import Settings
+from core.db import ScoringEvent, get_engine
+from core.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = (
+    "row_number",
+    "transaction_id",
+    "input_hash",
+    "probability",
+    "decision",
+    "reasons",
+)
+_COLUMN_LIST = ", ".join(("event_id", *PREDICTION_COLUMNS))
+_EVENT_KEY = b"workbench_event"
+_HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
+
+
+@dataclass(frozen=True)
+class ScoringEventRecord:
+    """What one scoring call did; stored as a ``scoring_events`` row."""
+
+    source: Literal["ui", "cli", "api"]
+    actor: str
+    model_name: str
+    model_version: int
+    alias: str | None
+    threshold: float
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    alerts: int
+    input_name: str | None = None
+    event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class AuditReceipt:
+    """Where a record went, and the state of the spool afterwards."""
+
+    event_uid: str
+    stored: Literal["database", "spool"]
+    replayed: int
+    pending: int
+    message: str
+
+    @property
+    def spooled(self) -> bool:
+        return self.stored == "spool"
+
+
+def compute_input_hashes(features: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row of the model inputs, as 16 hex characters.
+
+    Vectorised (pandas' hash_pandas_object over the float64 features in schema order):
+    the same inputs always give the same hash, on any caller's path.
+    """
+    frame = pd.DataFrame(np.ascontiguousarray(features, dtype=np.float64), copy=False)
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    nibbles = hashes.astype(">u8").view(np.uint8).reshape(-1, 8)
+    chars = np.empty((len(hashes), 16), dtype="S1")
+    chars[:, 0::2] = _HEX[nibbles >> 4]
+    chars[:, 1::2] = _HEX[nibbles & 15]
+    return chars.view("S16").ravel().astype(str)
+
+
+def make_predictions_frame(
+    *,
+    row_number: np.ndarray | None,
+    transaction_id: np.ndarray | None,
+    features: np.ndarray,
+    probability: np.ndarray,
+    decision: np.ndarray,
+    reasons: list[str | None] | None = None,
+) -> pd.DataFrame:
+    """The per-row audit columns, in the order ``log_scoring`` expects."""
+    n = len(probability)
+    return pd.DataFrame(
+        {
+            "row_number": pd.array(
+                row_number if row_number is not None else [None] * n, dtype="Int64"
+            ),
+            "transaction_id": pd.array(
+                transaction_id if transaction_id is not None else [None] * n, dtype="string"
+            ),
+            "input_hash": compute_input_hashes(features),
+            "probability": np.asarray(probability, dtype=np.float64),
+            "decision": np.asarray(decision, dtype=np.int8),
+            "reasons": pd.array(reasons if reasons is not None else [None] * n, dtype="string"),
+        }
+    )
+
+
+def spool_dir(settings: Settings) -> Path:
+    return settings.home / "spool"
+
+
+def pending_spool(settings: Settings) -> int:
+    """How many records wait in the spool for the database."""
+    folder = spool_dir(settings)
+    return len(list(folder.glob("*.parquet"))) if folder.exists() else 0
+
+
+def log_scoring(
+    settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame
+) -> AuditReceipt:
+    """Store one scoring event and its predictions; spool them if the database fails.
+
+    Spooled records from earlier are replayed first, so the log keeps its order. For
+    predictions that arrive chunk by chunk use :class:`AuditStream`.
+
+    Args:
+        settings: the app database and the home folder (for the spool).
+        event: what the call did.
+        predictions: per-row audit columns (see :func:`make_predictions_frame`).
+
+    Returns:
+        Where the record went; never raises for an unreachable database.
+    """
+    stream = AuditStream(settings, event)
+    stream.add(predictions)
+    return stream.finish(event)
+
+
+class AuditStream:
+    """One event's predictions written chunk by chunk on a background thread.
+
+    The writer thread holds one transaction: the event row first, then each chunk as it
+    arrives (COPY on PostgreSQL, executemany on SQLite), the final totals last, then
+    commit. Database work thus overlaps with parsing, scoring and writing output in the
+    caller's thread. If anything fails, nothing is committed and the whole record goes to
+    the spool instead: the caller keeps every chunk until :meth:`finish`.
+    """
+
+    _DONE = object()
+
+    def __init__(self, settings: Settings, header: ScoringEventRecord) -> None:
+        self._settings = settings
+        self._header = header
+        self._parts: list[pd.DataFrame] = []
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
+        self._error: Exception | None = None
+        self._replayed = 0
+        self._final: ScoringEventRecord | None = None
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, predictions: pd.DataFrame) -> None:
+        """Queue one chunk of predictions (blocks briefly if the writer is behind)."""
+        self._parts.append(predictions)
+        if self._error is None:
+            self._queue.put(predictions)
+
+    def finish(self, event: ScoringEventRecord) -> AuditReceipt:
+        """Commit with the final totals in ``event`` (same ``event_uid``), or spool all."""
+        self._final = event
+        self._queue.put(self._DONE)
+        self._thread.join()
+        predictions = pd.concat(self._parts, ignore_index=True) if self._parts else _empty()
+        if self._error is None:
+            message = f"{len(predictions):,} predictions recorded in the audit log"
+            if self._replayed:
+                message += f"; {self._replayed} spooled event(s) replayed first"
+            return AuditReceipt(event.event_uid, "database", self._replayed, 0, message)
+        _spool(self._settings, event, predictions)
+        pending = pending_spool(self._settings)
+        reason = _first_line(self._error)
+        log.warning("audit write failed, spooled event %s: %s", event.event_uid, reason)
+        return AuditReceipt(
+            event_uid=event.event_uid,
+            stored="spool",
+            replayed=0,
+            pending=pending,
+            message=(
+                f"The audit database could not be written ({reason}). "
+                f"{len(predictions):,} prediction records were saved to the local spool "
+                f"({pending} event(s) waiting) and will be written, in order, when it is back."
+            ),
+        )
+
+    def _run(self) -> None:
+        try:
+            self._replayed = replay_spool(self._settings)
+            with get_engine(self._settings).begin() as connection:
+                event_id = _insert_event(connection, self._header)
+                while (item := self._queue.get()) is not self._DONE:
+                    _insert_predictions(connection, event_id, item)  # type: ignore[arg-type]
+                final = self._final or self._header
+                connection.execute(
+                    update(ScoringEvent)
+                    .where(ScoringEvent.id == event_id)
+                    .values(**{k: v for k, v in asdict(final).items() if k in _TOTALS})
+                )
+        except Exception as exc:  # any failure: roll back, spool everything in finish()
+            self._error = exc
+            while self._queue.get() is not self._DONE:  # keep the producer from blocking
+                pass
+
+
+_TOTALS = ("rows_in", "rows_scored", "rows_rejected", "alerts")
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc.__cause__ or exc).strip().splitlines()
+    return text[0][:300] if text else exc.__class__.__name__
+
+
+def replay_spool(settings: Settings) -> int:
+    """Write spooled records to the database in the order they were made.
+
+    Returns:
+        How many records were written (records already present are skipped, not counted).
+
+    Raises:
+        BackendError: the database is still unreachable (the rest stays spooled).
+    """
+    folder = spool_dir(settings)
+    if not folder.exists():
+        return 0
+    written = 0
+    for path in sorted(folder.glob("*.parquet")):
+        table = pq.read_table(path)
+        event = _event_from_metadata(table.schema.metadata[_EVENT_KEY])
+        try:
+            _write(settings, event, table.to_pandas())
+            written += 1
+        except IntegrityError:
+            log.info(
+                "spooled event %s was already stored; dropping the spool file", event.event_uid
+            )
+        except SQLAlchemyError as exc:
+            raise BackendError(f"audit database still unreachable: {exc}") from exc
+        path.unlink()
+    return written
+
+
+def _write(settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame) -> None:
+    with get_engine(settings).begin() as connection:
+        _insert_predictions(connection, _insert_event(connection, event), predictions)
+
+
+def _insert_event(connection: Connection, event: ScoringEventRecord) -> int:
+    statement = insert(ScoringEvent).values(**asdict(event)).returning(ScoringEvent.id)
+    return int(connection.execute(statement).scalar_one())
+
+
+def _insert_predictions(connection: Connection, event_id: int, predictions: pd.DataFrame) -> None:
+    if predictions.empty:
+        return
+    if connection.dialect.name == "postgresql":
+        _copy_predictions(connection, event_id, predictions)
+        return
+    columns = [
+        predictions[c].astype(object).where(predictions[c].notna(), None).tolist()
+        for c in PREDICTION_COLUMNS
+    ]
+    rows = list(zip([event_id] * len(predictions), *columns, strict=True))
+    placeholders = ", ".join("?" * (len(PREDICTION_COLUMNS) + 1))
+    connection.exec_driver_sql(
+        f"INSERT INTO predictions ({_COLUMN_LIST}) VALUES ({placeholders})", rows
+    )
+
+
+def _copy_predictions(connection: Connection, event_id: int, predictions: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(predictions.loc[:, list(PREDICTION_COLUMNS)], preserve_index=False)
+    ids = pa.array(np.full(len(predictions), event_id, dtype=np.int64))
+    buffer = io.BytesIO()
+    pacsv.write_csv(table.add_column(0, "event_id", ids), buffer)
+    sql = f"COPY predictions ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor:
+        if hasattr(cursor, "copy_expert"):  # psycopg2
+            buffer.seek(0)
+            cursor.copy_expert(sql, buffer)
+        else:  # psycopg 3
+            with cursor.copy(sql) as copy:
+                copy.write(buffer.getvalue())
+
+
+def _spool(settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame) -> None:
+    folder = spool_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(predictions, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), _EVENT_KEY: _event_to_json(event).encode()}
+    table = table.replace_schema_metadata(metadata)
+    # Names sort in creation order; write-then-rename so a reader never sees half a file.
+    name = f"{time.time_ns():020d}-{event.event_uid}"
+    partial = folder / f"{name}.partial"
+    pq.write_table(table, partial)
+    os.replace(partial, folder / f"{name}.parquet")
+
+
+def _event_to_json(event: ScoringEventRecord) -> str:
+    payload = asdict(event)
+    payload["created_at"] = event.created_at.isoformat()
+    return json.dumps(payload)
+
+
+def _event_from_metadata(raw: bytes) -> ScoringEventRecord:
+    payload = json.loads(raw)
+    payload["created_at"] = datetime.fromisoformat(payload["created_at"])
+    return ScoringEventRecord(**payload)
+
+
+def count_predictions(settings: Settings, event_uid: str) -> int:
+    """How many predictions the database holds for one event (0 when not stored)."""
+    from sqlalchemy import func
+
+    from core.db import Prediction
+
+    with get_engine(settings).connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count(Prediction.id))
+                .join(ScoringEvent, ScoringEvent.id == Prediction.event_id)
+                .where(ScoringEvent.event_uid == event_uid)
+            ).scalar_one()
+        )
