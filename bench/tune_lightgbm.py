@@ -44,11 +44,22 @@ def main() -> None:
     results = []
     for lr, leaves, mcs, weight in itertools.product(*GRID.values()):
         spw = {"none": 1.0, "sqrt": float(np.sqrt(ratio)), "balanced": float(ratio)}[weight]
-        params = {**LIGHTGBM_PARAMS, "learning_rate": lr, "num_leaves": leaves,
-                  "min_child_samples": mcs, "scale_pos_weight": spw}  # fmt: skip
+        params = {
+            **LIGHTGBM_PARAMS,
+            "learning_rate": lr,
+            "num_leaves": leaves,
+            "min_child_samples": mcs,
+            "scale_pos_weight": spw,
+        }
         model = lgb.LGBMClassifier(**params)
-        model.fit(xt, yt, eval_X=xv, eval_y=yv, eval_metric=EARLY_STOPPING_METRIC,
-                  callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])  # fmt: skip
+        model.fit(
+            xt,
+            yt,
+            eval_X=xv,
+            eval_y=yv,
+            eval_metric=EARLY_STOPPING_METRIC,
+            callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+        )
         val = average_precision_score(yv, model.predict_proba(xv)[:, 1])
         test = average_precision_score(ys, model.predict_proba(xs)[:, 1])
         results.append((val, test, lr, leaves, mcs, weight, model.best_iteration_))

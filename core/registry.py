@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session
 from core.config import Settings, mask_url
 from core.db import AliasEvent, get_engine
 from core.errors import BackendError, NotFoundError
+from core.reference import ReferenceStats
 from core.schema import FEATURES
-from core.tracking import get_client, use_tracking
+from core.tracking import get_client, point_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +241,7 @@ def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
         cached = _models.get(key)
         if cached is not None:
             return cached
-        use_tracking(settings)
+        point_mlflow(settings)
         flavor = mlflow.lightgbm if info.model_kind == "lightgbm" else mlflow.sklearn
         try:
             estimator = flavor.load_model(info.uri)
@@ -255,8 +257,28 @@ def download_artifact(settings: Settings, run_id: str, path: str) -> str:
     Raises:
         NotFoundError: the artifact does not exist.
     """
-    use_tracking(settings)
+    point_mlflow(settings)
     try:
         return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
     except (MlflowException, OSError) as exc:
         raise NotFoundError(f"artifact {path} of run {run_id}: {exc}") from exc
+
+
+def get_reference(settings: Settings, run_id: str) -> ReferenceStats:
+    """The training-feature statistics logged with a run (medians, quantile bins).
+
+    Raises:
+        NotFoundError: the run has no reference statistics.
+    """
+    return ReferenceStats.from_json(
+        Path(download_artifact(settings, run_id, "reference/feature_stats.json")).read_text()
+    )
+
+
+def get_test_split(settings: Settings, run_id: str) -> pd.DataFrame:
+    """The test split a run was evaluated on (features and ``Class``).
+
+    Raises:
+        NotFoundError: the run has no logged test split.
+    """
+    return pd.read_parquet(download_artifact(settings, run_id, "data/test.parquet"))

@@ -24,6 +24,13 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
+def point_mlflow(settings: Settings) -> None:
+    """Point MLflow's process-global tracking and registry URIs at ``settings``."""
+    settings.apply_to_environment()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+
+
 def use_tracking(settings: Settings) -> str:
     """Point the MLflow fluent API at ``settings`` and make sure the experiment exists.
 
@@ -33,11 +40,9 @@ def use_tracking(settings: Settings) -> str:
     Raises:
         BackendError: the tracking store or its experiment cannot be reached or created.
     """
-    settings.apply_to_environment()
     if settings.artifact_scheme == "file" or str(settings.tracking_uri).startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    point_mlflow(settings)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     try:
         experiment = client.get_experiment_by_name(settings.experiment_name)

@@ -208,12 +208,24 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
         [
-            mlflow, "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
-            "--default-artifact-root", (folder / "artifacts").as_uri(), "--workers", "1",
+            mlflow,
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'server.db'}",
+            "--default-artifact-root",
+            (folder / "artifacts").as_uri(),
+            "--workers",
+            "1",
         ],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+    )
     try:
         if not wait_for_port(port, timeout=120, process=process):
             unavailable(f"mlflow server did not start; see {folder / 'server.log'}")

@@ -9,6 +9,8 @@ PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 PAGE_SPECS: list[tuple[str, str, str]] = [
     # (file in pages/, title, material icon)
     ("home.py", "Home", ":material/home:"),
+    ("score.py", "Score a transaction", ":material/person_search:"),
+    ("batch.py", "Batch scoring", ":material/table_view:"),
 ]
 
 

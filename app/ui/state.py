@@ -1,12 +1,21 @@
-"""Cached access to core for the pages: settings, backend status, the live model."""
+"""Cached access to core for the pages: settings, backend status, models, artifacts."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.config import Settings, get_settings
 from core.errors import NotFoundError
-from core.registry import ModelVersionInfo, get_version_by_alias, list_versions
+from core.reference import ReferenceStats
+from core.registry import (
+    ModelVersionInfo,
+    get_reference,
+    get_test_split,
+    get_version_by_alias,
+    list_versions,
+)
+from core.scoring import ModelChoice, resolve_model
 from core.status import BackendStatus, check_backends
 
 
@@ -34,7 +43,37 @@ def versions(settings: Settings) -> list[ModelVersionInfo]:
     return list_versions(settings)
 
 
+@st.cache_resource(ttl=10, show_spinner="Loading the live model...")
+def live_model(settings: Settings) -> ModelChoice:
+    """The live alias's model; re-resolved every 10 s so an alias move is picked up.
+
+    The model object itself is loaded once per version by core.
+    """
+    return resolve_model(settings)
+
+
+@st.cache_data(show_spinner=False)
+def reference(settings: Settings, run_id: str) -> ReferenceStats:
+    return get_reference(settings, run_id)
+
+
+@st.cache_data(show_spinner="Fetching the test split...")
+def test_split(settings: Settings, run_id: str) -> pd.DataFrame:
+    return get_test_split(settings, run_id)
+
+
+def actor() -> str:
+    """Who is using the app: the signed-in user where Streamlit auth is set up."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name") or "signed-in user")
+    except (AttributeError, KeyError):
+        pass
+    return "analyst (not signed in)"
+
+
 def clear() -> None:
     """Forget cached registry answers (after training or moving an alias)."""
     live_version.clear()
     versions.clear()
+    live_model.clear()
