@@ -137,17 +137,19 @@ def _transaction_ids(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 def estimate_rows(source: Source) -> int:
-    """Rough data-row count (newlines minus the header), for progress bars."""
+    """Rough data-row count (newlines minus the header) for progress; 0 when unknown.
+
+    Never moves a file object's position: it may be mid-read by the loader.
+    """
     if isinstance(source, str | Path):
         count = 0
         with Path(source).open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 count += block.count(b"\n")
         return max(count - 1, 1)
-    source.seek(0)
-    data = source.read()
-    source.seek(0)
-    return max(data.count(b"\n") - 1, 1)
+    if hasattr(source, "getvalue"):  # BytesIO and Streamlit uploads
+        return max(source.getvalue().count(b"\n") - 1, 1)
+    return 0
 
 
 def score_file(
@@ -187,7 +189,7 @@ def score_file(
     start = time.perf_counter()
     report = progress or (lambda _f, _m: None)
     info = choice.model.info
-    total = estimate_rows(source) if progress else 0
+    total: int | None = None  # counted once the file has passed its header checks
     header = ScoringEventRecord(
         source=source_kind,
         actor=actor,
@@ -213,6 +215,8 @@ def score_file(
             warnings = tuple(chunk.warnings)
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
             probability, decision = score_features(choice.model, features)
+            if total is None:
+                total = estimate_rows(source) if progress else 0
             audit = audit or AuditStream(settings, header)
             audit.add(
                 make_predictions_frame(
@@ -239,21 +243,16 @@ def score_file(
     finally:
         if sink is not None:
             sink.close()
-        # On an error above the partial record is still audited (or spooled): what was
-        # scored before the failure was seen by the caller and must not vanish.
-        report(0.99, "Writing the audit log")
+        # After a failure midway (a parse error in a later chunk) what was scored is still
+        # audited, or spooled: those scores may have been seen and must not vanish. A file
+        # refused before its first chunk started no audit record at all.
         rejected = (
             pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
         )
-        receipt = audit.finish(
-            replace(
-                header,
-                rows_in=rows_in,
-                rows_scored=rows_scored,
-                rows_rejected=len(rejected),
-                alerts=alerts,
-            )
-        )
+        if audit is not None:
+            report(0.99, "Writing the audit log")
+            totals = {"rows_in": rows_in, "rows_scored": rows_scored, "alerts": alerts}
+            receipt = audit.finish(replace(header, **totals, rows_rejected=len(rejected)))
     scored_frame = None
     if sink is None:
         scored_frame = (

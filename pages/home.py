@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.ui import state
 from app.ui.format import HEADLINE_METRICS, format_metric, format_time
+from core.audit import pending_spool, replay_spool
 from core.bootstrap import ensure_demo_model
 from core.errors import WorkbenchError
 
@@ -29,6 +30,18 @@ st.dataframe(
 for s in statuses:
     if not s.ok:
         st.error(f"**{s.name}** is not reachable: {s.message}", icon=":material/error:")
+waiting = pending_spool(settings)
+if waiting:
+    st.warning(
+        f"{waiting} scoring event(s) wait in the local audit spool for the app database; they "
+        "are written, in order, with the next score or now:",
+        icon=":material/cloud_off:",
+    )
+    if st.button("Replay the audit spool", icon=":material/sync:"):
+        try:
+            st.success(f"Replayed {replay_spool(settings)} event(s).", icon=":material/check:")
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
 
 st.subheader("Live model")
 if not all(s.ok for s in statuses):

@@ -88,3 +88,31 @@ def test_home_page_shows_the_live_model(app_url: str, browser, trained_embedded:
     expect(page.get_by_text(settings.model_name).first).to_be_visible()
     expect(page.get_by_text("AUPRC").first).to_be_visible()
     page.close()
+
+
+def test_batch_page_upload_and_download(  # type: ignore[no-untyped-def]
+    app_url: str, browser, tiny_frame, tmp_path: Path
+) -> None:
+    import pandas as pd
+    from playwright.sync_api import expect
+
+    upload = tmp_path / "browser-batch.csv"
+    frame = tiny_frame.head(200).astype(object)
+    frame.loc[9, "V3"] = "bad"
+    frame.to_csv(upload, index=False)
+    page = browser.new_page(accept_downloads=True)
+    page.goto(f"{app_url}/batch")
+    expect(page.get_by_text("Batch scoring").first).to_be_visible(timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(upload))
+    download_button = page.get_by_role("button", name="Scored rows (CSV)")
+    expect(download_button).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("200 rows in the file = 199 scored + 1 rejected")).to_be_visible()
+    with page.expect_download(timeout=60_000) as caught:
+        download_button.click()
+    path = tmp_path / "downloaded.csv"
+    caught.value.save_as(path)
+    scored = pd.read_csv(path)
+    assert len(scored) == 199
+    assert {"fraud_probability", "decision", "model_version"} <= set(scored.columns)
+    assert scored["fraud_probability"].is_monotonic_decreasing
+    page.close()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from core.cli import app
 from core.config import Settings, get_settings
-from tests.conftest import settings_env
+from core.schema import FEATURES
+from tests.conftest import Trained, settings_env
 
 runner = CliRunner()
 
@@ -92,3 +93,53 @@ def test_console_script_is_installed_and_bootstraps_idempotently(tmp_path: Path)
         [script, "bootstrap"], env=env, capture_output=True, text=True, timeout=300
     )
     assert second.returncode == 0 and "already set" in second.stdout
+
+
+def test_score_writes_outputs_and_prints_json(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    data = tmp_path / "in.csv"
+    frame = tiny_frame.head(300).astype(object)
+    frame.loc[5, "V9"] = "oops"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out" / "scored.csv"
+    result = _invoke(
+        trained_embedded.settings, "score", "--data", str(data), "--out", str(out), "--json"
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("rows_in", "scored", "rejected", "model_version")} == {
+        "rows_in": 300,
+        "scored": 299,
+        "rejected": 1,
+        "model_version": 1,
+    }
+    assert summary["alerts"] >= 0 and summary["seconds"] > 0
+    assert len(pd.read_csv(out)) == 299
+    rejected = pd.read_csv(tmp_path / "out" / "scored.rejected.csv")
+    assert rejected[["row", "column"]].values.tolist() == [[6, "V9"]]
+
+
+def test_score_by_version_and_failures(
+    trained_embedded: Trained, tiny_csv: Path, tmp_path: Path
+) -> None:
+    settings, out = trained_embedded.settings, tmp_path / "o.csv"
+    ok = _invoke(settings, "score", "--data", str(tiny_csv), "--out", str(out), "--version", "1")
+    assert ok.exit_code == 0 and "20,000 rows: 20,000 scored, 0 rejected" in ok.stdout
+    missing = _invoke(settings, "score", "--data", str(tmp_path / "nope.csv"), "--out", str(out))
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    no_model = _invoke(
+        settings, "score", "--data", str(tiny_csv), "--out", str(out), "--alias", "ghost"
+    )
+    assert no_model.exit_code == 2 and "ghost" in no_model.stderr
+    all_bad = tmp_path / "bad.csv"
+    pd.DataFrame({name: ["x"] for name in FEATURES}).to_csv(all_bad, index=False)
+    nothing = _invoke(settings, "score", "--data", str(all_bad), "--out", str(out))
+    assert nothing.exit_code == 2 and "no row could be scored" in nothing.stderr
+    assert (tmp_path / "o.rejected.csv").exists()
+
+
+def test_audit_replay_command(trained_embedded: Trained, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "empty-home")
+    result = _invoke(settings, "audit", "replay")
+    assert result.exit_code == 0 and "replayed 0 spooled event(s); 0 waiting" in result.stdout

@@ -1,0 +1,102 @@
+"""Interaction tests of the scoring pages, in-process with AppTest."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.schema import FEATURES
+from tests.conftest import REPO, Trained, settings_env
+
+MAIN = str(REPO / "app" / "main.py")
+
+
+@pytest.fixture
+def app(trained_embedded: Trained, workbench_env: pytest.MonkeyPatch) -> AppTest:
+    for key, value in settings_env(trained_embedded.settings).items():
+        workbench_env.setenv(key, value)
+    return AppTest.from_file(MAIN, default_timeout=120)
+
+
+def _batch(app: AppTest) -> AppTest:
+    app.run()
+    return app.switch_page(str(REPO / "pages" / "batch.py")).run()
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader[0].set_value((name, data, "text/csv"))
+    return at.run()
+
+
+def test_valid_upload_gives_results_and_downloads(app: AppTest, tiny_frame: pd.DataFrame) -> None:
+    at = _upload(_batch(app), "good.csv", _csv(tiny_frame.head(500)))
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Rows in file"], metrics["Scored"], metrics["Rejected"]) == ("500", "500", "0")
+    assert "Alerts" in metrics and "Amount at risk" in metrics
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Scored rows (CSV)", "Scored rows (Parquet)"]
+    assert "predictions recorded in the audit log" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("V4", "abc", "V4: 'abc' is not a number"),
+        ("V7", "", "V7: empty value; expected a number"),
+        ("V2", "inf", "V2: infinite value; expected a finite number"),
+        ("Amount", "-12.5", "Amount: -12.5 is negative; expected >= 0"),
+    ],
+)
+def test_bad_row_is_named_and_good_rows_still_score(
+    app: AppTest, tiny_frame: pd.DataFrame, column: str, value: str, reason: str
+) -> None:
+    frame = tiny_frame.head(50).astype(object)
+    frame.loc[16, column] = value  # data row 17
+    at = _upload(_batch(app), "bad.csv", _csv(frame))
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Scored"], metrics["Rejected"]) == ("49", "1")
+    rejected = at.dataframe[0].value
+    assert rejected[["row", "column", "reason"]].values.tolist() == [[17, column, reason]]
+    assert "Rejected rows (CSV)" in [b.proto.label for b in at.get("download_button")]
+
+
+def test_whole_file_problems_are_reported_not_crashed(app: AppTest) -> None:
+    at = _upload(_batch(app), "nope.csv", b"a,b\n1,2\n")
+    assert not at.exception
+    assert "nope.csv: missing required columns: Time, V1" in at.error[0].value
+    at = _upload(at, "all-bad.csv", _csv(pd.DataFrame({n: ["x"] for n in FEATURES})))
+    assert not at.exception
+    assert any("No row could be scored" in e.value for e in at.error)
+
+
+def test_form_scores_and_keeps_its_inputs(app: AppTest) -> None:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.number_input(key="form_V14").set_value(-9.0)
+    at.number_input(key="form_Amount").set_value(250.0)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert any("Model: **" in m.value for m in at.markdown)
+    assert at.number_input(key="form_V14").value == -9.0
+    at.run()  # another rerun: inputs and result stay
+    assert at.number_input(key="form_Amount").value == 250.0
+    assert any("Model: **" in m.value for m in at.markdown)
+
+
+def test_pasted_row_with_a_bad_value_names_the_field(app: AppTest) -> None:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.segmented_control(key="score_mode").set_value("Paste a row").run()
+    values = ["1.0"] * 30
+    values[4] = "abc"  # V4
+    at.text_area(key="score_paste").input(",".join(values))
+    at.button(key="score_paste_go").click().run()
+    assert "V4: 'abc' is not a number" in at.error[0].value
+    assert at.text_area(key="score_paste").value == ",".join(values)
