@@ -34,7 +34,8 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
-	$(PY) bench/train_quality.py
+	$(PY) bench/train_quality.py --runs 5
+	$(PY) bench/score_throughput.py --runs 5
 
 clean:
 	rm -rf $(VENV) .workbench .pytest_cache .ruff_cache

@@ -241,3 +241,19 @@ def test_spool_replays_in_order_without_duplicates(
     shutil.copy(kept, spool_dir(back) / kept.name)
     assert replay_spool(back) == 0 and pending_spool(back) == 0
     assert count_predictions(back, first.audit.event_uid) == 596
+
+
+def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -> None:
+    import io
+
+    from core.scoring import to_csv_bytes, to_parquet_bytes
+
+    settings = trained_embedded.settings
+    scored = score_file(
+        batch_csv, settings=settings, choice=resolve_model(settings), source_kind="ui", actor="t"
+    ).scored
+    from_parquet = pd.read_parquet(io.BytesIO(to_parquet_bytes(scored)))
+    pd.testing.assert_frame_equal(from_parquet, scored, check_dtype=False)
+    from_csv = pd.read_csv(io.BytesIO(to_csv_bytes(scored)))
+    assert np.allclose(from_csv[PROBABILITY], scored[PROBABILITY])
+    assert from_csv["transaction_id"].tolist() == scored["transaction_id"].tolist()

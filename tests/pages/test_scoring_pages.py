@@ -51,6 +51,7 @@ def test_valid_upload_gives_results_and_downloads(app: AppTest, tiny_frame: pd.D
         ("V7", "", "V7: empty value; expected a number"),
         ("V2", "inf", "V2: infinite value; expected a finite number"),
         ("Amount", "-12.5", "Amount: -12.5 is negative; expected >= 0"),
+        ("Class", "3", "Class: 3 is not a label; expected 0 or 1"),
     ],
 )
 def test_bad_row_is_named_and_good_rows_still_score(

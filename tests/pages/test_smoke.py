@@ -62,3 +62,34 @@ def test_home_names_an_unreachable_backend(
     assert not at.exception
     assert any("**App database** is not reachable" in e.value for e in at.error)
     assert all("pw@" not in e.value for e in at.error)
+
+
+def test_home_shows_and_replays_the_audit_spool(
+    trained_embedded: Trained, tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    from core.audit import pending_spool
+    from core.schema import FEATURES
+    from core.scoring import resolve_model, score_record
+    from tests.conftest import free_port
+
+    live = trained_embedded.settings
+    home = tmp_path / "home"
+    down = Settings(
+        home=home,
+        tracking_uri=live.tracking_uri,
+        model_name=live.model_name,
+        database_url=f"postgresql://x@127.0.0.1:{free_port()}/gone",
+    )
+    score_record(
+        dict.fromkeys(FEATURES, 0.2),
+        settings=down,
+        choice=resolve_model(live),
+        source_kind="ui",
+        actor="t",
+    )
+    back = Settings(home=home, tracking_uri=live.tracking_uri, model_name=live.model_name)
+    at = _app(workbench_env, back).run()
+    assert "1 scoring event(s) wait in the local audit spool" in at.warning[0].value
+    at.button[0].click().run()
+    assert at.success[0].value == "Replayed 1 event(s)."
+    assert pending_spool(back) == 0
