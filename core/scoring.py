@@ -31,6 +31,15 @@ from core.config import Settings
 from core.data import iter_transactions, validate_records
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
 from core.errors import InputError
+from core.explain import (
+    TOP_REASONS,
+    Contributions,
+    Reason,
+    compute_contributions,
+    compute_reasons,
+    reason_columns,
+    reasons_to_json,
+)
 from core.registry import LoadedModel, get_version, get_version_by_alias, load_model
 from core.schema import FEATURES, ROW
 
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 PROBABILITY = "fraud_probability"
 DECISION = "decision"
 MODEL_VERSION = "model_version"
+REASON_COLUMNS = tuple(f"reason_{k + 1}" for k in range(TOP_REASONS))
 ID_COLUMNS = ("transaction_id", "txn_id", "TransactionID", "id")
 """Passthrough columns recognised as a transaction id for the audit log, in this order."""
 
@@ -217,6 +227,7 @@ def score_file(
             probability, decision = score_features(choice.model, features)
             if total is None:
                 total = estimate_rows(source) if progress else 0
+            reason_text, reason_json = _explain_alerts(choice.model, features, decision)
             audit = audit or AuditStream(settings, header)
             audit.add(
                 make_predictions_frame(
@@ -225,10 +236,13 @@ def score_file(
                     features=features,
                     probability=probability,
                     decision=decision,
+                    reasons=reason_json,
                 )
             )
             scored = chunk.valid.assign(
-                **{PROBABILITY: probability, DECISION: decision, MODEL_VERSION: info.version}
+                **{PROBABILITY: probability, DECISION: decision, MODEL_VERSION: info.version},
+                # typed as text even in a chunk without alerts, so every chunk's schema matches
+                **{k: pd.array(v, dtype="string") for k, v in reason_text.items()},
             )
             rows_in += chunk.rows_in
             rows_scored += len(scored)
@@ -275,6 +289,25 @@ def score_file(
         scored=scored_frame,
         warnings=warnings,
     )
+
+
+def _explain_alerts(
+    model: LoadedModel, features: np.ndarray, decision: np.ndarray
+) -> tuple[dict[str, list[str | None]], list[str | None]]:
+    """Reason codes for the alerts only (a small share of rows), as columns and as JSON."""
+    alerts = np.flatnonzero(decision)
+    text: dict[str, list[str | None]] = {name: [None] * len(decision) for name in REASON_COLUMNS}
+    as_json: list[str | None] = [None] * len(decision)
+    if len(alerts):
+        info = model.info
+        contributions = compute_contributions(model.estimator, info.model_kind, features[alerts])
+        reasons = compute_reasons(contributions, features[alerts])
+        for name, values in reason_columns(reasons).items():
+            for i, value in zip(alerts, values, strict=True):
+                text[name][i] = value
+        for i, row_reasons in zip(alerts, reasons, strict=True):
+            as_json[i] = reasons_to_json(row_reasons)
+    return text, as_json
 
 
 class _CsvSink:
@@ -365,6 +398,8 @@ class SingleResult:
     model_version: int
     threshold: float
     features: dict[str, float]
+    contributions: Contributions  # one row: for the waterfall
+    reasons: list[Reason]
     audit: AuditReceipt
 
 
@@ -387,6 +422,8 @@ def score_record(
     features = checked.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
     probability, decision = score_features(choice.model, features)
     info = choice.model.info
+    contributions = compute_contributions(choice.model.estimator, info.model_kind, features)
+    reasons = compute_reasons(contributions, features)[0]
     receipt = log_scoring(
         settings,
         ScoringEventRecord(
@@ -408,6 +445,7 @@ def score_record(
             features=features,
             probability=probability,
             decision=decision,
+            reasons=[reasons_to_json(reasons)],
         ),
     )
     return SingleResult(
@@ -417,6 +455,8 @@ def score_record(
         model_version=info.version,
         threshold=info.threshold,
         features=dict(zip(FEATURES, features[0].tolist(), strict=True)),
+        contributions=contributions,
+        reasons=reasons,
         audit=receipt,
     )
 

@@ -1,9 +1,10 @@
 """Score one transaction: a form, a pasted CSV row or JSON object, or a test-split row."""
 
+import numpy as np
 import streamlit as st
 
 from app.ui import state
-from app.ui.charts import plot_probability_gauge
+from app.ui.charts import plot_probability_gauge, plot_waterfall
 from core.errors import WorkbenchError
 from core.schema import FEATURES
 from core.scoring import parse_record, score_record
@@ -93,7 +94,23 @@ if result is not None:
                 icon=":material/check_circle:",
             )
         st.markdown(f"Model: **{result.model_label}**")
+        if result.reasons:
+            st.markdown("**Top reasons toward fraud:** " + "; ".join(map(str, result.reasons)))
         if result.audit.spooled:
             st.warning(result.audit.message, icon=":material/cloud_off:")
         else:
             st.caption(f"Recorded in the audit log (event `{result.audit.event_uid}`).")
+    st.subheader("Why this score")
+    st.plotly_chart(
+        plot_waterfall(
+            result.contributions.values[0],
+            float(result.contributions.base[0]),
+            np.array([result.features[name] for name in FEATURES]),
+            names=list(FEATURES),
+        )
+    )
+    st.caption(
+        "Contributions in log-odds (exact SHAP values); base value + contributions = the "
+        "model's raw score. V1..V28 are anonymised PCA components: their names carry no "
+        "business meaning. More on the Explain page."
+    )

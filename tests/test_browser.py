@@ -116,3 +116,14 @@ def test_batch_page_upload_and_download(  # type: ignore[no-untyped-def]
     assert {"fraud_probability", "decision", "model_version"} <= set(scored.columns)
     assert scored["fraud_probability"].is_monotonic_decreasing
     page.close()
+
+
+def test_explain_page_opens(app_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(f"{app_url}/explain")
+    expect(page.get_by_text("anonymised PCA components").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("The live model overall")).to_be_visible(timeout=60_000)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+    page.close()

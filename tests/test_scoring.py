@@ -107,7 +107,20 @@ def test_streamed_output_files(trained_embedded: Trained, batch_csv: Path, tmp_p
     assert result.scored is None and result.rows_scored == 596
     written = pd.read_csv(out)
     assert len(written) == 596
-    assert written.columns[-3:].tolist() == [PROBABILITY, DECISION, MODEL_VERSION]
+    assert written.columns[-6:].tolist() == [
+        PROBABILITY,
+        DECISION,
+        MODEL_VERSION,
+        "reason_1",
+        "reason_2",
+        "reason_3",
+    ]
+    alerts = written[written[DECISION] == 1]
+    assert len(alerts) > 0, "the tiny data should produce some alerts"
+    assert alerts["reason_1"].notna().all()
+    assert (
+        written.loc[written[DECISION] == 0, ["reason_1", "reason_2", "reason_3"]].isna().all().all()
+    )
     assert "transaction_id" in written.columns
     rejected = pd.read_csv(rejected_path(out))
     assert rejected["row"].tolist() == [11, 21, 31, 41]

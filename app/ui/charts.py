@@ -54,3 +54,116 @@ def plot_score_histogram(probability: np.ndarray, *, threshold: float) -> go.Fig
         bargap=0.05,
     )
     return figure
+
+
+def plot_waterfall(
+    contributions: np.ndarray, base: float, values: np.ndarray, *, names: list[str], top: int = 10
+) -> go.Figure:
+    """Waterfall of one row's contributions (log-odds): base -> features -> raw score.
+
+    The ``top`` largest by |contribution| are shown; the rest are summed into one bar.
+    """
+    order = np.argsort(-np.abs(contributions))
+    shown, rest = order[:top], order[top:]
+    labels = [f"{names[j]} = {values[j]:.3g}" for j in shown]
+    steps = [float(contributions[j]) for j in shown]
+    if len(rest):
+        labels.append(f"{len(rest)} other features")
+        steps.append(float(contributions[rest].sum()))
+    figure = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=["base value", *labels, "raw score"],
+            x=[base, *steps, 0.0],
+            measure=["absolute", *(["relative"] * len(steps)), "total"],
+            increasing={"marker": {"color": FRAUD_RED}},
+            decreasing={"marker": {"color": "#1a73e8"}},
+            totals={"marker": {"color": LEGIT_GREY}},
+            texttemplate="%{delta:+.3f}",
+        )
+    )
+    figure.update_layout(
+        xaxis_title="Contribution to the fraud score (log-odds)",
+        yaxis={"autorange": "reversed"},
+        height=80 + 34 * (len(labels) + 2),
+        margin={"t": 20, "b": 40, "l": 10, "r": 10},
+        showlegend=False,
+    )
+    return figure
+
+
+def plot_importance(importance, *, top: int = 15) -> go.Figure:  # type: ignore[no-untyped-def]
+    """Mean |SHAP| per feature as horizontal bars, largest on top."""
+    shown = importance.head(top)
+    figure = go.Figure(
+        go.Bar(x=shown.to_numpy(), y=shown.index, orientation="h", marker_color=FRAUD_RED)
+    )
+    figure.update_layout(
+        xaxis_title="Mean |contribution| (log-odds)",
+        yaxis={"autorange": "reversed"},
+        height=60 + 24 * len(shown),
+        margin={"t": 20, "b": 40},
+    )
+    return figure
+
+
+def plot_beeswarm(features, contributions, order: list[str]) -> go.Figure:  # type: ignore[no-untyped-def]
+    """Each row's contribution per feature (jittered), coloured by the feature's value rank."""
+    rng = np.random.default_rng(0)
+    figure = go.Figure()
+    for position, name in enumerate(order):
+        values = features[name].to_numpy()
+        rank = values.argsort().argsort() / max(len(values) - 1, 1)
+        figure.add_trace(
+            go.Scattergl(
+                x=contributions[name].to_numpy(),
+                y=position + rng.uniform(-0.3, 0.3, len(values)),
+                mode="markers",
+                marker={
+                    "size": 4,
+                    "color": rank,
+                    "colorscale": "RdBu_r",
+                    "cmin": 0,
+                    "cmax": 1,
+                    "showscale": position == 0,
+                    "colorbar": {"title": "feature value<br>(low → high)", "tickvals": []},
+                },
+                name=name,
+                hovertemplate=f"{name}: %{{customdata:.3g}}<br>contribution %{{x:.3f}}",
+                customdata=values,
+                showlegend=False,
+            )
+        )
+    figure.update_layout(
+        xaxis_title="Contribution (log-odds)",
+        yaxis={"tickvals": list(range(len(order))), "ticktext": order, "autorange": "reversed"},
+        height=60 + 28 * len(order),
+        margin={"t": 20, "b": 40},
+    )
+    return figure
+
+
+def plot_dependence(features, contributions, feature: str, color_by: str) -> go.Figure:  # type: ignore[no-untyped-def]
+    """A feature's value against its contribution, coloured by another feature's value."""
+    figure = go.Figure(
+        go.Scattergl(
+            x=features[feature],
+            y=contributions[feature],
+            mode="markers",
+            marker={
+                "size": 5,
+                "color": features[color_by],
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": color_by},
+            },
+            hovertemplate=f"{feature} %{{x:.3g}}<br>contribution %{{y:.3f}}",
+        )
+    )
+    figure.update_layout(
+        xaxis_title=feature,
+        yaxis_title=f"Contribution of {feature} (log-odds)",
+        height=380,
+        margin={"t": 20, "b": 40},
+    )
+    return figure

@@ -11,6 +11,7 @@ PAGE_SPECS: list[tuple[str, str, str]] = [
     ("home.py", "Home", ":material/home:"),
     ("score.py", "Score a transaction", ":material/person_search:"),
     ("batch.py", "Batch scoring", ":material/table_view:"),
+    ("explain.py", "Explain", ":material/insights:"),
 ]
 
 

@@ -7,13 +7,16 @@ import streamlit as st
 
 from core.config import Settings, get_settings
 from core.errors import NotFoundError
+from core.explain import GlobalExplanation, get_global_explanation
 from core.reference import ReferenceStats
 from core.registry import (
     ModelVersionInfo,
     get_reference,
     get_test_split,
+    get_version,
     get_version_by_alias,
     list_versions,
+    load_model,
 )
 from core.scoring import ModelChoice, resolve_model
 from core.status import BackendStatus, check_backends
@@ -60,6 +63,13 @@ def reference(settings: Settings, run_id: str) -> ReferenceStats:
 @st.cache_data(show_spinner="Fetching the test split...")
 def test_split(settings: Settings, run_id: str) -> pd.DataFrame:
     return get_test_split(settings, run_id)
+
+
+@st.cache_data(show_spinner="Explaining a sample of the test split...")
+def global_explanation(settings: Settings, version: int) -> GlobalExplanation:
+    """Stored with the version (computed and stored on first use for older versions)."""
+    model = load_model(settings, get_version(settings, version, with_metrics=False))
+    return get_global_explanation(settings, model)
 
 
 def actor() -> str:

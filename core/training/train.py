@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from core.config import Settings
 from core.data import load_transactions
 from core.errors import InputError
+from core.explain import compute_global, log_global_explanation
 from core.reference import compute_reference
 from core.registry import (
     TAG_DATA_SHA256,
@@ -206,6 +207,9 @@ def train_model(
         report(0.75, "Logging the model")
         version = _log_and_register(model, model_kind, x_train, settings)
         run_id = run.info.run_id
+        report(0.9, "Explaining a sample of the test split")
+        native = model.booster_ if model_kind == "lightgbm" else model
+        log_global_explanation(settings, run_id, compute_global(native, model_kind, split.test))
 
     client = get_client(settings)
     for key, value in {

@@ -101,3 +101,39 @@ def test_pasted_row_with_a_bad_value_names_the_field(app: AppTest) -> None:
     at.button(key="score_paste_go").click().run()
     assert "V4: 'abc' is not a number" in at.error[0].value
     assert at.text_area(key="score_paste").value == ",".join(values)
+
+
+def _chart_types(at: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
+
+
+def test_explain_page_shows_a_waterfall_for_a_chosen_row(app: AppTest) -> None:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and not at.error
+    assert "anonymised PCA components" in at.info[0].value
+    at.number_input(key="explain_test_row").set_value(7).run()
+    assert not at.exception
+    assert _chart_types(at)[:1] == ["waterfall"]
+    assert {"bar", "scattergl"} <= set(_chart_types(at))
+    table = at.dataframe[0].value
+    assert {"value", "contribution", "fraud median", "legitimate median"} <= set(table.columns)
+    at.selectbox(key="explain_dep_feature").select("Amount").run()
+    assert not at.exception
+
+
+def test_explain_follows_the_last_batch(app: AppTest, tiny_frame: pd.DataFrame) -> None:
+    at = _upload(_batch(app), "good.csv", _csv(tiny_frame.head(300)))
+    at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert at.segmented_control(key="explain_source").value == "Last batch"
+    assert at.selectbox(key="explain_batch_row").value in range(1, 301)
+    assert not at.exception and _chart_types(at)[0] == "waterfall"
+
+
+def test_form_result_shows_a_waterfall(app: AppTest) -> None:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.button[0].click().run()
+    assert "waterfall" in _chart_types(at)
