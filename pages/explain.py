@@ -62,7 +62,7 @@ if row is not None:
     alert = probability >= info.threshold
     verdict = "alert" if alert else "no alert"
     st.markdown(
-        f"Fraud probability **{probability:.2%}** ({verdict} at {info.threshold:.4f})"
+        f"Fraud probability **{probability:.4%}** ({verdict} at {info.threshold:.4f})"
         + (
             f"; label in data: **{int(row['Class'])}**"
             if "Class" in row and pd.notna(row["Class"])

@@ -85,12 +85,12 @@ if result is not None:
     with right:
         if result.decision:
             st.error(
-                f"**Alert**: {result.probability:.2%} ≥ threshold {result.threshold:.4f}",
+                f"**Alert**: {result.probability:.4%} ≥ threshold {result.threshold:.4f}",
                 icon=":material/warning:",
             )
         else:
             st.success(
-                f"**No alert**: {result.probability:.2%} < threshold {result.threshold:.4f}",
+                f"**No alert**: {result.probability:.4%} < threshold {result.threshold:.4f}",
                 icon=":material/check_circle:",
             )
         st.markdown(f"Model: **{result.model_label}**")

@@ -70,22 +70,33 @@ def plot_waterfall(
     if len(rest):
         labels.append(f"{len(rest)} other features")
         steps.append(float(contributions[rest].sum()))
+    # Bars start at the base value (the model's average log-odds), as SHAP waterfalls do,
+    # so the features' pushes are not dwarfed by a bar from zero to the base.
     figure = go.Figure(
         go.Waterfall(
             orientation="h",
-            y=["base value", *labels, "raw score"],
-            x=[base, *steps, 0.0],
-            measure=["absolute", *(["relative"] * len(steps)), "total"],
+            base=base,
+            y=[*labels, "raw score"],
+            x=[*steps, 0.0],
+            measure=[*(["relative"] * len(steps)), "total"],
             increasing={"marker": {"color": FRAUD_RED}},
             decreasing={"marker": {"color": "#1a73e8"}},
             totals={"marker": {"color": LEGIT_GREY}},
-            texttemplate="%{delta:+.3f}",
+            text=[*(f"{c:+.3f}" for c in steps), f"{base + sum(steps):.3f}"],
+            textposition="auto",
         )
+    )
+    figure.add_vline(
+        x=base,
+        line_dash="dot",
+        line_color=LEGIT_GREY,
+        annotation_text=f"base {base:.2f}",
+        annotation_position="top",
     )
     figure.update_layout(
         xaxis_title="Contribution to the fraud score (log-odds)",
         yaxis={"autorange": "reversed"},
-        height=80 + 34 * (len(labels) + 2),
+        height=100 + 34 * (len(labels) + 1),
         margin={"t": 20, "b": 40, "l": 10, "r": 10},
         showlegend=False,
     )
