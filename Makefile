@@ -36,6 +36,7 @@ format: install
 bench: install
 	$(PY) bench/train_quality.py --runs 5
 	$(PY) bench/score_throughput.py --runs 5
+	$(PY) bench/explain_latency.py
 
 clean:
 	rm -rf $(VENV) .workbench .pytest_cache .ruff_cache

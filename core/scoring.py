@@ -200,19 +200,7 @@ def score_file(
     report = progress or (lambda _f, _m: None)
     info = choice.model.info
     total: int | None = None  # counted once the file has passed its header checks
-    header = ScoringEventRecord(
-        source=source_kind,
-        actor=actor,
-        model_name=info.name,
-        model_version=info.version,
-        alias=choice.alias,
-        threshold=info.threshold,
-        rows_in=0,
-        rows_scored=0,
-        rows_rejected=0,
-        alerts=0,
-        input_name=input_name,
-    )
+    header = _event_header(choice, source_kind, actor, input_name)
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
     rejected_parts: list[pd.DataFrame] = []
@@ -288,6 +276,26 @@ def score_file(
         audit=receipt,
         scored=scored_frame,
         warnings=warnings,
+    )
+
+
+def _event_header(
+    choice: ModelChoice, source_kind: SourceKind, actor: str, input_name: str | None
+) -> ScoringEventRecord:
+    """The audit event of a scoring call, with its row totals still at zero."""
+    info = choice.model.info
+    return ScoringEventRecord(
+        source=source_kind,
+        actor=actor,
+        model_name=info.name,
+        model_version=info.version,
+        alias=choice.alias,
+        threshold=info.threshold,
+        rows_in=0,
+        rows_scored=0,
+        rows_rejected=0,
+        alerts=0,
+        input_name=input_name,
     )
 
 
@@ -426,18 +434,11 @@ def score_record(
     reasons = compute_reasons(contributions, features)[0]
     receipt = log_scoring(
         settings,
-        ScoringEventRecord(
-            source=source_kind,
-            actor=actor,
-            model_name=info.name,
-            model_version=info.version,
-            alias=choice.alias,
-            threshold=info.threshold,
+        replace(
+            _event_header(choice, source_kind, actor, "single transaction"),
             rows_in=1,
             rows_scored=1,
-            rows_rejected=0,
             alerts=int(decision[0]),
-            input_name="single transaction",
         ),
         make_predictions_frame(
             row_number=None,

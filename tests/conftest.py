@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,41 @@ def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None
     return False
 
 
+@contextmanager
+def serve(
+    command: list[str],
+    *,
+    port: int,
+    log_path: Path,
+    what: str,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
+    """Run a server subprocess until the block ends, logging to ``log_path``.
+
+    Calls :func:`unavailable` (skip, or fail in CI) when it does not open ``port`` in time.
+    """
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=env or dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or log_path.parent,
+        )
+        try:
+            if not wait_for_port(port, timeout=timeout, process=process):
+                unavailable(f"{what} did not start; log:\n{log_path.read_text()[-2000:]}")
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -112,45 +148,29 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
     ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
-    log = (data / "weed.log").open("wb")
-    process = subprocess.Popen(
-        [
-            weed,
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-s3.port={port}",
-            f"-master.port={ports['master']}",
-            f"-volume.port={ports['volume']}",
-            f"-filer.port={ports['filer']}",
-            f"-admin.port={ports['admin']}",
-            "-admin.ui=false",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=data,
-    )
-    try:
-        if not wait_for_port(port, timeout=60, process=process):
-            unavailable(f"SeaweedFS did not open its S3 port; see {data / 'weed.log'}")
-        for name, value in (
-            ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-        ):
-            os.environ[name] = value
+    command = [
+        weed,
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={port}",
+        *(f"-{name}.port={p}" for name, p in ports.items()),
+        "-admin.ui=false",
+    ]
+    with serve(
+        command, port=port, log_path=data / "weed.log", what="SeaweedFS", timeout=60, env=env
+    ):
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        )
         endpoint = f"http://127.0.0.1:{port}"
         _create_bucket(endpoint, S3_BUCKET)
         yield S3Server(endpoint=endpoint, bucket=S3_BUCKET)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def _create_bucket(endpoint: str, bucket: str) -> None:
@@ -204,39 +224,23 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+    command = [
+        mlflow,
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'server.db'}",
+        "--default-artifact-root",
+        (folder / "artifacts").as_uri(),
+        "--workers",
+        "1",
+    ]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            mlflow,
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{folder / 'server.db'}",
-            "--default-artifact-root",
-            (folder / "artifacts").as_uri(),
-            "--workers",
-            "1",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=folder,
-    )
-    try:
-        if not wait_for_port(port, timeout=120, process=process):
-            unavailable(f"mlflow server did not start; see {folder / 'server.log'}")
+    with serve(command, port=port, log_path=folder / "server.log", what="mlflow server", env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 # --------------------------------------------------------------------------- backends

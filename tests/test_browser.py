@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Trained, free_port, services_required, settings_env, wait_for_port
+from tests.conftest import REPO, Trained, free_port, serve, services_required, settings_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,37 +28,28 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def app_url(trained_embedded: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "app" / "main.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     env = {**os.environ, **settings_env(trained_embedded.settings)}
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(REPO / "app" / "main.py"),
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            if not wait_for_port(port, timeout=90, process=server):
-                pytest.fail(f"streamlit did not start; log:\n{log_path.read_text()[-3000:]}")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    # run from the repo so .streamlit/config.toml applies
+    with serve(
+        command, port=port, log_path=log_path, cwd=REPO, what="streamlit", env=env, timeout=90
+    ):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
