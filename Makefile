@@ -6,15 +6,15 @@ PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench lock clean
 
 install: $(VENV)/.installed
 
 # Re-installs only when the pins or the project metadata change (idempotent).
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8
-	$(UV) pip install -q --python $(PY) -r requirements.txt
+	$(UV) pip install -q --python $(PY) -r requirements-dev.txt
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
@@ -37,6 +37,13 @@ bench: install
 	$(PY) bench/train_quality.py --runs 5
 	$(PY) bench/score_throughput.py --runs 5
 	$(PY) bench/explain_latency.py
+
+# Re-pin after editing requirements*.in: the dev lock resolves everything together and the
+# runtime lock (what the Docker image installs) takes the same versions.
+lock: install
+	$(UV) pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11 -q
+	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11 -q \
+		--constraint requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) .workbench .pytest_cache .ruff_cache
