@@ -191,7 +191,7 @@ def score_file(
     Returns:
         Row accounting, alerts, the audit receipt and, unless ``out`` was given, the
         scored rows (original columns + ``fraud_probability``, ``decision``,
-        ``model_version``) sorted by probability.
+        ``model_version``, ``reason_1``..``reason_3`` for alerts) sorted by probability.
 
     Raises:
         InputError: the file as a whole cannot be read (see ``core.data``).
