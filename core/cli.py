@@ -226,7 +226,8 @@ def score(
     """Score a CSV; rejected rows go to OUT.rejected.csv; every score is audited."""
     import getpass
 
-    from core.scoring import rejected_path, resolve_model, score_file
+    from core.output import rejected_path
+    from core.scoring import resolve_model, score_file
 
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:

@@ -16,9 +16,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from core.audit import (
     AuditReceipt,
@@ -40,6 +37,7 @@ from core.explain import (
     reason_columns,
     reasons_to_json,
 )
+from core.output import CsvSink
 from core.registry import LoadedModel, get_version, get_version_by_alias, load_model
 from core.schema import FEATURES, ROW
 
@@ -207,7 +205,7 @@ def score_file(
     rows_in = rows_scored = alerts = 0
     amount_at_risk = 0.0
     warnings: tuple[str, ...] = ()
-    sink = _CsvSink(out) if out is not None else None
+    sink = CsvSink(out) if out is not None else None
     try:
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):
             warnings = tuple(chunk.warnings)
@@ -318,86 +316,6 @@ def _explain_alerts(
     return text, as_json
 
 
-class _CsvSink:
-    """Scored and rejected rows streamed to CSV with pyarrow (pandas' writer is ~10x slower)."""
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self.rejected_path = rejected_path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.rejected_path.unlink(missing_ok=True)
-        self._writer: pacsv.CSVWriter | None = None
-        self._schema: pa.Schema | None = None
-        self._rejected_header = False
-
-    def write(self, frame: pd.DataFrame, rejected: pd.DataFrame) -> None:
-        self._write_rejected(rejected)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
-            self._schema = table.schema
-            self._writer = pacsv.CSVWriter(str(self.out), self._schema)
-        self._writer.write_table(table.cast(self._schema))
-
-    def _write_rejected(self, rejected: pd.DataFrame) -> None:
-        if rejected.empty:
-            return
-        rejected.astype("string").to_csv(
-            self.rejected_path, mode="a", header=not self._rejected_header, index=False
-        )
-        self._rejected_header = True
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
-def rejected_path(out: Path) -> Path:
-    """``OUT.csv`` -> ``OUT.rejected.csv``."""
-    return out.with_name(f"{out.stem}.rejected{out.suffix or '.csv'}")
-
-
-def parse_record(text: str) -> dict[str, str]:
-    """Read one transaction pasted as a JSON object or as a CSV row.
-
-    A CSV row is either a header line plus one data line, or one data line with the 30
-    features (optionally followed by ``Class``) in schema order.
-
-    Raises:
-        InputError: the text is neither, or has the wrong number of values.
-    """
-    import csv
-    import json
-
-    text = text.strip().lstrip("\ufeff")
-    if not text:
-        raise InputError("nothing pasted: give a JSON object or a CSV row")
-    if text.startswith("{"):
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg} at character {exc.pos}") from exc
-        if not isinstance(record, dict):
-            raise InputError("the JSON must be one object of feature: value")
-        return {str(k): v for k, v in record.items()}
-    lines = [line for line in text.splitlines() if line.strip()]
-    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    if len(rows) == 2:
-        header, values = [h.strip() for h in rows[0]], rows[1]
-        if len(header) != len(values):
-            raise InputError(
-                f"the header has {len(header)} names but the row has {len(values)} values"
-            )
-        return dict(zip(header, values, strict=True))
-    if len(rows) == 1 and len(rows[0]) in (len(FEATURES), len(FEATURES) + 1):
-        names = [*FEATURES, "Class"][: len(rows[0])]
-        return dict(zip(names, rows[0], strict=True))
-    raise InputError(
-        f"expected one CSV row of {len(FEATURES)} values (Time, V1..V28, Amount) or a header "
-        f"line plus one row; got {len(rows)} line(s) with {len(rows[0])} value(s)"
-    )
-
-
 @dataclass(frozen=True)
 class SingleResult:
     probability: float
@@ -460,16 +378,3 @@ def score_record(
         reasons=reasons,
         audit=receipt,
     )
-
-
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as CSV bytes, written by pyarrow (fast on large frames)."""
-    buffer = pa.BufferOutputStream()
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer)
-    return buffer.getvalue().to_pybytes()
-
-
-def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
-    return buffer.getvalue().to_pybytes()

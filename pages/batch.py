@@ -6,7 +6,8 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_score_histogram
 from core.errors import WorkbenchError
-from core.scoring import PROBABILITY, score_file, to_csv_bytes, to_parquet_bytes
+from core.output import to_csv_bytes, to_parquet_bytes
+from core.scoring import PROBABILITY, score_file
 
 SHOWN_ROWS = 1_000
 

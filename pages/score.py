@@ -5,9 +5,10 @@ import streamlit as st
 
 from app.ui import state
 from app.ui.charts import plot_probability_gauge, plot_waterfall
+from core.data import parse_record
 from core.errors import WorkbenchError
 from core.schema import FEATURES
-from core.scoring import parse_record, score_record
+from core.scoring import score_record
 
 st.title(":material/person_search: Score a transaction")
 settings = state.settings()

@@ -19,15 +19,15 @@ from core.audit import (
     spool_dir,
 )
 from core.config import Settings
+from core.data import parse_record
 from core.db import Prediction, ScoringEvent, get_engine
 from core.errors import InputError, NotFoundError
+from core.output import rejected_path
 from core.schema import FEATURES
 from core.scoring import (
     DECISION,
     MODEL_VERSION,
     PROBABILITY,
-    parse_record,
-    rejected_path,
     resolve_model,
     score_file,
     score_record,
@@ -257,7 +257,7 @@ def test_spool_replays_in_order_without_duplicates(
 def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -> None:
     import io
 
-    from core.scoring import to_csv_bytes, to_parquet_bytes
+    from core.output import to_csv_bytes, to_parquet_bytes
 
     settings = trained_embedded.settings
     scored = score_file(
