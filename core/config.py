@@ -8,6 +8,7 @@ the defaults: ``Settings(home=...)`` in code, ``WORKBENCH_HOME=...`` in the shel
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from core.errors import ConfigError
 TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
 ARTIFACT_SCHEMES = ("file", "s3")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _scheme(url: str) -> str:
@@ -81,6 +83,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, home: Path) -> Path:
         return home.expanduser().resolve()
+
+    @field_validator("model_name", "live_alias", "experiment_name")
+    @classmethod
+    def _plain_name(cls, value: str, info) -> str:  # type: ignore[no-untyped-def]
+        # These names go into MLflow search filters and URLs: keep them plain.
+        if not _NAME.fullmatch(value):
+            raise ConfigError(
+                f"WORKBENCH_{info.field_name.upper()}={value!r}: use letters, digits, '.', '_' "
+                "or '-' (1-100 characters, starting with a letter or digit)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fill_and_check_urls(self) -> Settings:

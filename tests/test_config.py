@@ -86,3 +86,10 @@ def test_repr_masks_passwords() -> None:
     settings = Settings(tracking_uri="postgresql://ml:hunter2@db/mlflow")
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings)
+
+
+@pytest.mark.parametrize("field", ["model_name", "live_alias", "experiment_name"])
+@pytest.mark.parametrize("value", ["it's", "a b", "", "-lead"])
+def test_names_must_be_plain(field: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"WORKBENCH_{field.upper()}"):
+        Settings(**{field: value})
