@@ -55,9 +55,10 @@ def _failures() -> Iterator[None]:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[float, str], None]]:
+def _progress(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
+    """A rich progress bar on stderr, or None (callers then skip progress work entirely)."""
     if not enabled:
-        yield lambda _fraction, _message: None
+        yield None
         return
     with Progress(
         TextColumn("{task.description:<48}"), BarColumn(), TimeElapsedColumn(), console=err
