@@ -137,6 +137,12 @@ class BatchResult:
         }
 
 
+def result_columns(scored: pd.DataFrame) -> list[str]:
+    """The transaction id (if any) and the columns scoring added, in reading order."""
+    ids = [name for name in ID_COLUMNS if name in scored.columns][:1]
+    return [*ids, PROBABILITY, DECISION, *REASON_COLUMNS, MODEL_VERSION]
+
+
 def _transaction_ids(frame: pd.DataFrame) -> np.ndarray | None:
     for name in ID_COLUMNS:
         if name in frame.columns:

@@ -7,7 +7,7 @@ from app.ui import state
 from app.ui.charts import plot_score_histogram
 from core.errors import WorkbenchError
 from core.output import to_csv_bytes, to_parquet_bytes
-from core.scoring import PROBABILITY, score_file
+from core.scoring import PROBABILITY, result_columns, score_file
 
 SHOWN_ROWS = 1_000
 
@@ -89,7 +89,19 @@ if result.rows_scored:
         plot_score_histogram(scored[PROBABILITY].to_numpy(), threshold=result.threshold)
     )
     st.caption(f"Highest scores first; the first {min(SHOWN_ROWS, len(scored)):,} rows are shown.")
-    st.dataframe(scored.head(SHOWN_ROWS), hide_index=True, width="stretch")
+    # What an analyst reads first goes left; the downloads keep the file's own order.
+    first = ["row", *result_columns(scored), "Amount", "Time"]
+    shown = scored.head(SHOWN_ROWS)
+    st.dataframe(
+        shown[[*first, *(c for c in shown.columns if c not in first)]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            PROBABILITY: st.column_config.ProgressColumn(
+                "fraud_probability", format="%.4f", min_value=0.0, max_value=1.0
+            )
+        },
+    )
     left, right = st.columns(2)
     left.download_button(
         "Scored rows (CSV)",
