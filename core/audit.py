@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 
 from core.config import Settings
 from core.db import ScoringEvent, get_engine
@@ -211,12 +211,14 @@ class AuditStream:
         )
 
     def _run(self) -> None:
+        done = False
         try:
             self._replayed = replay_spool(self._settings)
             with get_engine(self._settings).begin() as connection:
                 event_id = _insert_event(connection, self._header)
                 while (item := self._queue.get()) is not self._DONE:
                     _insert_predictions(connection, event_id, item)  # type: ignore[arg-type]
+                done = True
                 final = self._final or self._header
                 connection.execute(
                     update(ScoringEvent)
@@ -225,7 +227,9 @@ class AuditStream:
                 )
         except Exception as exc:  # any failure: roll back, spool everything in finish()
             self._error = exc
-            while self._queue.get() is not self._DONE:  # keep the producer from blocking
+            # Keep the producer from blocking on a full queue, unless the end was already
+            # seen (a failed final update or commit): then nothing more will come.
+            while not done and self._queue.get() is not self._DONE:
                 pass
 
 
@@ -244,8 +248,13 @@ def _first_line(exc: Exception) -> str:
 def replay_spool(settings: Settings) -> int:
     """Write spooled records to the database in the order they were made.
 
+    A record already in the database (same event uid) is dropped from the spool. A record
+    the database refuses for its content (not for being unreachable) is moved to
+    ``spool/failed/`` and logged, so it cannot block the records behind it; nothing is
+    deleted.
+
     Returns:
-        How many records were written (records already present are skipped, not counted).
+        How many records were written.
 
     Raises:
         BackendError: the database is still unreachable (the rest stays spooled).
@@ -260,14 +269,33 @@ def replay_spool(settings: Settings) -> int:
         try:
             _write(settings, event, table.to_pandas())
             written += 1
-        except IntegrityError:
-            log.info(
-                "spooled event %s was already stored; dropping the spool file", event.event_uid
-            )
+        except (OperationalError, InterfaceError, BackendError) as exc:
+            raise BackendError(f"audit database still unreachable: {_first_line(exc)}") from exc
         except SQLAlchemyError as exc:
-            raise BackendError(f"audit database still unreachable: {exc}") from exc
+            if not (isinstance(exc, IntegrityError) and _is_stored(settings, event.event_uid)):
+                failed = folder / "failed"
+                failed.mkdir(exist_ok=True)
+                os.replace(path, failed / path.name)
+                log.error(
+                    "spooled event %s refused (%s); kept in %s",
+                    event.event_uid,
+                    _first_line(exc),
+                    failed,
+                )
+                continue
+            log.info(
+                "spooled event %s was already stored; dropping its spool file", event.event_uid
+            )
         path.unlink()
     return written
+
+
+def _is_stored(settings: Settings, event_uid: str) -> bool:
+    with get_engine(settings).connect() as connection:
+        found = connection.execute(
+            select(ScoringEvent.id).where(ScoringEvent.event_uid == event_uid)
+        ).first()
+    return found is not None
 
 
 def _write(settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame) -> None:

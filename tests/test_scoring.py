@@ -268,3 +268,47 @@ def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -
     from_csv = pd.read_csv(io.BytesIO(to_csv_bytes(scored)))
     assert np.allclose(from_csv[PROBABILITY], scored[PROBABILITY])
     assert from_csv["transaction_id"].tolist() == scored["transaction_id"].tolist()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_a_failure_at_commit_spools_the_record_without_hanging(
+    postgres_databases: dict[str, str], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from core.audit import AuditStream, ScoringEventRecord, make_predictions_frame
+
+    settings = Settings(home=tmp_path, database_url=postgres_databases["app"])
+    header = ScoringEventRecord(
+        source="cli",
+        actor="t",
+        model_name="m",
+        model_version=1,
+        alias=None,
+        threshold=0.5,
+        rows_in=0,
+        rows_scored=0,
+        rows_rejected=0,
+        alerts=0,
+    )
+    stream = AuditStream(settings, header)
+    x = np.zeros((3, 30))
+    stream.add(
+        make_predictions_frame(
+            row_number=np.arange(1, 4),
+            transaction_id=None,
+            features=x,
+            probability=np.full(3, 0.1),
+            decision=np.zeros(3),
+        )
+    )
+    # rows_in beyond PostgreSQL's integer range: the final UPDATE fails after the last chunk
+    receipt = stream.finish(replace(header, rows_in=2**40, rows_scored=3))
+    assert receipt.spooled and "out of range" in receipt.message
+    assert count_predictions(settings, header.event_uid) == 0  # rolled back, nothing half-written
+    assert pending_spool(settings) == 1
+    # the database refuses this record for its content: replay sets it aside, keeps it,
+    # and is not blocked by it
+    assert replay_spool(settings) == 0 and pending_spool(settings) == 0
+    assert len(list((spool_dir(settings) / "failed").glob("*.parquet"))) == 1
