@@ -78,7 +78,7 @@ def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
     return BackendError(f"{action} on {mask_url(str(settings.tracking_uri))}: {exc.message}")
 
 
-def _info(settings: Settings, mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
+def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
     tags = dict(mv.tags or {})
     return ModelVersionInfo(
         name=mv.name,
@@ -129,7 +129,7 @@ def get_version_by_alias(
     except MlflowException as exc:
         raise _wrap(settings, f"alias {settings.model_name}@{alias}", exc) from exc
     metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
-    return _info(settings, mv, metrics)
+    return _info(mv, metrics)
 
 
 def get_version(settings: Settings, version: int, *, with_metrics: bool = True) -> ModelVersionInfo:
@@ -144,7 +144,7 @@ def get_version(settings: Settings, version: int, *, with_metrics: bool = True) 
     except MlflowException as exc:
         raise _wrap(settings, f"{settings.model_name} version {version}", exc) from exc
     metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
-    return _info(settings, mv, metrics)
+    return _info(mv, metrics)
 
 
 def list_versions(settings: Settings) -> list[ModelVersionInfo]:
@@ -163,7 +163,7 @@ def list_versions(settings: Settings) -> list[ModelVersionInfo]:
     infos = []
     for mv in found:
         aliases = tuple(sorted(a for a, v in alias_map.items() if int(v) == int(mv.version)))
-        infos.append(replace(_info(settings, mv, metrics.get(mv.run_id)), aliases=aliases))
+        infos.append(replace(_info(mv, metrics.get(mv.run_id)), aliases=aliases))
     return sorted(infos, key=lambda info: info.version, reverse=True)
 
 

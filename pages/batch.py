@@ -11,6 +11,19 @@ from core.scoring import PROBABILITY, result_columns, score_file
 
 SHOWN_ROWS = 1_000
 
+
+def _download(where, label: str, data, file_name: str, mime: str) -> None:  # type: ignore[no-untyped-def]
+    """A download whose bytes are made only when clicked; clicking does not rerun the page."""
+    where.download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        mime=mime,
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
 st.title(":material/table_view: Batch scoring")
 settings = state.settings()
 try:
@@ -69,13 +82,12 @@ if result.rows_rejected:
     if result.rows_scored == 0:
         st.error("No row could be scored: every row has a problem below.", icon=":material/error:")
     st.dataframe(result.rejected, hide_index=True, width="stretch")
-    st.download_button(
+    _download(
+        st,
         "Rejected rows (CSV)",
-        data=to_csv_bytes(result.rejected),
-        file_name=f"{stem}.rejected.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
+        lambda: to_csv_bytes(result.rejected),
+        f"{stem}.rejected.csv",
+        "text/csv",
     )
 
 if result.rows_scored:
@@ -103,19 +115,13 @@ if result.rows_scored:
         },
     )
     left, right = st.columns(2)
-    left.download_button(
-        "Scored rows (CSV)",
-        data=lambda: to_csv_bytes(scored),
-        file_name=f"{stem}.scored.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
+    _download(
+        left, "Scored rows (CSV)", lambda: to_csv_bytes(scored), f"{stem}.scored.csv", "text/csv"
     )
-    right.download_button(
+    _download(
+        right,
         "Scored rows (Parquet)",
-        data=lambda: to_parquet_bytes(scored),
-        file_name=f"{stem}.scored.parquet",
-        mime="application/vnd.apache.parquet",
-        icon=":material/download:",
-        on_click="ignore",
+        lambda: to_parquet_bytes(scored),
+        f"{stem}.scored.parquet",
+        "application/vnd.apache.parquet",
     )
