@@ -29,7 +29,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# soft_wrap: messages stay one line each (grep-able, and paths are never split mid-word)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _exit_code(exc: WorkbenchError) -> int:

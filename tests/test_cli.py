@@ -126,8 +126,11 @@ def test_score_by_version_and_failures(
     settings, out = trained_embedded.settings, tmp_path / "o.csv"
     ok = _invoke(settings, "score", "--data", str(tiny_csv), "--out", str(out), "--version", "1")
     assert ok.exit_code == 0 and "20,000 rows: 20,000 scored, 0 rejected" in ok.stdout
-    missing = _invoke(settings, "score", "--data", str(tmp_path / "nope.csv"), "--out", str(out))
-    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    # A path longer than a terminal line: the message must stay whole (one line).
+    absent = tmp_path / ("not-there-" * 12 + ".csv")
+    missing = _invoke(settings, "score", "--data", str(absent), "--out", str(out))
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: {absent}: no such file"
     no_model = _invoke(
         settings, "score", "--data", str(tiny_csv), "--out", str(out), "--alias", "ghost"
     )
