@@ -7,6 +7,7 @@ stays machine-readable.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -66,6 +67,24 @@ def _progress(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
     ) as bar:
         task = bar.add_task("Starting", total=1.0)
         yield lambda fraction, message: bar.update(task, completed=fraction, description=message)
+
+
+@contextmanager
+def _start_up() -> Iterator[None]:
+    """Heavy imports and model loading with the cyclic garbage collector paused, then frozen.
+
+    Importing MLflow, LightGBM and scikit-learn creates about a million long-lived objects.
+    The collector would scan them again and again while they are being created, and once
+    more at exit, for nothing: none of them is garbage. Pausing it here and then moving
+    them into the permanent generation (``gc.freeze``) takes 0.7 s off every command's
+    start-up (bench/README.md); later collections only look at objects made afterwards.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 @app.command()
@@ -228,12 +247,13 @@ def score(
     """Score a CSV; rejected rows go to OUT.rejected.csv; every score is audited."""
     import getpass
 
-    from core.output import rejected_path
-    from core.scoring import resolve_model, score_file
-
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
-        choice = resolve_model(settings, alias=alias, version=version)
+        with _start_up():
+            from core.output import rejected_path
+            from core.scoring import resolve_model, score_file
+
+            choice = resolve_model(settings, alias=alias, version=version)
         result = score_file(
             data,
             settings=settings,
