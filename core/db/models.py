@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
@@ -51,11 +61,21 @@ class Prediction(Base):
         BigIntKey, ForeignKey("scoring_events.id", ondelete="CASCADE"), index=True
     )
     row_number: Mapped[int | None] = mapped_column(Integer)
-    transaction_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Indexed where present only (migration 0002): most files carry no transaction id.
+    transaction_id: Mapped[str | None] = mapped_column(String(128))
     input_hash: Mapped[str] = mapped_column(String(64))
     probability: Mapped[float] = mapped_column(Float)
     decision: Mapped[int] = mapped_column(Integer)  # 1 = alert
     reasons: Mapped[list | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index(
+            "ix_predictions_transaction_id",
+            "transaction_id",
+            postgresql_where=text("transaction_id IS NOT NULL"),
+            sqlite_where=text("transaction_id IS NOT NULL"),
+        ),
+    )
 
 
 class AliasEvent(Base):
