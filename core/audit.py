@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -25,7 +26,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -96,7 +96,21 @@ def compute_input_hashes(features: np.ndarray) -> list[str]:
     return [hashlib.sha256(row.tobytes()).hexdigest() for row in rows]
 
 
-def make_predictions_frame(
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("row_number", pa.int64()),
+        ("transaction_id", pa.string()),
+        ("input_hash", pa.string()),
+        ("probability", pa.float64()),
+        ("decision", pa.int8()),
+        ("reasons", pa.string()),
+    ]
+)
+"""The per-row audit columns as an Arrow table: what is spooled (Parquet), copied to
+PostgreSQL (CSV) and inserted into SQLite, with no pandas round trip in between."""
+
+
+def make_predictions_table(
     *,
     row_number: np.ndarray | None,
     transaction_id: np.ndarray | None,
@@ -104,22 +118,23 @@ def make_predictions_frame(
     probability: np.ndarray,
     decision: np.ndarray,
     reasons: list[str | None] | None = None,
-) -> pd.DataFrame:
-    """The per-row audit columns, in the order ``log_scoring`` expects."""
+) -> pa.Table:
+    """The per-row audit columns for one batch of scored rows (see ``PREDICTION_SCHEMA``)."""
     n = len(probability)
-    return pd.DataFrame(
-        {
-            "row_number": pd.array(
-                row_number if row_number is not None else [None] * n, dtype="Int64"
-            ),
-            "transaction_id": pd.array(
-                transaction_id if transaction_id is not None else [None] * n, dtype="string"
-            ),
-            "input_hash": compute_input_hashes(features),
-            "probability": np.asarray(probability, dtype=np.float64),
-            "decision": np.asarray(decision, dtype=np.int8),
-            "reasons": pd.array(reasons if reasons is not None else [None] * n, dtype="string"),
-        }
+
+    def column(values: object, kind: pa.DataType) -> pa.Array:
+        return pa.nulls(n, kind) if values is None else pa.array(values, kind)
+
+    return pa.Table.from_arrays(
+        [
+            column(row_number, pa.int64()),
+            column(transaction_id, pa.string()),
+            pa.array(compute_input_hashes(features), pa.string()),
+            pa.array(np.asarray(probability, dtype=np.float64)),
+            pa.array(np.asarray(decision, dtype=np.int8)),
+            column(reasons, pa.string()),
+        ],
+        schema=PREDICTION_SCHEMA,
     )
 
 
@@ -134,7 +149,7 @@ def pending_spool(settings: Settings) -> int:
 
 
 def log_scoring(
-    settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame
+    settings: Settings, event: ScoringEventRecord, predictions: pa.Table
 ) -> AuditReceipt:
     """Store one scoring event and its predictions; spool them if the database fails.
 
@@ -144,7 +159,7 @@ def log_scoring(
     Args:
         settings: the app database and the home folder (for the spool).
         event: what the call did.
-        predictions: per-row audit columns (see :func:`make_predictions_frame`).
+        predictions: per-row audit columns (see :func:`make_predictions_table`).
 
     Returns:
         Where the record went; never raises for an unreachable database.
@@ -169,7 +184,7 @@ class AuditStream:
     def __init__(self, settings: Settings, header: ScoringEventRecord) -> None:
         self._settings = settings
         self._header = header
-        self._parts: list[pd.DataFrame] = []
+        self._parts: list[pa.Table] = []
         self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
         self._error: Exception | None = None
         self._replayed = 0
@@ -177,7 +192,7 @@ class AuditStream:
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
 
-    def add(self, predictions: pd.DataFrame) -> None:
+    def add(self, predictions: pa.Table) -> None:
         """Queue one chunk of predictions (blocks briefly if the writer is behind)."""
         self._parts.append(predictions)
         if self._error is None:
@@ -188,7 +203,9 @@ class AuditStream:
         self._final = event
         self._queue.put(self._DONE)
         self._thread.join()
-        predictions = pd.concat(self._parts, ignore_index=True) if self._parts else _empty()
+        predictions = (
+            pa.concat_tables(self._parts) if self._parts else PREDICTION_SCHEMA.empty_table()
+        )
         if self._error is None:
             message = f"{len(predictions):,} predictions recorded in the audit log"
             if self._replayed:
@@ -236,10 +253,6 @@ class AuditStream:
 _TOTALS = ("rows_in", "rows_scored", "rows_rejected", "alerts")
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
-
-
 def _first_line(exc: Exception) -> str:
     text = str(exc.__cause__ or exc).strip().splitlines()
     return text[0][:300] if text else exc.__class__.__name__
@@ -267,7 +280,7 @@ def replay_spool(settings: Settings) -> int:
         table = pq.read_table(path)
         event = _event_from_metadata(table.schema.metadata[_EVENT_KEY])
         try:
-            _write(settings, event, table.to_pandas())
+            _write(settings, event, table.select(list(PREDICTION_COLUMNS)))
             written += 1
         except (OperationalError, InterfaceError, BackendError) as exc:
             raise BackendError(f"audit database still unreachable: {_first_line(exc)}") from exc
@@ -298,7 +311,7 @@ def _is_stored(settings: Settings, event_uid: str) -> bool:
     return found is not None
 
 
-def _write(settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame) -> None:
+def _write(settings: Settings, event: ScoringEventRecord, predictions: pa.Table) -> None:
     with get_engine(settings).begin() as connection:
         _insert_predictions(connection, _insert_event(connection, event), predictions)
 
@@ -308,28 +321,30 @@ def _insert_event(connection: Connection, event: ScoringEventRecord) -> int:
     return int(connection.execute(statement).scalar_one())
 
 
-def _insert_predictions(connection: Connection, event_id: int, predictions: pd.DataFrame) -> None:
-    if predictions.empty:
+def _insert_predictions(connection: Connection, event_id: int, predictions: pa.Table) -> None:
+    if predictions.num_rows == 0:
         return
     if connection.dialect.name == "postgresql":
         _copy_predictions(connection, event_id, predictions)
         return
-    columns = [
-        predictions[c].astype(object).where(predictions[c].notna(), None).tolist()
-        for c in PREDICTION_COLUMNS
-    ]
-    rows = list(zip([event_id] * len(predictions), *columns, strict=True))
+    # sqlite3's executemany straight from column lists, in this connection's transaction
+    # (SQLAlchemy's would want a materialised list of row tuples first).
+    columns = [predictions.column(c).to_pylist() for c in PREDICTION_COLUMNS]
     placeholders = ", ".join("?" * (len(PREDICTION_COLUMNS) + 1))
-    connection.exec_driver_sql(
-        f"INSERT INTO predictions ({_COLUMN_LIST}) VALUES ({placeholders})", rows
-    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO predictions ({_COLUMN_LIST}) VALUES ({placeholders})",
+            zip(itertools.repeat(event_id), *columns),
+        )
+    finally:
+        cursor.close()
 
 
-def _copy_predictions(connection: Connection, event_id: int, predictions: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(predictions.loc[:, list(PREDICTION_COLUMNS)], preserve_index=False)
-    ids = pa.array(np.full(len(predictions), event_id, dtype=np.int64))
+def _copy_predictions(connection: Connection, event_id: int, predictions: pa.Table) -> None:
+    ids = pa.array(np.full(predictions.num_rows, event_id, dtype=np.int64))
     buffer = io.BytesIO()
-    pacsv.write_csv(table.add_column(0, "event_id", ids), buffer)
+    pacsv.write_csv(predictions.add_column(0, "event_id", ids), buffer)
     sql = f"COPY predictions ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv, HEADER true)"
     raw = connection.connection.driver_connection
     with raw.cursor() as cursor:
@@ -341,10 +356,10 @@ def _copy_predictions(connection: Connection, event_id: int, predictions: pd.Dat
                 copy.write(buffer.getvalue())
 
 
-def _spool(settings: Settings, event: ScoringEventRecord, predictions: pd.DataFrame) -> None:
+def _spool(settings: Settings, event: ScoringEventRecord, predictions: pa.Table) -> None:
     folder = spool_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(predictions, preserve_index=False)
+    table = predictions
     metadata = {**(table.schema.metadata or {}), _EVENT_KEY: _event_to_json(event).encode()}
     table = table.replace_schema_metadata(metadata)
     # Names sort in creation order; write-then-rename so a reader never sees half a file.

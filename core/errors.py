@@ -19,3 +19,7 @@ class BackendError(WorkbenchError):
 
 class ConfigError(WorkbenchError):
     """A setting is invalid, e.g. a URL with an unknown scheme."""
+
+
+class OutputError(WorkbenchError):
+    """A result file cannot be written (no such folder, no permission, disk full)."""

@@ -131,6 +131,10 @@ def test_score_by_version_and_failures(
     missing = _invoke(settings, "score", "--data", str(absent), "--out", str(out))
     assert missing.exit_code == 2
     assert missing.stderr.strip() == f"error: {absent}: no such file"
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    unwritable = _invoke(settings, "score", "--data", str(tiny_csv), "--out", str(folder))
+    assert unwritable.exit_code == 1 and f"cannot write {folder}" in unwritable.stderr
     no_model = _invoke(
         settings, "score", "--data", str(tiny_csv), "--out", str(out), "--alias", "ghost"
     )

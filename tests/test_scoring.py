@@ -127,6 +127,30 @@ def test_streamed_output_files(trained_embedded: Trained, batch_csv: Path, tmp_p
     assert rejected.columns[:3].tolist() == ["row", "column", "reason"]
 
 
+def test_an_output_that_cannot_be_written_is_reported_and_the_scores_still_audited(
+    trained_embedded: Trained, batch_csv: Path, tmp_path: Path
+) -> None:
+    from core.errors import OutputError
+
+    settings = trained_embedded.settings
+    out = tmp_path / "taken"
+    out.mkdir()  # a folder where the scored CSV should go: the writer thread fails
+    with pytest.raises(OutputError, match=f"cannot write {out}"):
+        score_file(
+            batch_csv,
+            settings=settings,
+            choice=resolve_model(settings),
+            source_kind="cli",
+            actor="full-disk",
+            out=out,
+            chunk_rows=128,
+        )
+    with Session(get_engine(settings)) as session:
+        event = session.scalars(select(ScoringEvent).where(ScoringEvent.actor == "full-disk")).one()
+    assert event.rows_scored > 0
+    assert count_predictions(settings, event.event_uid) == event.rows_scored
+
+
 def test_a_file_with_every_row_bad_gives_a_report(
     trained_embedded: Trained, tmp_path: Path
 ) -> None:
@@ -277,7 +301,7 @@ def test_a_failure_at_commit_spools_the_record_without_hanging(
 ) -> None:
     from dataclasses import replace
 
-    from core.audit import AuditStream, ScoringEventRecord, make_predictions_frame
+    from core.audit import AuditStream, ScoringEventRecord, make_predictions_table
 
     settings = Settings(home=tmp_path, database_url=postgres_databases["app"])
     header = ScoringEventRecord(
@@ -295,7 +319,7 @@ def test_a_failure_at_commit_spools_the_record_without_hanging(
     stream = AuditStream(settings, header)
     x = np.zeros((3, 30))
     stream.add(
-        make_predictions_frame(
+        make_predictions_table(
             row_number=np.arange(1, 4),
             transaction_id=None,
             features=x,

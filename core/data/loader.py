@@ -25,7 +25,7 @@ from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW, is_known_column
 log = logging.getLogger(__name__)
 
 Source = str | Path | BinaryIO
-DEFAULT_CHUNK_ROWS = 200_000
+DEFAULT_CHUNK_ROWS = 50_000
 _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
 # Spare column slots so that a row with a few fields too many is reported as a bad row
