@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/score_throughput.py [--rows 284807] [--runs 5]
            [--database-url URL]
 
 Makes (once, under bench/out/) a synthetic CSV of --rows rows and a home with a LightGBM
-model trained on the 150,000-row demo data, then per run:
+model trained on the 150,000-row demo data, empties the audit log (the SQLite file, or the
+audit tables of --database-url: give it a scratch database), then per run:
 - raw predict: the loaded model's native predict on the rows as a float64 array (parsing
   excluded), in this process;
 - core: `core.scoring.score_file` (parse, validate, score, audit, write CSV) in a fresh
@@ -52,6 +53,21 @@ def _prepare(rows: int, database_url: str | None) -> tuple[Path, Path]:
     home = OUT / "home"
     ensure_demo_model(_settings(home, database_url))
     return data, home
+
+
+def _reset_audit_log(home: Path, database_url: str | None) -> None:
+    """Start every invocation from an empty audit log, so figures do not depend on how
+    many runs came before (each run adds 284,807 prediction rows)."""
+    if database_url is None:
+        for path in home.glob("workbench.db*"):
+            path.unlink()
+        return
+    from sqlalchemy import text
+
+    from core.db import get_engine
+
+    with get_engine(_settings(home, database_url)).begin() as connection:
+        connection.execute(text("TRUNCATE predictions, scoring_events"))
 
 
 def _worker(home: Path, data: Path, out: Path, database_url: str | None) -> None:
@@ -116,6 +132,7 @@ def main() -> None:
         return
 
     data, home = _prepare(args.rows, args.database_url)
+    _reset_audit_log(home, args.database_url)
     env = {**os.environ, "WORKBENCH_HOME": str(home)}
     if args.database_url:
         env["WORKBENCH_DATABASE_URL"] = args.database_url
