@@ -359,9 +359,8 @@ def _copy_predictions(connection: Connection, event_id: int, predictions: pa.Tab
 def _spool(settings: Settings, event: ScoringEventRecord, predictions: pa.Table) -> None:
     folder = spool_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    table = predictions
-    metadata = {**(table.schema.metadata or {}), _EVENT_KEY: _event_to_json(event).encode()}
-    table = table.replace_schema_metadata(metadata)
+    metadata = {**(predictions.schema.metadata or {}), _EVENT_KEY: _event_to_json(event).encode()}
+    table = predictions.replace_schema_metadata(metadata)
     # Names sort in creation order; write-then-rename so a reader never sees half a file.
     name = f"{time.time_ns():020d}-{event.event_uid}"
     partial = folder / f"{name}.partial"

@@ -71,13 +71,14 @@ def _progress(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
 
 @contextmanager
 def _start_up() -> Iterator[None]:
-    """Heavy imports and model loading with the cyclic garbage collector paused, then frozen.
+    """Heavy imports (and model loading) with the cyclic garbage collector paused, then frozen.
 
     Importing MLflow, LightGBM and scikit-learn creates about a million long-lived objects.
     The collector would scan them again and again while they are being created, and once
     more at exit, for nothing: none of them is garbage. Pausing it here and then moving
-    them into the permanent generation (``gc.freeze``) takes 0.7 s off every command's
-    start-up (bench/README.md); later collections only look at objects made afterwards.
+    them into the permanent generation (``gc.freeze``) takes 0.9 s off the start-up of
+    ``workbench score`` (bench/README.md); later collections only look at objects made
+    afterwards. Meant for a one-shot process: frozen objects are never collected.
     """
     gc.disable()
     try:
@@ -96,7 +97,8 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
-    from core.training import train_from_csv
+    with _start_up():
+        from core.training import train_from_csv
 
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty() or not as_json) as report:
@@ -153,7 +155,8 @@ def bootstrap(
     ] = None,
 ) -> None:
     """Train and alias a demo model if the live alias is unset (idempotent)."""
-    from core.bootstrap import ensure_demo_model
+    with _start_up():
+        from core.bootstrap import ensure_demo_model
 
     settings = _settings()
     with _failures(), _progress(enabled=True) as report:
@@ -170,8 +173,9 @@ def bootstrap(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the backends in use (passwords masked), whether each answers, and the live model."""
-    from core.registry import get_version_by_alias
-    from core.status import check_backends
+    with _start_up():
+        from core.registry import get_version_by_alias
+        from core.status import check_backends
 
     settings = _settings()
     checks = check_backends(settings)
@@ -204,7 +208,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the registered model's versions with aliases and test metrics."""
-    from core.registry import list_versions
+    with _start_up():
+        from core.registry import list_versions
 
     settings = _settings()
     with _failures():
