@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
+    UV_COMPILE_BYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     WORKBENCH_HOME=/data/workbench
@@ -20,6 +21,7 @@ RUN pip install --no-cache-dir uv==0.13.8 \
 
 COPY pyproject.toml README.md ./
 COPY core core
+COPY cli cli
 COPY app app
 COPY pages pages
 COPY .streamlit .streamlit

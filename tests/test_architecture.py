@@ -9,18 +9,27 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-FORBIDDEN = {"streamlit", "fastapi", "starlette"}
+FORBIDDEN = {"streamlit", "fastapi", "starlette", "typer", "rich", "click"}
+# Interfaces sit above core and never import each other.
+INTERFACES = ("app", "pages", "cli", "api")
+# Lower core layers never import the higher ones (scoring, explain, registry, ...).
+LOWER = ("config", "errors", "schema", "storage", "db")
 
 
-def _imports(path: Path) -> set[str]:
+def _modules(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports (``a.b.c``), wherever the import sits."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _modules(path)}
 
 
 def test_core_source_never_imports_ui_or_web_frameworks() -> None:
@@ -58,4 +67,34 @@ def test_pages_do_not_talk_to_backends_directly() -> None:
         for path in (REPO / "pages").glob("*.py")
         if _imports(path) & direct
     }
+    assert offenders == {}
+
+
+def test_interfaces_never_import_each_other() -> None:
+    # app/ and pages/ form the Streamlit interface together; cli/ and api/ are its peers.
+    peers = {"app": {"cli", "api"}, "pages": {"cli", "api"}, "cli": {"app", "pages", "api"}}
+    peers["api"] = {"app", "pages", "cli"}
+    offenders = {
+        str(path.relative_to(REPO)): sorted(_imports(path) & banned)
+        for folder, banned in peers.items()
+        if (REPO / folder).exists()
+        for path in (REPO / folder).rglob("*.py")
+        if _imports(path) & banned
+    }
+    assert offenders == {}
+    assert not (REPO / "core" / "cli.py").exists(), "the command line lives in cli/, above core"
+
+
+def test_lower_core_layers_never_import_higher_ones() -> None:
+    offenders: dict[str, list[str]] = {}
+    for layer in LOWER:
+        paths = [REPO / "core" / f"{layer}.py", *(REPO / "core" / layer).rglob("*.py")]
+        for path in (p for p in paths if p.exists()):
+            higher = sorted(
+                name
+                for name in _modules(path)
+                if name.startswith("core.") and name.split(".")[1] not in LOWER
+            )
+            if higher:
+                offenders[str(path.relative_to(REPO))] = higher
     assert offenders == {}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli.main import app
 from core.config import Settings, get_settings
 from core.schema import FEATURES
 from tests.conftest import Trained, settings_env

@@ -1,0 +1,1 @@
+"""The `workbench` command line: an interface above core, like pages/ and api/."""
