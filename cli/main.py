@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.config import Settings, get_settings
-from core.errors import ConfigError, InputError, NotFoundError, WorkbenchError
+from core.errors import ConfigError, InputError, NotFoundError, RefusedError, WorkbenchError
 
 app = typer.Typer(
     name="workbench",
@@ -34,8 +34,17 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 
 
+# One exit-code table for every command (README, "Exit codes"); later commands extend it,
+# never redefine it.
+EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT = 0, 1, 2, 3, 4
+
+
 def _exit_code(exc: WorkbenchError) -> int:
-    return 2 if isinstance(exc, InputError | ConfigError | NotFoundError) else 1
+    if isinstance(exc, RefusedError):
+        return EXIT_REFUSED
+    if isinstance(exc, InputError | ConfigError | NotFoundError):
+        return EXIT_INPUT
+    return EXIT_BACKEND
 
 
 def _settings() -> Settings:

@@ -23,3 +23,8 @@ class ConfigError(WorkbenchError):
 
 class OutputError(WorkbenchError):
     """A result file cannot be written (no such folder, no permission, disk full)."""
+
+
+class RefusedError(WorkbenchError):
+    """The action was understood and refused: a permission, a gate, or a stale
+    compare-and-set (someone else moved the thing first). Exit code 3."""
