@@ -20,7 +20,7 @@ from core.errors import ConfigError
 
 TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
 ARTIFACT_SCHEMES = ("file", "s3")
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgresql+psycopg")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
