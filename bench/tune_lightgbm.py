@@ -2,7 +2,9 @@
 
 Usage: .venv/bin/python bench/tune_lightgbm.py [--data CSV]
 
-The test split is not looked at for the choice; its AUPRC is printed for the record only.
+The test split is not looked at for the choice, ties included: rows are ranked by validation
+AUPRC alone, and equal validation scores go to the simpler model (fewer leaves, then fewer
+trees), never to the better test score. Test AUPRC is printed for the record only.
 The chosen settings are the defaults in core/training/train.py (see bench/README.md).
 """
 
@@ -34,6 +36,12 @@ GRID = {
 }
 
 
+def rank(row: tuple) -> tuple:
+    """Validation AUPRC (higher first); ties to the simpler model. Never the test score."""
+    val, _test, _lr, leaves, _mcs, _weight, trees = row
+    return (-val, leaves, trees)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -63,12 +71,12 @@ def main() -> None:
         val = average_precision_score(yv, model.predict_proba(xv)[:, 1])
         test = average_precision_score(ys, model.predict_proba(xs)[:, 1])
         results.append((val, test, lr, leaves, mcs, weight, model.best_iteration_))
-    results.sort(reverse=True)
+    results.sort(key=rank)
     columns = ["val AUPRC", "test AUPRC", *GRID, "trees"]
     print("| " + " | ".join(columns) + " |")
     print("|---|---|---|---|---|---|---|")
     for row in results[:8]:
-        print("| {:.4f} | {:.4f} | {} | {} | {} | {} | {} |".format(*row))
+        print("| {:.6f} | {:.4f} | {} | {} | {} | {} | {} |".format(*row))
 
 
 if __name__ == "__main__":

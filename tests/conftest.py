@@ -6,7 +6,8 @@ Three backends, the same tests:
   on a SeaweedFS S3 server started here on a free loopback port;
 - ``mlflow-server+s3``: an ``mlflow server`` (HTTP tracking and registry) started here on
   a free loopback port, artifacts on the same SeaweedFS, the app database on the same
-  PostgreSQL through psycopg 3 (``postgresql+psycopg://``).
+  PostgreSQL through psycopg 3 (``postgresql+psycopg://``, what ``postgresql://`` means in
+  SQLAlchemy 2.1); the other PostgreSQL backend uses psycopg2.
 The real ones are skipped with a reason where a service cannot be started, unless
 ``WORKBENCH_REQUIRE_SERVICES=1`` (set by .ci/run), which turns that skip into a failure.
 """
