@@ -1,13 +1,12 @@
 """What the audit log stores: the event record, the per-row columns, and safe text.
 
-Safe text is the rule that no value a user can put in a file (or a name, or a form) is
-refused by the database for its content: see :func:`safe_text`.
+Safe text (``core.db.text.safe_text``) is the rule that no value a user can put in a file,
+a name or a form is refused by the database for its content.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from core.db.text import safe_text
 
 PREDICTION_COLUMNS = (
     "row_number",
@@ -32,36 +33,7 @@ PREDICTION_COLUMNS = (
 TRANSACTION_ID_CHARS = 128
 EVENT_TEXT_CHARS = {"source": 16, "actor": 128, "model_name": 256, "alias": 128, "input_name": 512}
 
-# C0 and C1 control characters (NUL included) and lone surrogates: PostgreSQL refuses NUL
-# in text and any invalid UTF-8; the others break logs, CSV exports and terminals.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSAFE_RE2 = r"[\x{00}-\x{1f}\x{7f}-\x{9f}]"  # Arrow's regex engine (no surrogates in Arrow)
-_HASH_CHARS = 16
-REPLACEMENT = "\ufffd"
-
-
-def safe_text(value: str | None, limit: int) -> str | None:
-    """``value`` as the database will surely accept it, distinct values kept distinct.
-
-    A value with no control character and at most ``limit`` characters is kept as it is.
-    Otherwise control characters and lone surrogates become U+FFFD, the text is cut to
-    ``limit - 17`` characters, and ``#`` plus the first 16 hex digits of the SHA-256 of
-    the original (UTF-8) is appended: two different ids never collapse into one.
-
-    Args:
-        value: any text, or None.
-        limit: the column's width in characters (at least 18).
-
-    Returns:
-        The text to store (None stays None).
-    """
-    if value is None:
-        return None
-    cleaned = _UNSAFE.sub(REPLACEMENT, value)
-    if cleaned == value and len(value) <= limit:
-        return value
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
-    return f"{cleaned[: limit - _HASH_CHARS - 1]}#{digest}"
 
 
 def safe_text_array(values: pa.Array | Sequence[str | None] | np.ndarray, limit: int) -> pa.Array:
