@@ -26,6 +26,7 @@ from core.audit import (
     AuditStream,
     ScoringEventRecord,
     count_predictions,
+    failed_dir,
     log_scoring,
     make_predictions_table,
     pending_spool,
@@ -63,6 +64,8 @@ class Proxy:
 
     def stop(self) -> None:
         if self._server is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() blocked in its thread
+                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
             self._server = None
         for sock in self._sockets:
@@ -532,3 +535,22 @@ def test_a_file_with_long_and_odd_ids_is_scored_and_audited(
             .order_by(Prediction.row_number)
         ).all()
     assert stored == [_expected_safe(v, 128) for v in ids]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_a_refusal_at_the_last_step_sets_the_record_aside_without_hanging(
+    postgres_databases: dict[str, str], tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path, database_url=postgres_databases["app"])
+    header = _header()
+    stream = AuditStream(settings, header)
+    stream.add(_table(3))
+    # rows_in beyond PostgreSQL's integer range: the final update fails after the last chunk
+    receipt = stream.finish(replace(header, rows_in=2**40, rows_scored=3))
+    assert receipt.stored == "set_aside" and "out of range" in receipt.message
+    assert count_predictions(settings, header.event_uid) == 0  # never counted as complete
+    assert _stored(settings, header.event_uid) == ("interrupted", 1, 3)
+    assert pending_spool(settings) == 0
+    assert len(list(failed_dir(settings).glob("*.parquet"))) == 1
+    assert "out of range" in spool_status(settings).set_aside[0].reason
