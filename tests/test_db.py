@@ -185,3 +185,48 @@ def test_postgres_driver_errors_are_classified_on_the_live_server(
         conn.execute(text("SELECT CAST(:v AS integer)"), {"v": str(2**40)})
     assert classify_error(wrapped.value) == "content"
     engine.dispose()
+
+
+def test_migration_0003_keeps_existing_rows_complete_and_names_the_database(
+    tmp_path: Path,
+) -> None:
+    """Rows written before 0003 become complete (scoring) and confirmed (alias moves); the
+    database gets one random id."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from core.db.engine import MIGRATIONS
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'at-0002.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["version_table"] = VERSION_TABLE
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text(
+                "INSERT INTO scoring_events (event_uid, created_at, source, actor, model_name,"
+                " model_version, threshold, rows_in, rows_scored, rows_rejected, alerts)"
+                " VALUES ('old', '2026-01-02 03:04:05.000000', 'cli', 'a', 'm', 1, 0.5,"
+                " 1, 1, 0, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO alias_events (created_at, model_name, alias, to_version, actor,"
+                " reason) VALUES ('2026-01-02 03:04:05.000000', 'm', 'champion', 1, 'a', 'r')"
+            )
+        )
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        event = connection.execute(
+            text("SELECT status, updated_at, created_at FROM scoring_events")
+        ).one()
+        alias_status = connection.execute(text("SELECT status FROM alias_events")).scalar_one()
+        ids = connection.execute(text("SELECT database_id FROM workbench_database")).all()
+    assert event[0] == "complete" and event[1] == event[2]
+    assert alias_status == "confirmed"
+    assert len(ids) == 1 and len(ids[0][0]) == 36
+    engine.dispose()
