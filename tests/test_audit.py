@@ -349,6 +349,7 @@ def test_two_processes_replaying_the_same_spool_store_each_record_once(
     for k, event in enumerate(events):
         assert log_scoring(down, event, _table(50 + k)).stored == "spool"
     same_database.up()
+    get_engine(same_database.settings(home))  # migrated: the race under test is the replay
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     processes = [
         subprocess.Popen(
@@ -445,8 +446,10 @@ def test_a_long_batch_does_not_lock_out_a_form_score_or_an_alias_move(
     producer = threading.Thread(target=produce)
     producer.start()
     assert half_written.wait(timeout=120)
-    while (_stored(batch_settings, header.event_uid) or ("", 0, 0))[1] < 1:
-        threading.Event().wait(0.05)  # the batch has begun committing chunks
+    for _ in range(600):  # until the batch has committed a chunk (at most 30 s)
+        if (_stored(batch_settings, header.event_uid) or ("", 0, 0))[1] >= 1:
+            break
+        threading.Event().wait(0.05)
     try:
         form = score_record(
             dict.fromkeys(FEATURES, 0.3),

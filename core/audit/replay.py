@@ -119,7 +119,7 @@ def _replay(settings: Settings, *, force_sweep: bool) -> int:
             written += 1
         else:
             log.info("spooled event %s was already stored; dropping it", event.event_uid)
-        path.unlink()
+        path.unlink(missing_ok=True)
     return written
 
 
