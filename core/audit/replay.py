@@ -80,10 +80,13 @@ def replay_spool(settings: Settings, *, wait: bool = True) -> int:
         BackendError: the database cannot be used (the rest stays spooled).
     """
     folder = spool_dir(settings)
-    if not folder.exists() or not any(folder.glob("*.parquet")):
-        return 0
-    with _replay_lock(settings, wait=wait) as held:
-        return _replay(settings, force_sweep=wait) if held else 0
+    try:
+        if not folder.exists() or not any(folder.glob("*.parquet")):
+            return 0
+        with _replay_lock(settings, wait=wait) as held:
+            return _replay(settings, force_sweep=wait) if held else 0
+    except OSError as exc:  # the spool folder itself (permissions, a full disk)
+        raise BackendError(f"the audit spool {folder} cannot be used: {exc}") from exc
 
 
 def _replay(settings: Settings, *, force_sweep: bool) -> int:

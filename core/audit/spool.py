@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.audit.records import PREDICTION_COLUMNS, ScoringEventRecord
+from core.audit.records import PREDICTION_COLUMNS, PREDICTION_SCHEMA, ScoringEventRecord
 from core.config import Settings
 from core.db import (
     database_address,
@@ -170,7 +170,7 @@ def spool_record(
     """
     folder = spool_dir(settings) if reason is None else failed_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.concat_tables(chunks) if chunks else _empty()
+    table = pa.concat_tables(chunks) if chunks else PREDICTION_SCHEMA.empty_table()
     metadata = {
         _EVENT_KEY: _event_to_json(event).encode(),
         _CHUNKS_KEY: json.dumps([c.num_rows for c in chunks]).encode(),
@@ -186,12 +186,6 @@ def spool_record(
         _write_reason(path, reason)
     os.replace(partial, path)
     return path
-
-
-def _empty() -> pa.Table:
-    from core.audit.records import PREDICTION_SCHEMA
-
-    return PREDICTION_SCHEMA.empty_table()
 
 
 def _reason_path(path: Path) -> Path:

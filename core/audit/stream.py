@@ -18,7 +18,13 @@ import pyarrow as pa
 from core.audit.records import AuditReceipt, ScoringEventRecord
 from core.audit.replay import replay_spool
 from core.audit.spool import DatabaseTag, current_database, pending_spool, spool_record
-from core.audit.writer import begin_event, complete_event, mark_interrupted, write_chunk
+from core.audit.writer import (
+    begin_event,
+    complete_event,
+    mark_interrupted,
+    sweep_interrupted,
+    write_chunk,
+)
 from core.config import Settings
 from core.db import classify_error, describe_error, get_engine
 
@@ -131,6 +137,7 @@ class AuditStream:
             self._replayed = replay_spool(self._settings, wait=False)
             engine = get_engine(self._settings)
             self._database_id = current_database(self._settings, contact=True).database_id
+            sweep_interrupted(self._settings)  # at most once a minute per process
             stored = begin_event(engine, self._header)
             index = 0
             while (item := self._queue.get()) is not self._DONE:
