@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the app database; default: SQLite file under home.",
     )
+    database_busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a write waits for another writer's lock on SQLite.",
+    )
+    audit_stale_after: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds after which an audit event still in progress is interrupted.",
+    )
     experiment_name: str = "fraud-workbench"
     model_name: str = Field(default="fraud-detector", description="Registered model name.")
     live_alias: str = Field(default="champion", description="Alias the app scores against.")

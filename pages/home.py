@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.ui import state
 from app.ui.format import HEADLINE_METRICS, format_metric, format_time
-from core.audit import pending_spool, replay_spool
+from core.audit import replay_spool, retry_failed, spool_status
 from core.bootstrap import ensure_demo_model
 from core.errors import WorkbenchError
 
@@ -30,11 +30,11 @@ st.dataframe(
 for s in statuses:
     if not s.ok:
         st.error(f"**{s.name}** is not reachable: {s.message}", icon=":material/error:")
-waiting = pending_spool(settings)
-if waiting:
+spool = spool_status(settings)
+if spool.waiting:
     st.warning(
-        f"{waiting} scoring event(s) wait in the local audit spool for the app database; they "
-        "are written, in order, with the next score or now:",
+        f"{len(spool.waiting)} scoring event(s) wait in the local audit spool for the app "
+        "database; they are written, in order, with the next score or now:",
         icon=":material/cloud_off:",
     )
     if st.button("Replay the audit spool", icon=":material/sync:"):
@@ -42,6 +42,35 @@ if waiting:
             st.success(f"Replayed {replay_spool(settings)} event(s).", icon=":material/check:")
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
+if spool.set_aside:
+    st.error(
+        f"{len(spool.set_aside)} audit record(s) were refused by the app database and set "
+        "aside (kept, not lost):",
+        icon=":material/report:",
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Event": [r.event_uid for r in spool.set_aside],
+                "Rows": [r.rows for r in spool.set_aside],
+                "Reason": [r.reason for r in spool.set_aside],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    if st.button("Retry the set-aside records", icon=":material/replay:"):
+        try:
+            st.success(f"Wrote {retry_failed(settings)} event(s).", icon=":material/check:")
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+if spool.other_database:
+    st.info(
+        f"{len(spool.other_database)} spooled audit record(s) belong to another app database "
+        f"({', '.join(sorted({r.database for r in spool.other_database}))}); they are kept "
+        "and written only there.",
+        icon=":material/database:",
+    )
 
 st.subheader("Live model")
 if not all(s.ok for s in statuses):

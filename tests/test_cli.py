@@ -149,4 +149,64 @@ def test_score_by_version_and_failures(
 def test_audit_replay_command(trained_embedded: Trained, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "empty-home")
     result = _invoke(settings, "audit", "replay")
-    assert result.exit_code == 0 and "replayed 0 spooled event(s); 0 waiting" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert "replayed 0 spooled event(s); 0 waiting, 0 set aside, 0 for another database" in (
+        result.stdout
+    )
+
+
+def test_audit_status_shows_waiting_set_aside_and_foreign_records(tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from core.audit import ScoringEventRecord, log_scoring, make_predictions_table
+    from tests.conftest import free_port
+
+    def record(n: int, *, refused: bool = False) -> tuple[ScoringEventRecord, pa.Table]:
+        event = ScoringEventRecord("cli", "t", "m", 1, None, 0.5, n, n, 0, 0)
+        table = make_predictions_table(
+            row_number=np.arange(n),
+            transaction_id=None,
+            features=np.zeros((n, 30)),
+            probability=np.zeros(n),
+            decision=np.zeros(n),
+        )
+        if refused:  # input_hash is NOT NULL: every database refuses this record
+            table = table.set_column(2, "input_hash", pa.nulls(n, pa.string()))
+        return event, table
+
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    elsewhere = Settings(
+        home=home, database_url=f"postgresql+psycopg2://u:secret@127.0.0.1:{free_port()}/other"
+    )
+    foreign, _ = record(2)
+    assert log_scoring(elsewhere, foreign, record(2)[1]).stored == "spool"
+    refused, table = record(3, refused=True)
+    assert log_scoring(settings, refused, table).stored == "set_aside"
+
+    result = _invoke(settings, "audit", "status", "--json")
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert (status["waiting"], status["set_aside"], status["other_database"]) == (0, 1, 1)
+    assert status["database_reachable"] is True
+    aside = status["records"]["set_aside"][0]
+    assert aside["event_uid"] == refused.event_uid and aside["rows"] == 3
+    assert "NOT NULL constraint failed: predictions.input_hash" in aside["reason"]
+    other = status["records"]["other_database"][0]
+    assert other["event_uid"] == foreign.event_uid and "/other" in other["database"]
+    assert "secret" not in result.stdout
+
+    text = _invoke(settings, "audit", "status")
+    assert "0 record(s) waiting, 1 set aside, 1 waiting for another database" in text.stdout
+    assert "NOT NULL constraint failed" in text.stdout
+
+    again = _invoke(settings, "audit", "retry-failed")
+    assert again.exit_code == 0, again.output
+    assert "replayed 0 spooled event(s); 0 waiting, 1 set aside, 1 for another" in again.stdout
+    assert "NOT NULL constraint failed" in again.stderr
+
+    down = _invoke(elsewhere, "audit", "replay")
+    assert down.exit_code == 1
+    assert down.stderr.startswith("error: audit database still unreachable")
+    assert "Traceback" not in down.output and "secret" not in down.output

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.db import AliasEvent, get_engine
-from core.errors import InputError, NotFoundError
+from core.errors import BackendError, InputError, NotFoundError
 from core.reference import ReferenceStats
 from core.registry import (
     download_artifact,
+    get_alias_version,
     get_version,
     get_version_by_alias,
     list_versions,
@@ -26,7 +27,7 @@ from core.registry import (
 from core.schema import FEATURES
 from core.training import train_model
 from core.training.train import file_sha256
-from tests.conftest import Trained
+from tests.conftest import Trained, free_port
 
 
 def test_training_registers_and_aliases_the_first_version(trained: Trained, tiny_csv: Path) -> None:
@@ -111,9 +112,9 @@ def test_second_version_leaves_the_alias_and_can_be_promoted(
             .where(AliasEvent.model_name == settings.model_name)
             .order_by(AliasEvent.id)
         ).all()
-    assert [(e.from_version, e.to_version, e.actor) for e in events] == [
-        (None, 1, "train"),
-        (1, 2, "lead"),
+    assert [(e.from_version, e.to_version, e.actor, e.status) for e in events] == [
+        (None, 1, "train", "confirmed"),
+        (1, 2, "lead", "confirmed"),
     ]
     logreg = load_model(settings, get_version(settings, 2))
     assert logreg.predict_proba(tiny_frame[list(FEATURES)].head(3).to_numpy()).shape == (3,)
@@ -148,3 +149,43 @@ def test_artifacts_live_under_the_artifact_root(trained: Trained) -> None:
         keys = [item["Key"] for item in listed.get("Contents", [])]
         assert any(key.endswith("reference/feature_stats.json") for key in keys)
         assert any(key.endswith("MLmodel") for key in keys)
+
+
+def _alias_events(settings: Settings, alias: str) -> list[tuple[int | None, int, str]]:
+    with Session(get_engine(settings)) as session:
+        events = session.scalars(
+            select(AliasEvent)
+            .where(AliasEvent.model_name == settings.model_name, AliasEvent.alias == alias)
+            .order_by(AliasEvent.id)
+        ).all()
+    return [(e.from_version, e.to_version, e.status) for e in events]
+
+
+def test_an_unreachable_app_database_moves_no_alias(trained: Trained, tmp_path: Path) -> None:
+    """The intent is written first: no history, no move, and a BackendError (not a raw
+    OperationalError)."""
+    down = trained.settings.model_copy(
+        update={"database_url": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone"}
+    )
+    with pytest.raises(BackendError, match="app database"):
+        set_alias(down, version=1, alias="unreachable-db", actor="lead", reason="r")
+    assert get_alias_version(trained.settings, "unreachable-db") is None
+
+
+def test_a_refused_alias_move_leaves_a_failed_history_row(trained: Trained) -> None:
+    settings = trained.settings
+    with pytest.raises(BackendError, match="reserved"):
+        set_alias(settings, version=1, alias="v7", actor="lead", reason="a reserved name")
+    assert _alias_events(settings, "v7") == [(None, 1, "failed")]
+    assert set_alias(settings, version=1, alias="moved-ok", actor="lead", reason="r") is None
+    assert _alias_events(settings, "moved-ok") == [(None, 1, "confirmed")]
+    assert get_alias_version(settings, "moved-ok") == 1
+
+
+def test_an_unreachable_registry_writes_no_history(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, tracking_uri=f"http://127.0.0.1:{free_port()}", model_name="gone"
+    )
+    with pytest.raises(BackendError):
+        set_alias(settings, version=1, alias="champion", actor="lead", reason="r")
+    assert _alias_events(settings, "champion") == []

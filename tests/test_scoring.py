@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.audit import (
     count_predictions,
-    pending_spool,
-    replay_spool,
-    spool_dir,
 )
-from core.config import Settings
 from core.data import parse_record
 from core.db import Prediction, ScoringEvent, get_engine
 from core.errors import InputError, NotFoundError
@@ -32,7 +27,7 @@ from core.scoring import (
     score_file,
     score_record,
 )
-from tests.conftest import Trained, free_port
+from tests.conftest import Trained
 
 
 @pytest.fixture(scope="module")
@@ -237,47 +232,6 @@ def test_score_record_names_bad_fields_and_audits(trained_embedded: Trained) -> 
         score_record(record, settings=settings, choice=choice, source_kind="ui", actor="t")
 
 
-def test_spool_replays_in_order_without_duplicates(
-    trained_embedded: Trained, backend_settings: Settings, batch_csv: Path, tmp_path: Path
-) -> None:
-    live = trained_embedded.settings
-    choice = resolve_model(live)
-    home = tmp_path / "spooling-home"
-    dead_url = f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone"
-    down = Settings(home=home, tracking_uri=live.tracking_uri, database_url=dead_url)
-    back = Settings(
-        home=home, tracking_uri=live.tracking_uri, database_url=backend_settings.database_url
-    )
-
-    first = score_file(batch_csv, settings=down, choice=choice, source_kind="cli", actor="a")
-    second = score_record(
-        dict.fromkeys(FEATURES, 0.1), settings=down, choice=choice, source_kind="ui", actor="b"
-    )
-    assert first.audit.spooled and second.audit.spooled
-    assert "saved to the local spool" in first.audit.message and pending_spool(down) == 2
-    kept = tmp_path / "kept.parquet"
-    shutil.copy(sorted(spool_dir(down).glob("*.parquet"))[0], kept)
-
-    third = score_file(batch_csv, settings=back, choice=choice, source_kind="cli", actor="c")
-    assert third.audit.stored == "database" and third.audit.replayed == 2
-    assert pending_spool(back) == 0
-
-    uids = [first.audit.event_uid, second.audit.event_uid, third.audit.event_uid]
-    with Session(get_engine(back)) as session:
-        stored = session.scalars(
-            select(ScoringEvent.event_uid)
-            .where(ScoringEvent.event_uid.in_(uids))
-            .order_by(ScoringEvent.id)
-        ).all()
-    assert stored == uids  # replayed in the order they were made, before the new one
-    assert [count_predictions(back, uid) for uid in uids] == [596, 1, 596]
-
-    # a crash after commit but before the spool file was removed: replay must not duplicate
-    shutil.copy(kept, spool_dir(back) / kept.name)
-    assert replay_spool(back) == 0 and pending_spool(back) == 0
-    assert count_predictions(back, first.audit.event_uid) == 596
-
-
 def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -> None:
     import io
 
@@ -292,47 +246,3 @@ def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -
     from_csv = pd.read_csv(io.BytesIO(to_csv_bytes(scored)))
     assert np.allclose(from_csv[PROBABILITY], scored[PROBABILITY])
     assert from_csv["transaction_id"].tolist() == scored["transaction_id"].tolist()
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(120)
-def test_a_failure_at_commit_spools_the_record_without_hanging(
-    postgres_databases: dict[str, str], tmp_path: Path
-) -> None:
-    from dataclasses import replace
-
-    from core.audit import AuditStream, ScoringEventRecord, make_predictions_table
-
-    settings = Settings(home=tmp_path, database_url=postgres_databases["app"])
-    header = ScoringEventRecord(
-        source="cli",
-        actor="t",
-        model_name="m",
-        model_version=1,
-        alias=None,
-        threshold=0.5,
-        rows_in=0,
-        rows_scored=0,
-        rows_rejected=0,
-        alerts=0,
-    )
-    stream = AuditStream(settings, header)
-    x = np.zeros((3, 30))
-    stream.add(
-        make_predictions_table(
-            row_number=np.arange(1, 4),
-            transaction_id=None,
-            features=x,
-            probability=np.full(3, 0.1),
-            decision=np.zeros(3),
-        )
-    )
-    # rows_in beyond PostgreSQL's integer range: the final UPDATE fails after the last chunk
-    receipt = stream.finish(replace(header, rows_in=2**40, rows_scored=3))
-    assert receipt.spooled and "out of range" in receipt.message
-    assert count_predictions(settings, header.event_uid) == 0  # rolled back, nothing half-written
-    assert pending_spool(settings) == 1
-    # the database refuses this record for its content: replay sets it aside, keeps it,
-    # and is not blocked by it
-    assert replay_spool(settings) == 0 and pending_spool(settings) == 0
-    assert len(list((spool_dir(settings) / "failed").glob("*.parquet"))) == 1

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings, mask_url
+from core.config import Settings
+from core.db.models import DatabaseIdentity
 from core.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -20,17 +22,22 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Our own version table, so the app tables may share a database with MLflow's.
 VERSION_TABLE = "workbench_alembic_version"
 
-_engines: dict[str, Engine] = {}
-_upgraded: set[str] = set()
+_engines: dict[tuple[str, float], Engine] = {}
+_upgraded: set[tuple[str, float]] = set()
+_identities: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, busy_timeout: float) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BackendError(f"app database {url} cannot be opened: {exc}") from exc
+        # busy_timeout: how long a writer waits for another writer's lock before failing
+        engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -49,15 +56,57 @@ def get_engine(settings: Settings, *, upgrade: bool = True) -> Engine:
     Raises:
         BackendError: the database cannot be reached or migrated.
     """
-    url = str(settings.database_url)
+    key = (str(settings.database_url), settings.database_busy_timeout)
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
-            engine = _engines[url] = _make_engine(url)
-        if upgrade and url not in _upgraded:
+            engine = _engines[key] = _make_engine(*key)
+        if upgrade and key not in _upgraded:
             upgrade_database(engine)
-            _upgraded.add(url)
+            _upgraded.add(key)
     return engine
+
+
+def get_database_id(settings: Settings) -> str:
+    """The random id stored in the app database itself (table ``workbench_database``).
+
+    It names the database whatever URL reaches it (URLs change and carry secrets); read
+    once per process and URL.
+
+    Raises:
+        BackendError: the database cannot be reached.
+    """
+    url = str(settings.database_url)
+    known = _identities.get(url)
+    if known is not None:
+        return known
+    try:
+        with get_engine(settings).connect() as connection:
+            found = connection.execute(select(DatabaseIdentity.database_id)).scalar_one()
+    except SQLAlchemyError as exc:
+        raise BackendError(
+            f"app database {database_label(settings)} is not reachable: {str(exc).splitlines()[0]}"
+        ) from exc
+    _identities[url] = found
+    return found
+
+
+def database_address(settings: Settings) -> str:
+    """A short fingerprint of where the app database is: the URL without password, query
+    or driver name, hashed. Used only for records spooled before the database was ever
+    reached (whose database id is not known yet)."""
+    url = make_url(str(settings.database_url))
+    plain = url.set(drivername=url.get_backend_name(), password=None, query={})
+    rendered = plain.render_as_string(hide_password=False)
+    return hashlib.sha256(rendered.encode()).hexdigest()[:16]
+
+
+def database_label(settings: Settings) -> str:
+    """Where the app database is, safe to show: host, port and name, or the SQLite path."""
+    url = make_url(str(settings.database_url))
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite:{url.database}"
+    return f"{url.get_backend_name()}://{url.host}:{url.port or 5432}/{url.database}"
 
 
 def upgrade_database(engine: Engine) -> None:
@@ -75,7 +124,7 @@ def upgrade_database(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise BackendError(
-            f"app database {mask_url(engine.url.render_as_string(hide_password=False))} "
+            f"app database {engine.url.render_as_string(hide_password=True)} "
             f"failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
         ) from exc
 
@@ -87,7 +136,8 @@ def check_database(settings: Settings) -> None:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise BackendError(
-            f"app database {mask_url(str(settings.database_url))} is not reachable: "
+            f"app database {make_url(str(settings.database_url)).render_as_string()} "
+            "is not reachable: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
 
@@ -99,3 +149,4 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _upgraded.clear()
+        _identities.clear()

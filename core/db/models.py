@@ -49,6 +49,12 @@ class ScoringEvent(Base):
     rows_rejected: Mapped[int] = mapped_column(Integer)
     alerts: Mapped[int] = mapped_column(Integer)
     input_name: Mapped[str | None] = mapped_column(String(512))  # file name, "form", ...
+    # Written chunk by chunk (migration 0003): in_progress until the last chunk, then
+    # complete; the sweeper marks a stale in_progress event interrupted. Readers count
+    # complete events only.
+    status: Mapped[str] = mapped_column(String(16), server_default="complete", index=True)
+    chunks_done: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class Prediction(Base):
@@ -91,3 +97,20 @@ class AliasEvent(Base):
     to_version: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(2000))
+    # The intent is written first (pending), then the alias moves, then it is confirmed
+    # (or marked failed): the history and the registry agree (migration 0003).
+    status: Mapped[str] = mapped_column(String(16), server_default="confirmed")
+
+
+class DatabaseIdentity(Base):
+    """The one row naming this database: a random id made by migration 0003.
+
+    Spooled audit records carry it, so a record is only ever written to the database it
+    was meant for, whatever URL reaches that database now.
+    """
+
+    __tablename__ = "workbench_database"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    database_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

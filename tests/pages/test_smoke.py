@@ -67,29 +67,64 @@ def test_home_names_an_unreachable_backend(
 def test_home_shows_and_replays_the_audit_spool(
     trained_embedded: Trained, tmp_path: Path, workbench_env: pytest.MonkeyPatch
 ) -> None:
-    from core.audit import pending_spool
+    import numpy as np
+    import pyarrow as pa
+
+    from core.audit import ScoringEventRecord, log_scoring, make_predictions_table, pending_spool
     from core.schema import FEATURES
     from core.scoring import resolve_model, score_record
     from tests.conftest import free_port
 
     live = trained_embedded.settings
     home = tmp_path / "home"
-    down = Settings(
-        home=home,
-        tracking_uri=live.tracking_uri,
-        model_name=live.model_name,
-        database_url=f"postgresql://x@127.0.0.1:{free_port()}/gone",
-    )
+    blocker = tmp_path / "db"
+    database_url = f"sqlite:///{blocker / 'workbench.db'}"
+    same = {"home": home, "tracking_uri": live.tracking_uri, "model_name": live.model_name}
+    back = Settings(**same, database_url=database_url)
+
+    def one_row() -> pa.Table:
+        return make_predictions_table(
+            row_number=None,
+            transaction_id=None,
+            features=np.zeros((1, 30)),
+            probability=np.zeros(1),
+            decision=np.zeros(1),
+        )
+
+    refused = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
+    bad = one_row().set_column(2, "input_hash", pa.nulls(1, pa.string()))
+    assert log_scoring(back, refused, bad).stored == "set_aside"
+    from core.db.engine import dispose_engines
+
+    dispose_engines()  # no pooled connection keeps the moved file open
+    blocker.rename(tmp_path / "db-away")
+    blocker.write_text("a file where the database folder should be: unreachable")
     score_record(
         dict.fromkeys(FEATURES, 0.2),
-        settings=down,
+        settings=back,
         choice=resolve_model(live),
         source_kind="ui",
         actor="t",
     )
-    back = Settings(home=home, tracking_uri=live.tracking_uri, model_name=live.model_name)
+    elsewhere = Settings(**same, database_url=f"postgresql://x@127.0.0.1:{free_port()}/gone")
+    event = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
+    log_scoring(elsewhere, event, one_row())
+    blocker.unlink()
+    (tmp_path / "db-away").rename(blocker)
+    dispose_engines()  # the page reaches the database afresh
+
     at = _app(workbench_env, back).run()
+    assert not at.exception
     assert "1 scoring event(s) wait in the local audit spool" in at.warning[0].value
+    assert "1 audit record(s) were refused by the app database" in at.error[0].value
+    reasons = at.dataframe[1].value
+    assert reasons["Event"].tolist() == [refused.event_uid]
+    assert "NOT NULL constraint failed" in reasons["Reason"].iloc[0]
+    assert "1 spooled audit record(s) belong to another app database" in at.info[0].value
     at.button[0].click().run()
     assert at.success[0].value == "Replayed 1 event(s)."
-    assert pending_spool(back) == 0
+    assert pending_spool(back) == 1  # the other database's record stays
+    retry = [b for b in at.button if b.label == "Retry the set-aside records"]
+    retry[0].click().run()
+    assert at.success[0].value == "Wrote 0 event(s)."  # refused again, still shown
+    assert "NOT NULL constraint failed" in at.dataframe[1].value["Reason"].iloc[0]
