@@ -135,7 +135,7 @@ def train(
         from core.training import train_from_csv
 
     settings = _settings()
-    with _failures(), _progress(enabled=sys.stderr.isatty() or not as_json) as report:
+    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         result = train_from_csv(data, settings=settings, model_kind=model, progress=report)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(result.as_json()))
@@ -198,7 +198,7 @@ def bootstrap(
         from core.bootstrap import ensure_demo_model
 
     settings = _settings()
-    with _failures(), _progress(enabled=True) as report:
+    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         result = ensure_demo_model(settings, rows=rows, progress=report)
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")

@@ -24,7 +24,7 @@ from core.db import AliasEvent, get_engine
 from core.errors import BackendError, NotFoundError
 from core.reference import ReferenceStats
 from core.schema import FEATURES
-from core.tracking import get_client, point_mlflow
+from core.tracking import describe_mlflow_error, get_client, point_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
         # Say where we looked: an empty home (or another tracking store) is the usual cause.
         where = mask_url(str(settings.tracking_uri))
         return NotFoundError(f"{action}: {exc.message} (looked in the tracking store {where})")
-    return BackendError(f"{action} on {mask_url(str(settings.tracking_uri))}: {exc.message}")
+    where = mask_url(str(settings.tracking_uri))
+    return BackendError(f"{action} on {where}: {describe_mlflow_error(exc)}")
 
 
 def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
