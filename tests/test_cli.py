@@ -278,8 +278,8 @@ def test_generate_out_in_a_missing_folder_is_bad_input(home: Settings, tmp_path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rows", "0"], "rows must be between 1 and"),
-        (["--rows", "999999999999"], "rows must be between 1 and"),
+        (["--rows", "0"], "rows must be at least 1 and at most 20,000,000"),
+        (["--rows", "999999999999"], "rows must be at least 1 and at most 20,000,000"),
         (["--fraud-rate", "1.5"], "fraud_rate must be in [0, 1), got 1.5"),
         (["--fraud-rate", "nan"], "fraud_rate must be in [0, 1), got nan"),
         (["--seed", "-1"], "seed must be 0 or more, got -1"),

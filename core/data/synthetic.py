@@ -103,7 +103,7 @@ def generate_transactions(
         InputError: a bad row count, fraud rate, seed, start time or drift.
     """
     if not 1 <= rows <= MAX_ROWS:
-        raise InputError(f"rows must be between 1 and {MAX_ROWS:,}, got {rows:,}")
+        raise InputError(f"rows must be at least 1 and at most {MAX_ROWS:,}, got {rows:,}")
     if not 0.0 <= fraud_rate < 1.0:  # also refuses NaN
         raise InputError(f"fraud_rate must be in [0, 1), got {fraud_rate}")
     if seed < 0:
