@@ -48,4 +48,4 @@ lock: install
 		--constraint requirements-dev.txt
 
 clean:
-	rm -rf $(VENV) .workbench .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,7 +10,10 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -21,8 +24,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.config import Settings, get_settings
-from core.errors import ConfigError, InputError, NotFoundError, RefusedError, WorkbenchError
+from core.config import Settings, find_old_home, get_settings, old_home_message
+from core.errors import (
+    ConfigError,
+    InputError,
+    NotFoundError,
+    OutputError,
+    RefusedError,
+    WorkbenchError,
+)
 
 if TYPE_CHECKING:
     from core.audit import SpoolStatus
@@ -37,8 +47,18 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 
 
+log = logging.getLogger("workbench")
+
+# One clear line per outcome on stderr: MLflow's INFO chatter ("Creating initial MLflow
+# database tables...") and urllib3's retry warnings would bury it. The environment
+# variable covers an MLflow imported later; the logger levels cover one imported already.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+logging.getLogger("urllib3").setLevel(logging.ERROR)
+
 # One exit-code table for every command (README, "Exit codes"); later commands extend it,
-# never redefine it.
+# never redefine it. Usage errors (an unknown option, a value of the wrong type) are Click's
+# and exit 2 too.
 EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT = 0, 1, 2, 3, 4
 
 
@@ -51,11 +71,16 @@ def _exit_code(exc: WorkbenchError) -> int:
 
 
 def _settings() -> Settings:
+    """The process settings; warns (once per command) about an old ./.workbench left unused."""
     try:
-        return get_settings()
+        settings = get_settings()
     except WorkbenchError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(_exit_code(exc)) from exc
+    old = find_old_home(settings)
+    if old is not None:
+        err.print(f"[yellow]warning:[/yellow] {old_home_message(old, settings)}", highlight=False)
+    return settings
 
 
 @contextmanager
@@ -113,7 +138,7 @@ def train(
         from core.training import train_from_csv
 
     settings = _settings()
-    with _failures(), _progress(enabled=sys.stderr.isatty() or not as_json) as report:
+    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         result = train_from_csv(data, settings=settings, model_kind=model, progress=report)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(result.as_json()))
@@ -141,9 +166,11 @@ def generate(
 ) -> None:
     """Write synthetic ULB-shaped transactions (for demos and tests)."""
     from core.data import generate_transactions
+    from core.output import check_output, replace_when_done
 
     shifts: dict[str, float] = {}
     with _failures():
+        check_output(out)
         for item in drift or []:
             name, _, value = item.partition("=")
             try:
@@ -155,8 +182,11 @@ def generate(
         frame = generate_transactions(
             rows, fraud_rate=fraud_rate, seed=seed, drift=shifts, start_time=start_time
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+        with replace_when_done(out) as partial:
+            try:
+                frame.to_csv(partial, index=False)
+            except OSError as exc:
+                raise OutputError(f"cannot write {out}: {exc}") from exc
     typer.echo(f"wrote {len(frame):,} rows ({int(frame['Class'].sum())} frauds) to {out}")
 
 
@@ -171,7 +201,7 @@ def bootstrap(
         from core.bootstrap import ensure_demo_model
 
     settings = _settings()
-    with _failures(), _progress(enabled=True) as report:
+    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         result = ensure_demo_model(settings, rows=rows, progress=report)
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
@@ -267,8 +297,10 @@ def score(
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         with _start_up():
-            from core.output import rejected_path
+            from core.output import check_output, rejected_path
             from core.scoring import resolve_model, score_file
+
+            check_output(out, source=data)  # before the model is loaded or anything written
 
             choice = resolve_model(settings, alias=alias, version=version)
         result = score_file(
@@ -359,9 +391,42 @@ def _print_replay(written: int, status: SpoolStatus) -> None:
         err.print(f"  set aside {record.file}: {record.reason}", highlight=False, markup=False)
 
 
+def run_guarded(command: Callable[[], object]) -> None:
+    """Run ``command``; an unexpected exception becomes one line on stderr and exit 1.
+
+    Every failure the workbench expects is a WorkbenchError with its own message and exit
+    code. Anything else is a bug: the user gets one line saying where the details are
+    (the traceback, in a log file), never a traceback on the terminal.
+    """
+    try:
+        command()
+    except Exception as exc:  # the last line of defence: nothing may escape as a traceback
+        details = _write_crash_log(exc)
+        summary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(
+            f"[red]error:[/red] unexpected failure ({summary}); details in {details}",
+            highlight=False,
+        )
+        sys.exit(EXIT_BACKEND)
+
+
+def _write_crash_log(exc: Exception) -> str:
+    """Write the traceback to a new file in the temporary folder; return its path."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="workbench-error-", suffix=".log", delete=False
+        ) as handle:
+            handle.write(" ".join(sys.argv) + "\n" + text)
+        return handle.name
+    except OSError:
+        log.debug("cannot write the crash log", exc_info=True)
+        return "(no log: the temporary folder is not writable)"
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    run_guarded(app)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.data import generate_transactions
+from core.errors import BackendError
 from core.registry import get_alias_version
 from core.training import TrainResult, train_from_csv
 from core.training.train import Progress
@@ -32,6 +33,10 @@ def ensure_demo_model(
 
     Returns:
         The training result, or None when a live model already existed.
+
+    Raises:
+        InputError: a bad row count.
+        BackendError: a store cannot be reached, or the demo data cannot be written.
     """
     if get_alias_version(settings, settings.live_alias) is not None:
         return None
@@ -40,8 +45,12 @@ def ensure_demo_model(
     if not path.exists():
         if progress:
             progress(0.0, f"Generating {rows:,} synthetic transactions")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = generate_transactions(rows, seed=DEMO_SEED)
         partial = path.with_suffix(".partial")
-        generate_transactions(rows, seed=DEMO_SEED).to_csv(partial, index=False)
-        partial.replace(path)  # a crash mid-write never leaves a truncated demo file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(partial, index=False)
+            partial.replace(path)  # a crash mid-write never leaves a truncated demo file
+        except OSError as exc:
+            raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
     return train_from_csv(path, settings=settings, progress=progress)

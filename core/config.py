@@ -3,16 +3,23 @@
 Every backend has an embedded default under ``WORKBENCH_HOME`` (SQLite files and a local
 folder) and a real one chosen by URL. Explicit arguments beat the environment, which beats
 the defaults: ``Settings(home=...)`` in code, ``WORKBENCH_HOME=...`` in the shell.
+
+The default home is the user's data directory (``platformdirs``: on Linux
+``$XDG_DATA_HOME/fraud-workbench``, usually ``~/.local/share/fraud-workbench``), the same
+from whichever folder a command runs, so ``workbench`` never starts an empty home by
+accident in the current folder.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,6 +29,14 @@ TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "http
 ARTIFACT_SCHEMES = ("file", "s3")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgresql+psycopg")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+APP_NAME = "fraud-workbench"
+OLD_HOME = ".workbench"
+"""The folder name of the home before it moved to the user's data directory."""
+
+
+def default_home() -> Path:
+    """The user's data directory for the workbench (``platformdirs``), whatever the cwd."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
 def _scheme(url: str) -> str:
@@ -56,7 +71,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WORKBENCH_", extra="forbid")
 
-    home: Path = Field(default=Path(".workbench"), description="Where embedded defaults live.")
+    home: Path = Field(
+        default_factory=default_home,
+        description="Where embedded defaults live; default: the user's data directory.",
+    )
     tracking_uri: str | None = Field(
         default=None,
         description="MLflow tracking URI; default: SQLite file under home.",
@@ -146,6 +164,32 @@ class Settings(BaseSettings):
         """
         if self.s3_endpoint_url:
             os.environ["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
+
+
+def find_old_home(settings: Settings, cwd: Path | None = None) -> Path | None:
+    """An old ``./.workbench`` home in ``cwd`` (default: the current folder) not in use.
+
+    Before the home moved to the user's data directory, each folder a command ran from got
+    its own ``.workbench``. Returns that folder when it exists and is not ``settings.home``,
+    so callers can say how to keep using it; None otherwise.
+    """
+    candidate = (cwd or Path.cwd()) / OLD_HOME
+    try:
+        if not candidate.is_dir():
+            return None
+        if settings.home.exists() and candidate.samefile(settings.home):
+            return None
+        return candidate.resolve()
+    except OSError:  # an unreadable folder is no reason to fail a command
+        return None
+
+
+def old_home_message(old: Path, settings: Settings) -> str:
+    """One line: where the old home is, which home is in use, and how to use the old one."""
+    return (
+        f"an old workbench home exists at {old} but the home in use is {settings.home}; "
+        f"to keep using the old one: export WORKBENCH_HOME={shlex.quote(str(old))}"
+    )
 
 
 @lru_cache(maxsize=1)

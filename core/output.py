@@ -1,12 +1,21 @@
 """Writing scored and rejected rows: streamed CSV for the CLI, bytes for downloads.
 
 pyarrow writes CSV about 10x faster than pandas' ``to_csv`` on wide float frames.
+
+Result files are written safely: the destination is checked before anything is written
+(its folder must exist, and it must not be the input), and the rows go to a temporary
+file in the same folder that is renamed over the destination only when the run is
+complete. A failed run leaves no half-written file, and a previous good one stays intact.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +23,88 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from core.errors import OutputError
+from core.errors import InputError, OutputError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: through symlinks, ``..`` and hard links."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return a.resolve() == b.resolve()
+
+
+def check_output(out: Path, *, source: Path | None = None) -> None:
+    """Refuse a destination that would destroy the input or that cannot be made.
+
+    Checked before anything is written. The folder is never created: a typo in it should
+    be an error, not a new folder somewhere unexpected.
+
+    Args:
+        out: the scored file to write (rejected rows go to :func:`rejected_path`).
+        source: the input file, when it is a file.
+
+    Raises:
+        InputError: ``out``'s folder does not exist (or is not a folder); or ``out``, or
+            its rejected file, is the input or the input's rejected file.
+    """
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"cannot write {out}: the folder {folder} {what}")
+    if source is None:
+        return
+    clashes = [
+        (out, source, "is the input file"),
+        (out, rejected_path(source), "is the input's rejected-rows file"),
+        (rejected_path(out), source, "would put rejected rows over the input file"),
+    ]
+    for a, b, why in clashes:
+        if _same_file(a, b):
+            raise InputError(f"--out {out} {why} ({source}); choose another name")
+
+
+@contextmanager
+def replace_when_done(path: Path) -> Iterator[Path]:
+    """A temporary path in ``path``'s folder, renamed to ``path`` when the block succeeds.
+
+    The rename is atomic on one file system, so ``path`` is either the previous file or
+    the complete new one, never a half-written one. On failure the temporary file is
+    removed and ``path`` is untouched.
+
+    Raises:
+        OutputError: the temporary file cannot be made or renamed into place.
+    """
+    partial = _partial_path(path)
+    try:
+        yield partial
+        _commit(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _partial_path(path: Path) -> Path:
+    """A new, unique, hidden name next to ``path`` (same folder, so a rename is atomic)."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+    os.close(handle)
+    return Path(name)
+
+
+def _commit(partial: Path, path: Path) -> None:
+    try:
+        os.chmod(partial, 0o666 & ~_umask())  # mkstemp makes 0600; a result file is not secret
+        os.replace(partial, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class CsvSink:
@@ -25,18 +115,27 @@ class CsvSink:
     the next. At most two chunks wait in the queue, which bounds memory. A failure to write
     (a full disk, a read-only folder) is raised by the next :meth:`write` or by
     :meth:`close` as an :class:`OutputError` naming the file.
+
+    Rows go to temporary files next to ``out``; :meth:`close` renames them into place
+    only for a complete run (``keep=True``), so a failed run never leaves a half-written
+    file that looks complete, nor destroys a previous good one.
+
+    Raises:
+        InputError: from the constructor, see :func:`check_output`.
     """
 
     _QUEUE_CHUNKS = 2
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, *, source: Path | None = None) -> None:
+        check_output(out, source=source)
         self.out = out
         self.rejected_path = rejected_path(out)
+        self._scored_partial = _partial_path(out)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            self.rejected_path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot write {out}: {exc}") from exc
+            self._rejected_partial = _partial_path(self.rejected_path)
+        except OutputError:
+            self._scored_partial.unlink(missing_ok=True)
+            raise
         self._writer: pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
         self._rejected_header = False
@@ -52,12 +151,38 @@ class CsvSink:
         self._raise_if_failed()
         self._queue.put((frame, rejected))
 
-    def close(self) -> None:
-        """Write what is queued, close the files, and raise if any write failed."""
+    def close(self, *, keep: bool = True) -> None:
+        """Write what is queued, close the files, and put them in place.
+
+        Args:
+            keep: the run is complete: rename the files into place (a previous rejected
+                file is removed when this run rejected nothing). ``False`` throws the
+                partial files away and leaves any previous files untouched.
+
+        Raises:
+            OutputError: a write or the final rename failed; nothing was put in place.
+        """
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        self._raise_if_failed()
+        try:
+            self._raise_if_failed()
+            if keep:
+                if self._rejected_header:
+                    _commit(self._rejected_partial, self.rejected_path)
+                else:
+                    self._remove_stale_rejected()
+                _commit(self._scored_partial, self.out)
+        finally:
+            self._scored_partial.unlink(missing_ok=True)
+            self._rejected_partial.unlink(missing_ok=True)
+
+    def _remove_stale_rejected(self) -> None:
+        """An old OUT.rejected.csv beside a new OUT.csv would describe another run."""
+        try:
+            self.rejected_path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot remove the old {self.rejected_path}: {exc}") from exc
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -85,14 +210,14 @@ class CsvSink:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
             self._schema = table.schema
-            self._writer = pacsv.CSVWriter(str(self.out), self._schema)
+            self._writer = pacsv.CSVWriter(str(self._scored_partial), self._schema)
         self._writer.write_table(table.cast(self._schema))
 
     def _write_rejected(self, rejected: pd.DataFrame) -> None:
         if rejected.empty:
             return
         rejected.astype("string").to_csv(
-            self.rejected_path, mode="a", header=not self._rejected_header, index=False
+            self._rejected_partial, mode="a", header=not self._rejected_header, index=False
         )
         self._rejected_header = True
 

@@ -27,7 +27,7 @@ from core.db.text import safe_text
 from core.errors import BackendError, NotFoundError
 from core.reference import ReferenceStats
 from core.schema import FEATURES
-from core.tracking import get_client, point_mlflow
+from core.tracking import describe_mlflow_error, get_client, point_mlflow
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,11 @@ class LoadedModel:
 
 def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
     if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in exc.message.lower():
-        return NotFoundError(f"{action}: {exc.message}")
-    return BackendError(f"{action} on {mask_url(str(settings.tracking_uri))}: {exc.message}")
+        # Say where we looked: an empty home (or another tracking store) is the usual cause.
+        where = mask_url(str(settings.tracking_uri))
+        return NotFoundError(f"{action}: {exc.message} (looked in the tracking store {where})")
+    where = mask_url(str(settings.tracking_uri))
+    return BackendError(f"{action} on {where}: {describe_mlflow_error(exc)}")
 
 
 def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
@@ -102,11 +105,14 @@ def _run_metrics(settings: Settings, run_ids: list[str]) -> dict[str, dict[str, 
     if not ids:
         return {}
     client = get_client(settings)
-    experiment = client.get_experiment_by_name(settings.experiment_name)
-    if experiment is None:
-        return {}
     quoted = ", ".join(f"'{r}'" for r in ids)
-    runs = client.search_runs([experiment.experiment_id], f"attributes.run_id IN ({quoted})")
+    try:
+        experiment = client.get_experiment_by_name(settings.experiment_name)
+        if experiment is None:
+            return {}
+        runs = client.search_runs([experiment.experiment_id], f"attributes.run_id IN ({quoted})")
+    except MlflowException as exc:
+        raise _wrap(settings, "reading the runs' test metrics", exc) from exc
     return {
         run.info.run_id: {
             k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")

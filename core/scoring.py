@@ -213,7 +213,10 @@ def score_file(
     rows_in = rows_scored = alerts = 0
     amount_at_risk = 0.0
     warnings: tuple[str, ...] = ()
-    sink = CsvSink(out) if out is not None else None
+    # InputError before anything is written: a missing folder, or out over the input
+    path = Path(source) if isinstance(source, str | Path) else None
+    sink = CsvSink(out, source=path) if out is not None else None
+    complete = False  # the files are put in place only after the last chunk
     try:
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):
             warnings = tuple(chunk.warnings)
@@ -248,10 +251,11 @@ def score_file(
             else:
                 scored_parts.append(scored)
             report(min(rows_in / total, 0.99) if total else 0.5, f"Scored {rows_in:,} rows")
+        complete = True
     finally:
         try:
             if sink is not None:
-                sink.close()  # raises OutputError if a chunk could not be written
+                sink.close(keep=complete)  # raises OutputError if a chunk could not be written
         finally:
             # After a failure midway (a parse error in a later chunk, a full disk) what was
             # scored is still audited, or spooled: those scores may have been seen and must

@@ -9,9 +9,9 @@ from mlflow.exceptions import MlflowException
 
 from core.config import Settings, mask_url
 from core.db import check_database
-from core.errors import WorkbenchError
+from core.errors import BackendError, WorkbenchError
 from core.storage import check_artifact_root
-from core.tracking import get_client
+from core.tracking import describe_mlflow_error, get_client
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ def _check_tracking(settings: Settings) -> None:
     try:
         get_client(settings).search_experiments(max_results=1)
     except MlflowException as exc:
-        raise WorkbenchError(f"MLflow tracking store is not reachable: {exc.message}") from exc
+        raise BackendError(
+            f"MLflow tracking store is not reachable: {describe_mlflow_error(exc)}"
+        ) from exc
 
 
 def check_backends(settings: Settings) -> list[BackendStatus]:

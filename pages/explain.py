@@ -48,7 +48,11 @@ if source == "Last batch":
     )
     row = scored.loc[scored["row"] == picked].iloc[0]
 elif source == "Row of the test split":
-    test = state.test_split(settings, info.run_id)
+    try:
+        test = state.test_split(settings, info.run_id)
+    except WorkbenchError as exc:
+        st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+        st.stop()
     number = st.number_input(f"Row (1-{len(test):,})", 1, len(test), 1, key="explain_test_row")
     row = test.iloc[int(number) - 1]
 elif source == "Last scored transaction":

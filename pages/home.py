@@ -7,12 +7,16 @@ from app.ui import state
 from app.ui.format import HEADLINE_METRICS, format_metric, format_time
 from core.audit import replay_spool, retry_failed, spool_status
 from core.bootstrap import ensure_demo_model
+from core.config import find_old_home, old_home_message
 from core.errors import WorkbenchError
 
 st.title(":material/shield: Fraud Workbench")
 st.caption("Score card transactions, see why they score high, compare and promote models.")
 
 settings = state.settings()
+old_home = find_old_home(settings)
+if old_home is not None:
+    st.warning(old_home_message(old_home, settings), icon=":material/folder_open:")
 
 st.subheader("Backends")
 statuses = state.backend_status(settings)

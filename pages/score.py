@@ -18,6 +18,8 @@ try:
     medians = state.reference(settings, info.run_id).medians()
 except WorkbenchError as exc:
     st.error(f"No live model to score with: {exc}", icon=":material/error:")
+    # st.stop, not an early end: a stopped run keeps the values of the widgets it did not
+    # draw, so what the user typed is still there when the store answers again.
     st.stop()
 st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold:.4f}.")
 
@@ -55,7 +57,11 @@ elif mode == "Paste a row":
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
 elif mode == "From the test split":
-    test = state.test_split(settings, info.run_id)
+    try:
+        test = state.test_split(settings, info.run_id)
+    except WorkbenchError as exc:
+        st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+        st.stop()
     st.caption(
         f"{len(test):,} rows the model was evaluated on ({int(test['Class'].sum())} frauds)."
     )

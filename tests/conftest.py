@@ -14,11 +14,13 @@ The real ones are skipped with a reason where a service cannot be started, unles
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +34,12 @@ import pytest
 from core.config import Settings, get_settings
 from core.data import generate_transactions
 from core.training import TrainResult, train_from_csv
+
+# No test may touch the real user data directory (the default home), nor a home set in the
+# shell: every process the tests start inherits this.
+os.environ.pop("WORKBENCH_HOME", None)
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="workbench-test-data-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 # The real ULB sample is never committed; WORKBENCH_REAL_SAMPLE points at it from a checkout

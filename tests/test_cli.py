@@ -102,6 +102,7 @@ def test_score_writes_outputs_and_prints_json(
     frame = tiny_frame.head(300).astype(object)
     frame.loc[5, "V9"] = "oops"
     frame.to_csv(data, index=False)
+    (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "scored.csv"
     result = _invoke(
         trained_embedded.settings, "score", "--data", str(data), "--out", str(out), "--json"
@@ -114,8 +115,9 @@ def test_score_writes_outputs_and_prints_json(
         "rejected": 1,
         "model_version": 1,
     }
-    assert summary["alerts"] >= 0 and summary["seconds"] > 0
-    assert len(pd.read_csv(out)) == 299
+    written = pd.read_csv(out)
+    assert len(written) == 299
+    assert summary["alerts"] == int(written["decision"].sum()) and summary["seconds"] > 0
     rejected = pd.read_csv(tmp_path / "out" / "scored.rejected.csv")
     assert rejected[["row", "column"]].values.tolist() == [[6, "V9"]]
 
@@ -210,3 +212,276 @@ def test_audit_status_shows_waiting_set_aside_and_foreign_records(tmp_path: Path
     assert down.exit_code == 1
     assert down.stderr.startswith("error: audit database still unreachable")
     assert "Traceback" not in down.output and "secret" not in down.output
+
+
+# --------------------------------------------------------------------------- safe output files
+
+
+@pytest.fixture
+def small_csv(tiny_frame: pd.DataFrame, tmp_path: Path) -> Path:
+    path = tmp_path / "in.csv"
+    tiny_frame.head(200).to_csv(path, index=False)
+    return path
+
+
+def _refused(settings: Settings, data: Path, out: Path | str, why: str) -> None:
+    before = data.read_bytes()
+    result = _invoke(settings, "score", "--data", str(data), "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert why in result.stderr and "Traceback" not in result.output
+    assert data.read_bytes() == before  # the input is untouched
+
+
+def test_score_refuses_an_out_that_is_the_input(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = trained_embedded.settings
+    _refused(settings, small_csv, small_csv, "is the input file")
+    link = tmp_path / "link.csv"
+    link.symlink_to(small_csv)
+    _refused(settings, small_csv, link, "is the input file")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    _refused(settings, small_csv, "../in.csv", "is the input file")
+    hard = tmp_path / "hard.csv"
+    hard.hardlink_to(small_csv)
+    _refused(settings, small_csv, hard, "is the input file")
+
+
+def test_score_refuses_an_out_that_would_overwrite_a_rejected_file_pair(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path
+) -> None:
+    settings = trained_embedded.settings
+    _refused(settings, small_csv, tmp_path / "in.rejected.csv", "is the input's rejected-rows")
+    named_like_rejects = tmp_path / "x.rejected.csv"
+    named_like_rejects.write_bytes(small_csv.read_bytes())
+    _refused(settings, named_like_rejects, tmp_path / "x.csv", "rejected rows over the input")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_score_out_in_a_missing_folder_is_bad_input_and_not_created(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "no" / "such"
+    result = _invoke(
+        trained_embedded.settings, "score", "--data", str(small_csv), "--out", str(folder / "o.csv")
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: cannot write {folder / 'o.csv'}: the folder {folder} does not exist"
+    )
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_failed_run_keeps_the_previous_out_and_leaves_no_partial_file(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from core.errors import InputError
+    from core.output import rejected_path
+    from core.scoring import resolve_model, score_file
+
+    settings = trained_embedded.settings
+    data = tmp_path / "late-error.csv"
+    tiny_frame.head(2000).to_csv(data, index=False)
+    with data.open("ab") as handle:  # bytes that are not UTF-8, far past the first chunks
+        handle.write(b"1,\xff\xfe" + b",1" * 29 + b",0\n")
+    out = tmp_path / "scored.csv"
+    out.write_text("previous good result\n")
+    rejected_path(out).write_text("previous rejects\n")
+    with pytest.raises(InputError, match="not UTF-8 text after data row"):
+        score_file(
+            data,
+            settings=settings,
+            choice=resolve_model(settings),
+            source_kind="cli",
+            actor="t",
+            out=out,
+            chunk_rows=128,
+        )
+    assert out.read_text() == "previous good result\n"
+    assert rejected_path(out).read_text() == "previous rejects\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "late-error.csv",
+        "scored.csv",
+        "scored.rejected.csv",
+    ]
+
+
+def test_a_complete_run_replaces_out_and_drops_a_stale_rejected_file(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "o.csv"
+    out.write_text("old\n")
+    (tmp_path / "o.rejected.csv").write_text("old rejects\n")
+    result = _invoke(
+        trained_embedded.settings, "score", "--data", str(small_csv), "--out", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 200
+    assert not (tmp_path / "o.rejected.csv").exists()  # this run rejected nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "o.csv"]
+
+
+def test_generate_out_in_a_missing_folder_is_bad_input(home: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "absent"
+    result = _invoke(home, "generate", "--out", str(folder / "g.csv"), "--rows", "10")
+    assert result.exit_code == 2
+    assert f"the folder {folder} does not exist" in result.stderr
+    assert not folder.exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    under_a_file = _invoke(home, "generate", "--out", str(blocker / "g.csv"), "--rows", "10")
+    assert under_a_file.exit_code == 2
+    assert f"the folder {blocker} is not a folder" in under_a_file.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rows", "0"], "rows must be at least 1 and at most 20,000,000"),
+        (["--rows", "999999999999"], "rows must be at least 1 and at most 20,000,000"),
+        (["--fraud-rate", "1.5"], "fraud_rate must be in [0, 1), got 1.5"),
+        (["--fraud-rate", "nan"], "fraud_rate must be in [0, 1), got nan"),
+        (["--seed", "-1"], "seed must be 0 or more, got -1"),
+        (["--start-time", "inf"], "start_time must be a finite number"),
+        (["--drift", "V14=nan"], "drift V14=nan: expected a finite number"),
+        (["--drift", "Time=1"], "cannot drift Time"),
+    ],
+)
+def test_generate_refuses_bad_values_with_one_line(
+    home: Settings, tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "g.csv"
+    result = _invoke(home, "generate", "--out", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["no-such-command"],
+        ["score", "--data", "x.csv"],  # --out missing
+        ["generate", "--out", "g.csv", "--rows", "many"],
+        ["status", "--no-such-option"],
+        ["audit", "no-such-subcommand"],
+    ],
+)
+def test_usage_errors_exit_2(home: Settings, args: list[str]) -> None:
+    result = _invoke(home, *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_exit_code_table() -> None:
+    from cli.main import (
+        EXIT_BACKEND,
+        EXIT_DRIFT,
+        EXIT_INPUT,
+        EXIT_OK,
+        EXIT_REFUSED,
+        _exit_code,
+    )
+    from core.errors import (
+        BackendError,
+        ConfigError,
+        InputError,
+        NotFoundError,
+        OutputError,
+        RefusedError,
+        WorkbenchError,
+    )
+
+    assert (EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT) == (0, 1, 2, 3, 4)
+    codes = {
+        cls.__name__: _exit_code(cls("x"))
+        for cls in (
+            BackendError,
+            OutputError,
+            WorkbenchError,
+            InputError,
+            ConfigError,
+            NotFoundError,
+            RefusedError,
+        )
+    }
+    assert codes == {
+        "BackendError": 1,
+        "OutputError": 1,
+        "WorkbenchError": 1,
+        "InputError": 2,
+        "ConfigError": 2,
+        "NotFoundError": 2,
+        "RefusedError": 3,
+    }
+
+
+def test_readme_documents_the_one_exit_code_table() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert [line.split("|")[1].strip() for line in rows] == ["`0`", "`1`", "`2`", "`3`", "`4`"]
+    assert readme.count("Exit codes:") == 0  # the old one-line summary is gone
+
+
+def test_a_bad_setting_exits_2_with_one_line(home: Settings) -> None:
+    bad = {**settings_env(home), "WORKBENCH_DATABASE_URL": "mongodb://db/x"}
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["versions"], env=bad)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "valid schemes are" in result.stderr
+
+
+# --------------------------------------------------------------------------- last line of defence
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cli.main import run_guarded
+
+    def broken() -> None:
+        raise RuntimeError("something nobody planned for\nsecond line")
+
+    with pytest.raises(SystemExit) as caught:
+        run_guarded(broken)
+    assert caught.value.code == 1
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert stderr.startswith("error: unexpected failure (something nobody planned for)")
+    log_file = Path(stderr.rsplit("details in ", 1)[1].strip())
+    try:
+        assert "Traceback" in log_file.read_text() and "second line" in log_file.read_text()
+    finally:
+        log_file.unlink()
+
+
+# --------------------------------------------------------------------------- where data lives
+
+
+def test_an_old_home_in_the_current_folder_is_pointed_out(
+    home: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = tmp_path / "project" / ".workbench"
+    old.mkdir(parents=True)
+    monkeypatch.chdir(old.parent)
+    result = _invoke(home, "versions")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"warning: an old workbench home exists at {old} but the home in use is {home.home}; "
+        f"to keep using the old one: export WORKBENCH_HOME={old}"
+    )
+    in_use = _invoke(Settings(home=old), "versions")
+    assert in_use.stderr == ""
+
+
+def test_a_command_that_finds_no_model_says_where_it_looked(
+    home: Settings, small_csv: Path, tmp_path: Path
+) -> None:
+    result = _invoke(home, "score", "--data", str(small_csv), "--out", str(tmp_path / "o.csv"))
+    assert result.exit_code == 2
+    assert f"looked in the tracking store sqlite:///{home.home}/mlflow.db" in result.stderr

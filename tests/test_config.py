@@ -93,3 +93,57 @@ def test_repr_masks_passwords() -> None:
 def test_names_must_be_plain(field: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"WORKBENCH_{field.upper()}"):
         Settings(**{field: value})
+
+
+def test_the_default_home_is_the_user_data_directory_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKBENCH_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    homes = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        homes.append(Settings().home)
+    assert homes == [tmp_path / "data" / "fraud-workbench"] * 2
+    assert Settings().tracking_uri == f"sqlite:///{tmp_path / 'data' / 'fraud-workbench'}/mlflow.db"
+    assert not (tmp_path / "a" / ".workbench").exists()
+
+
+def test_workbench_home_overrides_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("WORKBENCH_HOME", "relative-home")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().home == tmp_path / "relative-home"
+
+
+def test_tests_never_use_the_real_user_data_directory() -> None:
+    import os
+
+    real = Path.home() / ".local" / "share"
+    assert Path(os.environ["XDG_DATA_HOME"]) != real
+    assert "WORKBENCH_HOME" not in os.environ or not os.environ["WORKBENCH_HOME"].startswith(
+        str(real)
+    )
+
+
+def test_an_old_home_in_the_current_folder_is_found_unless_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config import find_old_home, old_home_message
+
+    settings = Settings(home=tmp_path / "new")
+    assert find_old_home(settings, tmp_path) is None
+    (tmp_path / ".workbench").mkdir()
+    assert find_old_home(settings, tmp_path) == tmp_path / ".workbench"
+    assert find_old_home(Settings(home=tmp_path / ".workbench"), tmp_path) is None
+    monkeypatch.chdir(tmp_path)
+    assert find_old_home(Settings(home=".workbench")) is None  # relative, the same folder
+    assert find_old_home(settings) == tmp_path / ".workbench"
+    spaced = tmp_path / "my project" / ".workbench"
+    assert old_home_message(spaced, settings).endswith(f"export WORKBENCH_HOME='{spaced}'")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / ".workbench").write_text("a file, not a home")
+    assert find_old_home(settings, tmp_path / "elsewhere") is None

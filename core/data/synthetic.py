@@ -9,6 +9,7 @@ model reaches a meaningful, not a perfect, AUPRC.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,6 +20,8 @@ from core.schema import FEATURES, LABEL
 
 ULB_FRAUD_RATE = 0.00172
 TWO_DAYS = 172_800.0
+MAX_ROWS = 20_000_000
+"""About 5 GB in memory: more is a typo, not a demo."""
 
 # Standard deviations of V1..V28 in the ULB set (rounded): falling, as PCA components do.
 _V_STD = np.array(
@@ -97,16 +100,23 @@ def generate_transactions(
         A frame with ``Time``, ``V1``..``V28``, ``Amount`` (float64) and ``Class`` (int8).
 
     Raises:
-        InputError: a bad row count, fraud rate or drift feature.
+        InputError: a bad row count, fraud rate, seed, start time or drift.
     """
-    if rows < 1:
-        raise InputError(f"rows must be at least 1, got {rows}")
-    if not 0.0 <= fraud_rate < 1.0:
+    if not 1 <= rows <= MAX_ROWS:
+        raise InputError(f"rows must be at least 1 and at most {MAX_ROWS:,}, got {rows:,}")
+    if not 0.0 <= fraud_rate < 1.0:  # also refuses NaN
         raise InputError(f"fraud_rate must be in [0, 1), got {fraud_rate}")
+    if seed < 0:
+        raise InputError(f"seed must be 0 or more, got {seed}")
+    if not math.isfinite(start_time):
+        raise InputError(f"start_time must be a finite number of seconds, got {start_time}")
     drift = dict(drift or {})
     unknown = sorted(set(drift) - set(FEATURES) | ({"Time"} & set(drift)))
     if unknown:
         raise InputError(f"cannot drift {', '.join(unknown)}; choose among V1..V28 and Amount")
+    for name, shift in drift.items():
+        if not math.isfinite(shift):
+            raise InputError(f"drift {name}={shift}: expected a finite number of deviations")
 
     rng = np.random.default_rng(seed)
     n_fraud = round(rows * fraud_rate)

@@ -34,7 +34,7 @@ from core.registry import (
     ensure_alias,
 )
 from core.schema import FEATURES, LABEL
-from core.tracking import get_client, use_tracking
+from core.tracking import backend_errors, get_client, use_tracking
 from core.training.metrics import (
     DEFAULT_K,
     Metrics,
@@ -139,6 +139,7 @@ def train_from_csv(
     )
 
 
+@backend_errors("logging the run to MLflow")
 def train_model(
     frame: pd.DataFrame,
     *,
