@@ -19,7 +19,7 @@ try:
 except WorkbenchError as exc:
     st.error(f"No live model to score with: {exc}", icon=":material/error:")
     st.stop()
-st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold:.4f}.")
+st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold_text}.")
 
 mode = st.segmented_control(
     "Input", ["Form", "Paste a row", "From the test split"], default="Form", key="score_mode"
