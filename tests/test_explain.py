@@ -11,8 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import Prediction, ScoringEvent, get_engine
 from core.artifacts import download_artifact, get_global_explanation
+from core.db import Prediction, ScoringEvent, get_engine
 from core.explain import (
     Contributions,
     compute_linear_contributions,
