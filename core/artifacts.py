@@ -82,10 +82,17 @@ def download_artifact(settings: Settings, run_id: str, path: str, dst: Path | No
             return local
     except Exception as exc:  # classified below by listing, whatever raised it
         failure = exc
-    if not artifact_exists(settings, run_id, path):
+    try:
+        exists = artifact_exists(settings, run_id, path)
+    except BackendError as exc:  # neither fetched nor listed: the store is not answering
+        raise BackendError(
+            f"artifact {path} of run {run_id} could not be fetched from {_where(settings)}: "
+            f"{failure or exc}"
+        ) from exc
+    if not exists:
         raise NotFoundError(f"run {run_id} has no artifact {path}")
     raise BackendError(
-        f"artifact {path} of run {run_id} exists but could not be downloaded from "
+        f"artifact {path} of run {run_id} exists but could not be fetched from "
         f"{_where(settings)}: {failure or 'not a file'}"
     ) from failure
 
