@@ -302,3 +302,47 @@ def test_a_failed_download_is_a_backend_error_and_overwrites_nothing(trained: Tr
     finally:
         settings.apply_to_environment()  # MLflow reads the endpoint from the environment
     assert len(load_global_explanation(settings, other).features) == 7
+
+
+def test_a_malformed_threshold_is_one_clear_line_in_the_cli_and_an_error_on_the_pages(
+    trained_embedded: Trained,
+    tiny_csv: Path,
+    tmp_path: Path,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    from streamlit.testing.v1 import AppTest
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from core.config import get_settings
+    from tests.conftest import REPO, settings_env
+
+    settings = _copy_version(trained_embedded, "abc")
+    get_client(settings).set_registered_model_alias(settings.model_name, "champion", "1")
+    env = settings_env(settings)
+    problem = (
+        f"{settings.model_name} version 1 cannot decide alerts: its 'threshold' tag 'abc' "
+        "is not a number. Set its 'threshold' version tag"
+    )
+    runner = CliRunner()
+    get_settings.cache_clear()
+    listed = runner.invoke(app, ["versions"], env=env)
+    assert listed.exit_code == 0 and "threshold missing" in listed.stdout
+    get_settings.cache_clear()
+    out = tmp_path / "o.csv"
+    scored = runner.invoke(app, ["score", "--data", str(tiny_csv), "--out", str(out)], env=env)
+    assert scored.exit_code == 2 and not out.exists()
+    [line] = scored.stderr.strip().splitlines()
+    assert line.startswith(f"error: {problem}")
+
+    for key, value in env.items():
+        workbench_env.setenv(key, value)
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=120).run()
+    assert not at.exception and any("decision threshold missing" in m.value for m in at.markdown)
+    at = at.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.number_input(key="form_V14").set_value(-9.0)
+    at.button[0].click().run()
+    assert not at.exception and problem in at.error[0].value
+    assert at.number_input(key="form_V14").value == -9.0
+    at = at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and problem in at.warning[0].value
