@@ -277,7 +277,7 @@ def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for v in found:
         typer.echo(
             f"v{v.version:<4} {v.model_kind:<9} AUPRC {v.metrics.get('auprc', float('nan')):.4f}  "
-            f"{','.join(v.aliases)}"
+            f"threshold {v.threshold_text:<8} {','.join(v.aliases)}"
         )
 
 

@@ -1,34 +1,31 @@
 """Why did a transaction score high? Exact per-row SHAP contributions and reason codes.
 
-- LightGBM: the booster's native TreeSHAP (``pred_contrib=True``).
-- LogReg pipeline: exact linear SHAP in the original feature space. With the scaler's
-  training mean as background, feature j contributes ``w_j * (x_j - mean_j) / scale_j`` and
-  the base value is the intercept.
-Either way ``base + sum(contributions) == raw score (log-odds)``.
+Pure maths: arrays in, arrays out. No MLflow and no storage here, so the same functions work
+in a notebook; each model kind's adapter (``core.models``) feeds them its own numbers, and
+storing global explanations lives next to the registry (``core.artifacts``).
 
-No UI imports: the pages, the CLI and the API draw on these arrays.
+- LightGBM: the booster's native TreeSHAP output, split by :func:`split_tree_contributions`.
+- LogReg pipeline: exact linear SHAP in the original feature space
+  (:func:`compute_linear_contributions`). With the scaler's training mean as background,
+  feature j contributes ``w_j * (x_j - mean_j) / scale_j`` and the base value is the
+  intercept.
+
+Either way ``base + sum(contributions) == raw score (log-odds)``.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from core.config import Settings
-from core.errors import NotFoundError
-from core.registry import LoadedModel, download_artifact, get_test_split
 from core.schema import FEATURES
-from core.tracking import get_client
 
 TOP_REASONS = 3
 GLOBAL_SAMPLE_ROWS = 2_000
-GLOBAL_ARTIFACT = "explain/global.parquet"
 
 
 @dataclass(frozen=True)
@@ -43,6 +40,12 @@ class Contributions:
         return self.base + self.values.sum(axis=1)
 
 
+class Explainable(Protocol):
+    """Anything that gives SHAP contributions for a (rows, 30) feature array."""
+
+    def contributions(self, features: np.ndarray) -> Contributions: ...
+
+
 @dataclass(frozen=True)
 class Reason:
     """One feature pushing a transaction toward fraud."""
@@ -55,34 +58,42 @@ class Reason:
         return f"{self.feature} = {self.value:.4g} ({self.contribution:+.3f})"
 
 
-def compute_contributions(estimator: Any, model_kind: str, features: np.ndarray) -> Contributions:
-    """Exact SHAP contributions of each feature to each row's raw score.
+def split_tree_contributions(output: np.ndarray) -> Contributions:
+    """Split a TreeSHAP output (rows, features + 1), whose last column is the base value.
 
     Args:
-        estimator: a LightGBM Booster or the fitted scaler + logistic regression pipeline.
-        model_kind: ``lightgbm`` or ``logreg``.
-        features: (rows, 30) float array in ``FEATURES`` order.
+        output: e.g. LightGBM's ``predict(x, pred_contrib=True)``.
 
     Returns:
         The contributions and base values, in log-odds.
     """
-    x = np.ascontiguousarray(features, dtype=np.float64)
-    if model_kind == "lightgbm":
-        out = np.asarray(estimator.predict(x, pred_contrib=True))
-        return Contributions(values=out[:, :-1], base=out[:, -1])
-    scaler, logreg = estimator.named_steps["scale"], estimator.named_steps["logreg"]
-    weights = logreg.coef_[0] / scaler.scale_
-    values = (x - scaler.mean_) * weights
-    return Contributions(values=values, base=np.full(len(x), float(logreg.intercept_[0])))
+    out = np.asarray(output, dtype=np.float64)
+    return Contributions(values=out[:, :-1], base=out[:, -1])
 
 
-def compute_raw_score(estimator: Any, model_kind: str, features: np.ndarray) -> np.ndarray:
-    """The model's own raw score (log-odds), to check additivity against."""
+def compute_linear_contributions(
+    features: np.ndarray,
+    *,
+    weights: np.ndarray,
+    intercept: float,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> Contributions:
+    """Exact SHAP values of a logistic regression fitted on standardised features.
+
+    Args:
+        features: (rows, n) raw (unscaled) feature values.
+        weights: the regression's coefficients on the scaled features, shape (n,).
+        intercept: the regression's intercept, in log-odds.
+        mean: the scaler's training mean, the SHAP background, shape (n,).
+        scale: the scaler's training standard deviation, shape (n,).
+
+    Returns:
+        ``weights * (x - mean) / scale`` per row, with the intercept as base value.
+    """
     x = np.ascontiguousarray(features, dtype=np.float64)
-    if model_kind == "lightgbm":
-        return np.asarray(estimator.predict(x, raw_score=True))
-    frame = pd.DataFrame(x, columns=list(FEATURES), copy=False)
-    return np.asarray(estimator.decision_function(frame))
+    values = (x - mean) * (np.asarray(weights, dtype=np.float64) / scale)
+    return Contributions(values=values, base=np.full(len(x), float(intercept)))
 
 
 def compute_reasons(
@@ -143,57 +154,38 @@ class GlobalExplanation:
         return cls(features=frame[list(FEATURES)], contributions=shap)
 
 
+def sample_for_global(
+    test: pd.DataFrame, *, rows: int = GLOBAL_SAMPLE_ROWS, seed: int = 0
+) -> pd.DataFrame:
+    """A fixed random sample of ``rows`` rows of a test split, every fraud kept."""
+    fraud = test[test["Class"] == 1] if "Class" in test else test.iloc[0:0]
+    rest = test.drop(index=fraud.index)
+    take = max(rows - len(fraud), 0)
+    return pd.concat([fraud, rest.sample(n=min(take, len(rest)), random_state=seed)])
+
+
 def compute_global(
-    estimator: Any,
-    model_kind: str,
+    model: Explainable,
     test: pd.DataFrame,
     *,
     rows: int = GLOBAL_SAMPLE_ROWS,
     seed: int = 0,
 ) -> GlobalExplanation:
-    """SHAP values on a fixed random sample of the test split (all frauds kept)."""
-    fraud = test[test["Class"] == 1] if "Class" in test else test.iloc[0:0]
-    rest = test.drop(index=fraud.index)
-    take = max(rows - len(fraud), 0)
-    sample = pd.concat([fraud, rest.sample(n=min(take, len(rest)), random_state=seed)])
+    """SHAP values on a fixed random sample of the test split (all frauds kept).
+
+    Args:
+        model: a model adapter (or anything with ``contributions(features)``).
+        test: the test split (FEATURES and, if known, ``Class``).
+        rows: sample size.
+        seed: sampling seed.
+
+    Returns:
+        The sample's features and their contributions.
+    """
+    sample = sample_for_global(test, rows=rows, seed=seed)
     x = sample[list(FEATURES)].to_numpy(dtype=np.float64)
-    contributions = compute_contributions(estimator, model_kind, x)
+    contributions = model.contributions(x)
     return GlobalExplanation(
         features=sample[list(FEATURES)].reset_index(drop=True),
         contributions=pd.DataFrame(contributions.values, columns=list(FEATURES)),
     )
-
-
-def get_global_explanation(settings: Settings, model: LoadedModel) -> GlobalExplanation:
-    """The version's global explanation: its stored artifact, else computed once and stored.
-
-    Raises:
-        NotFoundError: the version's run has no test split to compute it from.
-        BackendError: the artifact store cannot be reached.
-    """
-    info = model.info
-    try:
-        path = download_artifact(settings, info.run_id, GLOBAL_ARTIFACT)
-        return GlobalExplanation.from_frame(pd.read_parquet(path))
-    except NotFoundError:
-        pass
-    explanation = compute_global(
-        model.estimator, info.model_kind, get_test_split(settings, info.run_id)
-    )
-    log_global_explanation(settings, info.run_id, explanation)
-    return explanation
-
-
-def log_global_explanation(settings: Settings, run_id: str, explanation: GlobalExplanation) -> None:
-    """Store a global explanation as an artifact of ``run_id`` (works on finished runs)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(GLOBAL_ARTIFACT).name
-        explanation.to_frame().to_parquet(path, index=False)
-        get_client(settings).log_artifact(
-            run_id, str(path), artifact_path=str(Path(GLOBAL_ARTIFACT).parent)
-        )
-
-
-def explain_rows(model: LoadedModel, features: np.ndarray) -> Contributions:
-    """Contributions for rows scored by a loaded version (see compute_contributions)."""
-    return compute_contributions(model.estimator, model.info.model_kind, features)

@@ -7,27 +7,27 @@ Words as MLflow uses them: a *registered model* has numbered *versions*; an *ali
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.artifacts import download_model
 from core.config import Settings, mask_url
 from core.db import AliasEvent, get_engine
 from core.db.text import safe_text
-from core.errors import BackendError, NotFoundError
-from core.reference import ReferenceStats
-from core.schema import FEATURES
-from core.tracking import describe_mlflow_error, get_client, point_mlflow
+from core.errors import BackendError, InputError, NotFoundError, WorkbenchError
+from core.explain import Contributions
+from core.models import ADAPTERS, ModelAdapter, load_adapter
+from core.tracking import describe_mlflow_error, get_client
 
 log = logging.getLogger(__name__)
 
@@ -36,43 +36,104 @@ TAG_MODEL_KIND = "model_kind"
 TAG_DATA_SHA256 = "data_sha256"
 
 
+class MissingThresholdError(InputError):
+    """A decision was asked of a version that has no valid decision threshold."""
+
+
+def parse_threshold(tag: str | None) -> tuple[float | None, str | None]:
+    """Read a threshold tag: (the value, None) when valid, else (None, what is wrong).
+
+    Valid means a number strictly between 0 and 1: at 0 or 1 every or no row is an alert.
+    """
+    if tag is None:
+        return None, f"it has no {TAG_THRESHOLD!r} tag"
+    try:
+        value = float(tag)
+    except ValueError:
+        return None, f"its {TAG_THRESHOLD!r} tag {tag!r} is not a number"
+    if not 0.0 < value < 1.0:  # also False for NaN
+        return None, f"its {TAG_THRESHOLD!r} tag {tag!r} is not between 0 and 1"
+    return value, None
+
+
 @dataclass(frozen=True)
 class ModelVersionInfo:
-    """One registered model version with what the workbench needs to show and use it."""
+    """One registered model version with what the workbench needs to show and use it.
+
+    ``threshold`` is None when the version has no valid threshold tag (``threshold_problem``
+    says why): the version can be listed, shown and asked for probabilities, but not for
+    decisions. ``model_kind`` is the tag written at registration, for display only; what a
+    loaded model does follows its artifact (``LoadedModel.kind``).
+    """
 
     name: str
     version: int
     run_id: str
     aliases: tuple[str, ...]
-    threshold: float
+    threshold: float | None
     model_kind: str
     created_at: datetime
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    threshold_problem: str | None = None
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+    @property
+    def threshold_text(self) -> str:
+        """The threshold for display: four decimals, or ``missing``."""
+        return "missing" if self.threshold is None else f"{self.threshold:.4f}"
+
+    def require_threshold(self) -> float:
+        """The decision threshold.
+
+        Raises:
+            MissingThresholdError: the version has no valid threshold; the message says
+                which version and how to set one.
+        """
+        if self.threshold is not None:
+            return self.threshold
+        raise MissingThresholdError(
+            f"{self.name} version {self.version} cannot decide alerts: {self.threshold_problem}. "
+            f"Set its {TAG_THRESHOLD!r} version tag to a probability between 0 and 1 "
+            "(MLflow UI, or MlflowClient().set_model_version_tag), or train a new version; "
+            "probabilities alone need no threshold"
+        )
+
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A version's native model (LightGBM Booster or sklearn pipeline), loaded once."""
+    """A version's native model, wrapped in its kind's adapter (loaded once per version).
+
+    ``info`` is what the caller resolved, as fresh as that lookup; the adapter is cached.
+    """
 
     info: ModelVersionInfo
-    estimator: Any
+    adapter: ModelAdapter
+
+    @property
+    def kind(self) -> str:
+        """The model kind, as read from the artifact."""
+        return self.adapter.kind
+
+    @property
+    def estimator(self) -> Any:
+        """The native model (a LightGBM Booster, a scikit-learn pipeline)."""
+        return self.adapter.estimator
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Fraud probability per row of a (rows, 30) float array in schema order.
+        """Fraud probability per row of a (rows, 30) float array in schema order."""
+        return self.adapter.predict_proba(features)
 
-        LightGBM versions are native Boosters (saved up to their best iteration) whose
-        predict returns the fraud probability directly: no pandas, no name checks.
-        """
-        if self.info.model_kind == "lightgbm":
-            return self.estimator.predict(features)
-        # The pipeline was fitted on named columns; a zero-copy frame keeps sklearn quiet.
-        frame = pd.DataFrame(features, columns=list(FEATURES), copy=False)
-        return self.estimator.predict_proba(frame)[:, 1]
+    def raw_score(self, features: np.ndarray) -> np.ndarray:
+        """Raw score (log-odds) per row."""
+        return self.adapter.raw_score(features)
+
+    def contributions(self, features: np.ndarray) -> Contributions:
+        """Exact SHAP contributions per row (see ``core.explain``)."""
+        return self.adapter.contributions(features)
 
 
 def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
@@ -86,16 +147,18 @@ def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
 
 def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
     tags = dict(mv.tags or {})
+    threshold, problem = parse_threshold(tags.get(TAG_THRESHOLD))
     return ModelVersionInfo(
         name=mv.name,
         version=int(mv.version),
         run_id=mv.run_id or "",
         aliases=tuple(mv.aliases or ()),
-        threshold=float(tags.get(TAG_THRESHOLD, 0.5)),
+        threshold=threshold,
         model_kind=tags.get(TAG_MODEL_KIND, "unknown"),
         created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
         metrics=metrics or {},
         tags=tags,
+        threshold_problem=problem,
     )
 
 
@@ -295,62 +358,54 @@ def ensure_alias(settings: Settings, *, version: int, actor: str) -> str | None:
     return settings.live_alias
 
 
-_models: dict[tuple[str, str, int], LoadedModel] = {}
-_models_lock = threading.Lock()
+_adapters: dict[tuple[str, str, int], ModelAdapter] = {}
+_adapters_lock = threading.Lock()
 
 
 def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
-    """Load a version's native model once; later calls return the cached object.
+    """Load a version's native model once; later calls reuse it with the given ``info``.
 
-    A version's artifacts never change, so caching per (tracking store, name, version)
-    is safe; moving an alias just makes callers ask for another version.
+    A version's artifacts never change, so caching per (tracking store, name, version) is
+    safe; its tags (the threshold) can change, so they come with ``info``, never the cache.
+    The kind and the way to load come from the artifact (``core.models.loading``).
 
     Raises:
-        BackendError: the artifacts cannot be fetched or loaded.
+        NotFoundError: no such version.
+        RefusedError: the model cannot be loaded safely (e.g. saved with pickle).
+        BackendError: the artifacts cannot be fetched or read.
     """
     key = (str(settings.tracking_uri), info.name, info.version)
-    with _models_lock:
-        cached = _models.get(key)
-        if cached is not None:
-            return cached
-        point_mlflow(settings)
-        flavor = mlflow.lightgbm if info.model_kind == "lightgbm" else mlflow.sklearn
-        try:
-            estimator = flavor.load_model(info.uri)
-        except (MlflowException, OSError) as exc:
-            raise BackendError(f"loading {info.uri} failed: {exc}") from exc
-        loaded = _models[key] = LoadedModel(info=info, estimator=estimator)
-        return loaded
+    with _adapters_lock:
+        adapter = _adapters.get(key)
+        if adapter is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = download_model(settings, info.name, info.version, Path(tmp))
+                try:
+                    adapter = load_adapter(folder, ADAPTERS)
+                except WorkbenchError as exc:
+                    raise type(exc)(f"{info.name} version {info.version}: {exc}") from exc
+            _adapters[key] = adapter
+            if adapter.kind != info.model_kind:
+                log.warning(
+                    "%s version %s is tagged %s but its artifact holds a %s model",
+                    info.name,
+                    info.version,
+                    info.model_kind,
+                    adapter.kind,
+                )
+    return LoadedModel(info=info, adapter=adapter)
 
 
-def download_artifact(settings: Settings, run_id: str, path: str) -> str:
-    """Download one run artifact to a local temporary path and return that path.
+def read_threshold(settings: Settings, info: ModelVersionInfo) -> float:
+    """The version's decision threshold, read now from its tag (never from a cache).
 
     Raises:
-        NotFoundError: the artifact does not exist.
+        MissingThresholdError: the version has no valid threshold.
+        NotFoundError: the version no longer exists.
+        BackendError: the registry cannot be reached.
     """
-    point_mlflow(settings)
     try:
-        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
-    except (MlflowException, OSError) as exc:
-        raise NotFoundError(f"artifact {path} of run {run_id}: {exc}") from exc
-
-
-def get_reference(settings: Settings, run_id: str) -> ReferenceStats:
-    """The training-feature statistics logged with a run (medians, quantile bins).
-
-    Raises:
-        NotFoundError: the run has no reference statistics.
-    """
-    return ReferenceStats.from_json(
-        Path(download_artifact(settings, run_id, "reference/feature_stats.json")).read_text()
-    )
-
-
-def get_test_split(settings: Settings, run_id: str) -> pd.DataFrame:
-    """The test split a run was evaluated on (features and ``Class``).
-
-    Raises:
-        NotFoundError: the run has no logged test split.
-    """
-    return pd.read_parquet(download_artifact(settings, run_id, "data/test.parquet"))
+        mv = get_client(settings).get_model_version(info.name, str(info.version))
+    except MlflowException as exc:
+        raise _wrap(settings, f"{info.name} version {info.version}", exc) from exc
+    return _info(mv, None).require_threshold()

@@ -1,8 +1,11 @@
 """Scoring: one vectorised path for a form, a batch file, the CLI and the API.
 
 The model is loaded once per version (``core.registry.load_model``) and called on numpy
-arrays in schema order through its native predict; the decision uses the version's stored
-threshold. Every call is written to the audit log (``core.audit``).
+arrays in schema order through its kind's adapter. Predicting needs no threshold; deciding
+does: every scoring call reads the version's threshold tag afresh
+(``core.registry.read_threshold``), so a changed threshold applies from the next call, and
+a version without a valid one is refused before anything is scored. Every call is written to
+the audit log (``core.audit``).
 """
 
 from __future__ import annotations
@@ -33,13 +36,18 @@ from core.explain import (
     TOP_REASONS,
     Contributions,
     Reason,
-    compute_contributions,
     compute_reasons,
     reason_columns,
     reasons_to_json,
 )
 from core.output import CsvSink
-from core.registry import LoadedModel, get_version, get_version_by_alias, load_model
+from core.registry import (
+    LoadedModel,
+    get_version,
+    get_version_by_alias,
+    load_model,
+    read_threshold,
+)
 from core.schema import FEATURES, ROW
 
 log = logging.getLogger(__name__)
@@ -89,17 +97,20 @@ def resolve_model(
     return ModelChoice(load_model(settings, info), alias)
 
 
-def score_features(model: LoadedModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and 0/1 decisions (at the version's threshold) for a feature array.
+def score_features(
+    model: LoadedModel, features: np.ndarray, *, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and 0/1 decisions (alert when probability >= threshold).
 
     Args:
         model: a loaded model version.
         features: (rows, 30) float64 array in ``FEATURES`` order.
+        threshold: the decision threshold (see ``core.registry.read_threshold``).
     """
     if len(features) == 0:
         return np.empty(0), np.empty(0, dtype=np.int8)
     probability = model.predict_proba(features)
-    return probability, (probability >= model.info.threshold).astype(np.int8)
+    return probability, (probability >= threshold).astype(np.int8)
 
 
 @dataclass
@@ -200,13 +211,15 @@ def score_file(
 
     Raises:
         InputError: the file as a whole cannot be read (see ``core.data``).
+        MissingThresholdError: the version has no valid threshold; nothing is scored.
         OutputError: ``out`` cannot be written; what was scored is still audited.
     """
     start = time.perf_counter()
     report = progress or (lambda _f, _m: None)
     info = choice.model.info
+    threshold = read_threshold(settings, info)
     total: int | None = None  # counted once the file has passed its header checks
-    header = _event_header(choice, source_kind, actor, input_name)
+    header = _event_header(choice, source_kind, actor, input_name, threshold=threshold)
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
     rejected_parts: list[pd.DataFrame] = []
@@ -221,7 +234,7 @@ def score_file(
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):
             warnings = tuple(chunk.warnings)
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
-            probability, decision = score_features(choice.model, features)
+            probability, decision = score_features(choice.model, features, threshold=threshold)
             if total is None:
                 total = estimate_rows(source) if progress else 0
             reason_text, reason_json = _explain_alerts(choice.model, features, decision)
@@ -283,7 +296,7 @@ def score_file(
         amount_at_risk=amount_at_risk,
         model_label=choice.label,
         model_version=info.version,
-        threshold=info.threshold,
+        threshold=threshold,
         seconds=time.perf_counter() - start,
         audit=receipt,
         scored=scored_frame,
@@ -297,7 +310,12 @@ def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
 
 
 def _event_header(
-    choice: ModelChoice, source_kind: SourceKind, actor: str, input_name: str | None
+    choice: ModelChoice,
+    source_kind: SourceKind,
+    actor: str,
+    input_name: str | None,
+    *,
+    threshold: float,
 ) -> ScoringEventRecord:
     """The audit event of a scoring call, with its row totals still at zero."""
     info = choice.model.info
@@ -307,7 +325,7 @@ def _event_header(
         model_name=info.name,
         model_version=info.version,
         alias=choice.alias,
-        threshold=info.threshold,
+        threshold=threshold,
         rows_in=0,
         rows_scored=0,
         rows_rejected=0,
@@ -324,8 +342,7 @@ def _explain_alerts(
     text: dict[str, list[str | None]] = {name: [None] * len(decision) for name in REASON_COLUMNS}
     as_json: list[str | None] = [None] * len(decision)
     if len(alerts):
-        info = model.info
-        contributions = compute_contributions(model.estimator, info.model_kind, features[alerts])
+        contributions = model.contributions(features[alerts])
         reasons = compute_reasons(contributions, features[alerts])
         for name, values in reason_columns(reasons).items():
             for i, value in zip(alerts, values, strict=True):
@@ -360,19 +377,21 @@ def score_record(
 
     Raises:
         InputError: a value is missing or bad; the message names every bad field.
+        MissingThresholdError: the version has no valid threshold; nothing is scored.
     """
+    threshold = read_threshold(settings, choice.model.info)
     checked = validate_records(pd.DataFrame([dict(record)], index=pd.Index([1], name=ROW)))
     if len(checked.rejected):
         raise InputError(str(checked.rejected["reason"].iloc[0]))
     features = checked.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
-    probability, decision = score_features(choice.model, features)
+    probability, decision = score_features(choice.model, features, threshold=threshold)
     info = choice.model.info
-    contributions = compute_contributions(choice.model.estimator, info.model_kind, features)
+    contributions = choice.model.contributions(features)
     reasons = compute_reasons(contributions, features)[0]
     receipt = log_scoring(
         settings,
         replace(
-            _event_header(choice, source_kind, actor, "single transaction"),
+            _event_header(choice, source_kind, actor, "single transaction", threshold=threshold),
             rows_in=1,
             rows_scored=1,
             alerts=int(decision[0]),
@@ -391,7 +410,7 @@ def score_record(
         decision=int(decision[0]),
         model_label=choice.label,
         model_version=info.version,
-        threshold=info.threshold,
+        threshold=threshold,
         features=dict(zip(FEATURES, features[0].tolist(), strict=True)),
         contributions=contributions,
         reasons=reasons,

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 # Fail fast instead of retrying for minutes when a tracking server is down.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# A second line of defence behind core.models.loading, which never unpickles: MLflow's own
+# loaders refuse pickle, cloudpickle and artifact-trusted skops files in every process that
+# uses core. Forced, not defaulted: no environment can switch it back on by accident.
+os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "false"
 
 
 _ERRNO_REASON = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")

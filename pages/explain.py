@@ -7,7 +7,8 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
 from core.errors import WorkbenchError
-from core.explain import compute_reasons, explain_rows
+from core.explain import compute_reasons
+from core.registry import read_threshold
 from core.schema import FEATURES
 from core.scoring import PROBABILITY
 
@@ -60,13 +61,17 @@ elif source == "Last scored transaction":
 
 if row is not None:
     x = row[list(FEATURES)].to_numpy(dtype=np.float64)[None, :]
-    contributions = explain_rows(choice.model, x)
+    contributions = choice.model.contributions(x)
     probability = float(choice.model.predict_proba(x)[0])
     reasons = compute_reasons(contributions, x)[0]
-    alert = probability >= info.threshold
-    verdict = "alert" if alert else "no alert"
+    try:
+        threshold = read_threshold(settings, info)  # fresh: the tag may have changed
+        verdict = f"{'alert' if probability >= threshold else 'no alert'} at {threshold:.4f}"
+    except WorkbenchError as exc:
+        verdict = "no decision"
+        st.warning(str(exc), icon=":material/warning:")
     st.markdown(
-        f"Fraud probability **{probability:.4%}** ({verdict} at {info.threshold:.4f})"
+        f"Fraud probability **{probability:.4%}** ({verdict})"
         + (
             f"; label in data: **{int(row['Class'])}**"
             if "Class" in row and pd.notna(row["Class"])

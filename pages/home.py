@@ -108,7 +108,7 @@ if live is None:
 st.markdown(
     f"**{live.name}** @ **{settings.live_alias}** → version **{live.version}** "
     f"({live.model_kind}), trained {format_time(live.created_at)}, "
-    f"decision threshold {live.threshold:.4f}"
+    f"decision threshold {live.threshold_text}"
 )
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):

@@ -21,7 +21,7 @@ except WorkbenchError as exc:
     # st.stop, not an early end: a stopped run keeps the values of the widgets it did not
     # draw, so what the user typed is still there when the store answers again.
     st.stop()
-st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold:.4f}.")
+st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold_text}.")
 
 mode = st.segmented_control(
     "Input", ["Form", "Paste a row", "From the test split"], default="Form", key="score_mode"

@@ -11,17 +11,16 @@ from sklearn.preprocessing import StandardScaler
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.artifacts import download_artifact, get_global_explanation
 from core.db import Prediction, ScoringEvent, get_engine
 from core.explain import (
     Contributions,
-    compute_contributions,
-    compute_raw_score,
+    compute_linear_contributions,
     compute_reasons,
-    explain_rows,
-    get_global_explanation,
     reason_columns,
 )
-from core.registry import download_artifact, get_version_by_alias, load_model
+from core.models import ADAPTERS, LightGBMModel, LogRegModel
+from core.registry import get_version_by_alias, load_model
 from core.schema import FEATURES
 from core.scoring import DECISION, resolve_model, score_file
 from core.training.split import split_by_time
@@ -35,24 +34,26 @@ def fitted(tiny_frame: pd.DataFrame) -> dict:
     (xt, yt), (xv, yv) = _xy(split.train), _xy(split.validation)
     lgbm, _ = _fit("lightgbm", xt, yt, xv, yv)
     logreg, _ = _fit("logreg", xt, yt, xv, yv)
-    return {"lightgbm": lgbm.booster_, "logreg": logreg, "x": split.test[list(FEATURES)].to_numpy()}
+    return {
+        "lightgbm": LightGBMModel.from_fitted(lgbm),
+        "logreg": LogRegModel.from_fitted(logreg),
+        "x": split.test[list(FEATURES)].to_numpy(),
+    }
 
 
 @pytest.mark.parametrize("kind", ["lightgbm", "logreg"])
 def test_additivity_base_plus_contributions_is_the_raw_score(fitted: dict, kind: str) -> None:
-    x = fitted["x"]
-    contributions = compute_contributions(fitted[kind], kind, x)
+    x, model = fitted["x"], fitted[kind]
+    contributions = model.contributions(x)
     assert contributions.values.shape == (len(x), 30)
-    np.testing.assert_allclose(
-        contributions.raw_score, compute_raw_score(fitted[kind], kind, x), atol=1e-6
-    )
-    # and the raw score really is the model's log-odds
+    np.testing.assert_allclose(contributions.raw_score, model.raw_score(x), atol=1e-6)
+    # and the raw score really is the model's log-odds, by the native model's own predict
     proba = 1 / (1 + np.exp(-contributions.raw_score))
     frame = pd.DataFrame(x, columns=list(FEATURES))
-    expected = (
-        fitted[kind].predict(x) if kind == "lightgbm" else fitted[kind].predict_proba(frame)[:, 1]
-    )
+    native = model.estimator
+    expected = native.predict(x) if kind == "lightgbm" else native.predict_proba(frame)[:, 1]
     np.testing.assert_allclose(proba, expected, atol=1e-9)
+    np.testing.assert_allclose(model.predict_proba(x), expected, atol=1e-12)
 
 
 def test_additivity_holds_for_a_version_loaded_from_the_registry(trained: Trained) -> None:
@@ -60,7 +61,7 @@ def test_additivity_holds_for_a_version_loaded_from_the_registry(trained: Traine
     model = load_model(settings, get_version_by_alias(settings))
     x = np.random.default_rng(1).normal(size=(50, 30))
     x[:, 0] = np.abs(x[:, 0]) * 1000
-    contributions = explain_rows(model, x)
+    contributions = model.contributions(x)
     proba = 1 / (1 + np.exp(-contributions.raw_score))
     np.testing.assert_allclose(proba, model.predict_proba(x), atol=1e-9)
 
@@ -76,10 +77,32 @@ def test_linear_shap_on_a_hand_built_pipeline() -> None:
     logreg.intercept_ = np.array([-3.0])
     row = np.zeros((1, 30))
     row[0, 1] = 4.0  # three std above the mean: contribution 2 * 3 = 6
-    contributions = compute_contributions(pipeline, "logreg", row)
+    contributions = LogRegModel(pipeline).contributions(row)
     assert contributions.values[0, 1] == pytest.approx(6.0)
     assert contributions.base[0] == pytest.approx(-3.0)
     assert np.count_nonzero(contributions.values) == 1
+
+
+def test_linear_shap_maths_on_plain_arrays() -> None:
+    x = np.array([[3.0, 1.0], [1.0, 5.0]])
+    got = compute_linear_contributions(
+        x,
+        weights=np.array([2.0, -1.0]),
+        intercept=0.5,
+        mean=np.array([1.0, 1.0]),
+        scale=np.array([2.0, 4.0]),
+    )
+    # by hand: w * (x - mean) / scale
+    np.testing.assert_allclose(got.values, [[2.0, 0.0], [0.0, -1.0]])
+    np.testing.assert_allclose(got.base, [0.5, 0.5])
+    np.testing.assert_allclose(got.raw_score, [2.5, -0.5])
+
+
+def test_every_kind_has_an_adapter_named_after_it() -> None:
+    assert {name: adapter.kind for name, adapter in ADAPTERS.items()} == {
+        "lightgbm": "lightgbm",
+        "logreg": "logreg",
+    }
 
 
 def test_reason_codes_order_sign_and_text() -> None:
@@ -136,5 +159,5 @@ def test_global_explanation_is_stored_with_the_version(trained: Trained) -> None
     importance = explanation.importance()
     assert set(importance.index) == set(FEATURES) and importance.is_monotonic_decreasing
     # the stored values are the model's real contributions on those rows
-    again = explain_rows(model, explanation.features.to_numpy())
+    again = model.contributions(explanation.features.to_numpy())
     np.testing.assert_allclose(again.values, explanation.contributions.to_numpy(), atol=1e-9)

@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+import mlflow
 import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.artifacts import (
+    download_artifact,
+    get_global_explanation,
+    load_global_explanation,
+    log_global_explanation,
+)
 from core.config import Settings
 from core.db import AliasEvent, get_engine
 from core.errors import BackendError, InputError, NotFoundError
+from core.explain import compute_global
+from core.models import LightGBMModel
 from core.reference import ReferenceStats
 from core.registry import (
-    download_artifact,
+    MissingThresholdError,
     get_alias_version,
     get_version,
     get_version_by_alias,
     list_versions,
     load_model,
+    read_threshold,
     set_alias,
 )
 from core.schema import FEATURES
+from core.scoring import resolve_model, score_file, score_record
+from core.tracking import get_client, use_tracking
 from core.training import train_model
-from core.training.train import file_sha256
+from core.training.split import split_by_time
+from core.training.train import _fit, _log_and_register, _xy, file_sha256
 from tests.conftest import Trained, free_port
 
 
@@ -63,10 +77,10 @@ def test_model_loads_through_its_alias_and_reproduces_test_metrics(trained: Trai
     settings = trained.settings
     live = get_version_by_alias(settings)
     model = load_model(settings, live)
-    assert load_model(settings, live) is model  # loaded once per version
+    assert load_model(settings, live).adapter is model.adapter  # loaded once per version
     test = pd.read_parquet(download_artifact(settings, live.run_id, "data/test.parquet"))
     proba = model.predict_proba(test[list(FEATURES)].to_numpy())
-    assert proba.shape == (len(test),) and np.all((proba >= 0) & (proba <= 1))
+    assert proba.shape == (len(test),)
     from sklearn.metrics import average_precision_score
 
     assert average_precision_score(test["Class"], proba) == pytest.approx(live.metrics["auprc"])
@@ -149,6 +163,190 @@ def test_artifacts_live_under_the_artifact_root(trained: Trained) -> None:
         keys = [item["Key"] for item in listed.get("Contents", [])]
         assert any(key.endswith("reference/feature_stats.json") for key in keys)
         assert any(key.endswith("MLmodel") for key in keys)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@pytest.fixture(scope="module")
+def fitted_lightgbm(tiny_frame: pd.DataFrame) -> tuple[object, pd.DataFrame]:
+    split = split_by_time(tiny_frame)
+    (xt, yt), (xv, yv) = _xy(split.train), _xy(split.validation)
+    return _fit("lightgbm", xt, yt, xv, yv)[0], xt
+
+
+def test_registration_writes_the_tags_with_the_version(
+    backend_settings: Settings, fitted_lightgbm: tuple[object, pd.DataFrame]
+) -> None:
+    """The tags come with the version from the one registration call, not a later one."""
+    settings = backend_settings
+    model, x_train = fitted_lightgbm
+    tags = {"threshold": "0.25", "model_kind": "lightgbm", "data_sha256": "c" * 64}
+    use_tracking(settings)
+    with mlflow.start_run():
+        version = _log_and_register(
+            model, LightGBMModel.from_fitted(model), x_train, settings, tags=tags
+        )
+    stored = get_client(settings).get_model_version(settings.model_name, str(version))
+    assert {k: stored.tags.get(k) for k in tags} == tags
+    info = get_version(settings, version, with_metrics=False)
+    assert (info.threshold, info.model_kind) == (0.25, "lightgbm")
+    # and the kind is in the immutable artifact too
+    mlmodel = Path(download_artifact(settings, stored.run_id, "model/MLmodel")).read_text()
+    assert "model_kind: lightgbm" in mlmodel
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def _copy_version(trained: Trained, threshold: str | None) -> Settings:
+    """The trained model registered again under a fresh name, with a chosen threshold tag."""
+    source = trained.settings
+    settings = source.model_copy(update={"model_name": f"copy-{uuid.uuid4().hex[:8]}"})
+    client = get_client(source)
+    mv = client.get_model_version(source.model_name, str(trained.result.version))
+    client.create_registered_model(settings.model_name)
+    tags = {"model_kind": "lightgbm"} | ({} if threshold is None else {"threshold": threshold})
+    client.create_model_version(
+        settings.model_name, mv.source, run_id=mv.run_id, tags=tags, model_id=mv.model_id
+    )
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("tag", "problem"),
+    [
+        (None, "it has no 'threshold' tag"),
+        ("abc", "its 'threshold' tag 'abc' is not a number"),
+        ("nan", "its 'threshold' tag 'nan' is not between 0 and 1"),
+        ("1.5", "its 'threshold' tag '1.5' is not between 0 and 1"),
+        ("0", "its 'threshold' tag '0' is not between 0 and 1"),
+    ],
+)
+def test_a_version_without_a_valid_threshold_predicts_lists_but_never_decides(
+    trained_embedded: Trained,
+    tiny_frame: pd.DataFrame,
+    tmp_path: Path,
+    tag: str | None,
+    problem: str,
+) -> None:
+    settings = _copy_version(trained_embedded, tag)
+    [listed] = list_versions(settings)
+    assert (listed.version, listed.threshold, listed.threshold_text) == (1, None, "missing")
+    assert get_version(settings, 1).threshold_problem == problem
+    choice = resolve_model(settings, version=1)  # loading and predicting need no threshold
+    x = tiny_frame[list(FEATURES)].head(3).to_numpy()
+    assert choice.model.predict_proba(x).shape == (3,)
+    expected = rf"{settings.model_name} version 1 cannot decide alerts: {problem}\. Set its"
+    with pytest.raises(MissingThresholdError, match=expected):
+        read_threshold(settings, choice.model.info)
+    record = tiny_frame[list(FEATURES)].iloc[0].to_dict()
+    with pytest.raises(InputError, match=expected):
+        score_record(record, settings=settings, choice=choice, source_kind="cli", actor="t")
+    path = tmp_path / "few.csv"
+    tiny_frame.head(5).to_csv(path, index=False)
+    with pytest.raises(MissingThresholdError, match=expected):
+        score_file(path, settings=settings, choice=choice, source_kind="cli", actor="t")
+
+
+def test_a_changed_threshold_decides_from_the_next_call(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    settings = _copy_version(trained_embedded, "0.5")
+    choice = resolve_model(settings, version=1)  # resolved and cached once, like the app
+    row = tiny_frame[list(FEATURES)].iloc[[0]]
+    p = float(choice.model.estimator.predict(row.to_numpy())[0])  # the native booster
+    path = tmp_path / "one.csv"
+    row.to_csv(path, index=False)
+    client = get_client(settings)
+    for threshold, alert in ((p / 2, 1), ((1 + p) / 2, 0), (p / 3, 1)):
+        client.set_model_version_tag(settings.model_name, "1", "threshold", repr(threshold))
+        single = score_record(
+            row.iloc[0].to_dict(), settings=settings, choice=choice, source_kind="ui", actor="t"
+        )
+        batch = score_file(path, settings=settings, choice=choice, source_kind="cli", actor="t")
+        assert (single.decision, single.threshold) == (alert, threshold)
+        assert (batch.alerts, batch.threshold) == (alert, threshold)
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_a_missing_artifact_is_not_found_on_every_backend(trained: Trained) -> None:
+    settings, run_id = trained.settings, trained.result.run_id
+    with pytest.raises(
+        NotFoundError, match=rf"run {run_id} has no artifact explain/nothing\.parquet"
+    ):
+        download_artifact(settings, run_id, "explain/nothing.parquet")
+
+
+def test_a_failed_download_is_a_backend_error_and_overwrites_nothing(trained: Trained) -> None:
+    """An unreachable S3 endpoint is not "missing": no recompute, no overwrite."""
+    settings, run_id = trained.settings, trained.result.run_id
+    if settings.artifact_scheme != "s3":
+        pytest.skip("only an S3 artifact store has an endpoint to make unreachable")
+    model = load_model(settings, get_version_by_alias(settings))
+    # a run whose stored explanation is a marker of 7 rows, and that has no test split
+    client = get_client(settings)
+    experiment = client.get_experiment_by_name(settings.experiment_name)
+    other = client.create_run(experiment.experiment_id).info.run_id
+    test = pd.read_parquet(download_artifact(settings, run_id, "data/test.parquet"))
+    marker = compute_global(model.adapter, test.head(7), rows=7)
+    log_global_explanation(settings, other, marker)
+    broken = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    try:
+        with pytest.raises(BackendError, match=r"reference/feature_stats\.json of run"):
+            download_artifact(broken, run_id, "reference/feature_stats.json")
+        elsewhere = replace(model, info=replace(model.info, run_id=other))
+        with pytest.raises(BackendError):
+            get_global_explanation(broken, elsewhere)
+    finally:
+        settings.apply_to_environment()  # MLflow reads the endpoint from the environment
+    assert len(load_global_explanation(settings, other).features) == 7
+
+
+def test_a_malformed_threshold_is_one_clear_line_in_the_cli_and_an_error_on_the_pages(
+    trained_embedded: Trained,
+    tiny_csv: Path,
+    tmp_path: Path,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    from streamlit.testing.v1 import AppTest
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from core.config import get_settings
+    from tests.conftest import REPO, settings_env
+
+    settings = _copy_version(trained_embedded, "abc")
+    get_client(settings).set_registered_model_alias(settings.model_name, "champion", "1")
+    env = settings_env(settings)
+    problem = (
+        f"{settings.model_name} version 1 cannot decide alerts: its 'threshold' tag 'abc' "
+        "is not a number. Set its 'threshold' version tag"
+    )
+    runner = CliRunner()
+    get_settings.cache_clear()
+    listed = runner.invoke(app, ["versions"], env=env)
+    assert listed.exit_code == 0 and "threshold missing" in listed.stdout
+    get_settings.cache_clear()
+    out = tmp_path / "o.csv"
+    scored = runner.invoke(app, ["score", "--data", str(tiny_csv), "--out", str(out)], env=env)
+    assert scored.exit_code == 2 and not out.exists()
+    [line] = scored.stderr.strip().splitlines()
+    assert line.startswith(f"error: {problem}")
+
+    for key, value in env.items():
+        workbench_env.setenv(key, value)
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=120).run()
+    assert not at.exception and any("decision threshold missing" in m.value for m in at.markdown)
+    at = at.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.number_input(key="form_V14").set_value(-9.0)
+    at.button[0].click().run()
+    assert not at.exception and problem in at.error[0].value
+    assert at.number_input(key="form_V14").value == -9.0
+    at = at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and problem in at.warning[0].value
 
 
 def _alias_events(settings: Settings, alias: str) -> list[tuple[int | None, int, str]]:

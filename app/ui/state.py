@@ -5,14 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.artifacts import get_global_explanation, get_reference, get_test_split
 from core.config import Settings, get_settings
 from core.errors import NotFoundError
-from core.explain import GlobalExplanation, get_global_explanation
+from core.explain import GlobalExplanation
 from core.reference import ReferenceStats
 from core.registry import (
     ModelVersionInfo,
-    get_reference,
-    get_test_split,
     get_version,
     get_version_by_alias,
     list_versions,

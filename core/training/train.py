@@ -7,7 +7,6 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,16 +15,17 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.artifacts import log_global_explanation
 from core.config import Settings
 from core.data import load_transactions
 from core.errors import InputError
-from core.explain import compute_global, log_global_explanation
+from core.explain import compute_global
+from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
 from core.reference import compute_reference
 from core.registry import (
     TAG_DATA_SHA256,
@@ -34,7 +34,7 @@ from core.registry import (
     ensure_alias,
 )
 from core.schema import FEATURES, LABEL
-from core.tracking import backend_errors, get_client, use_tracking
+from core.tracking import backend_errors, use_tracking
 from core.training.metrics import (
     DEFAULT_K,
     Metrics,
@@ -49,7 +49,7 @@ from core.training.split import split_by_time
 log = logging.getLogger(__name__)
 
 ModelKind = Literal["lightgbm", "logreg"]
-MODEL_KINDS: tuple[ModelKind, ...] = ("lightgbm", "logreg")
+MODEL_KINDS: tuple[ModelKind, ...] = ("lightgbm", "logreg")  # each has its core.models adapter
 Progress = Callable[[float, str], None]
 
 LIGHTGBM_PARAMS: dict[str, Any] = {
@@ -205,20 +205,23 @@ def train_model(
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.as_dict().items()})
         _log_plots(y_test, test_proba, threshold)
         _log_reference_and_test(split.train, split.test)
-        report(0.75, "Logging the model")
-        version = _log_and_register(model, model_kind, x_train, settings)
+        report(0.75, "Logging and registering the model")
+        adapter = ADAPTERS[model_kind].from_fitted(model)
+        version = _log_and_register(
+            model,
+            adapter,
+            x_train,
+            settings,
+            tags={
+                TAG_THRESHOLD: repr(threshold),
+                TAG_MODEL_KIND: model_kind,
+                TAG_DATA_SHA256: data_sha256,
+            },
+        )
         run_id = run.info.run_id
         report(0.9, "Explaining a sample of the test split")
-        native = model.booster_ if model_kind == "lightgbm" else model
-        log_global_explanation(settings, run_id, compute_global(native, model_kind, split.test))
+        log_global_explanation(settings, run_id, compute_global(adapter, split.test))
 
-    client = get_client(settings)
-    for key, value in {
-        TAG_THRESHOLD: repr(threshold),
-        TAG_MODEL_KIND: model_kind,
-        TAG_DATA_SHA256: data_sha256,
-    }.items():
-        client.set_model_version_tag(settings.model_name, str(version), key, value)
     report(0.95, "Checking the live alias")
     alias_set = ensure_alias(settings, version=version, actor="train")
     report(1.0, f"Registered {settings.model_name} version {version}")
@@ -298,36 +301,33 @@ def _log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
         mlflow.log_artifact(str(test_file), artifact_path="data")
 
 
-def _pip_requirements(model_kind: ModelKind) -> list[str]:
-    # Explicit: MLflow's inference of requirements costs ~10 s per log_model.
+def _log_and_register(
+    model: Any,
+    adapter: ModelAdapter,
+    x_train: pd.DataFrame,
+    settings: Settings,
+    *,
+    tags: dict[str, str],
+) -> int:
+    """Log the model (its kind in the MLmodel metadata), then register it with its tags.
+
+    ``register_model(..., tags=...)`` creates the version and its tags in one call, which
+    the registry writes in one transaction: no version ever exists without its threshold.
+    """
+    example = x_train.head(5)
+    signature = infer_signature(example, _predict(model, example))
+    # Explicit pins: MLflow's inference of requirements costs ~10 s per log_model.
     pins = [
         f"mlflow=={mlflow.__version__}",
         f"numpy=={np.__version__}",
         f"pandas=={pd.__version__}",
     ]
-    if model_kind == "lightgbm":
-        return [*pins, f"lightgbm=={lgb.__version__}"]
-    # MLflow saves sklearn models with skops (safe to load), so the loader needs it too.
-    return [*pins, f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
-
-
-def _log_and_register(
-    model: Any, model_kind: ModelKind, x_train: pd.DataFrame, settings: Settings
-) -> int:
-    example = x_train.head(5)
-    signature = infer_signature(example, _predict(model, example))
-    if model_kind == "lightgbm":
-        # The native Booster, saved as LightGBM's own text format up to the best iteration:
-        # no pickle or skops on load, which is ~20x faster than the sklearn wrapper's.
-        flavor, logged = mlflow.lightgbm, model.booster_
-    else:
-        flavor, logged = mlflow.sklearn, model
-    info = flavor.log_model(
-        logged,
+    logged = adapter.log_model(
+        metadata={METADATA_KIND: adapter.kind},
         name="model",
         signature=signature,
         input_example=example,
-        pip_requirements=_pip_requirements(model_kind),
-        registered_model_name=settings.model_name,
+        pip_requirements=[*pins, *adapter.pip_requirements()],
     )
-    return int(info.registered_model_version)
+    registered = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
+    return int(registered.version)

@@ -1,0 +1,191 @@
+"""Run and model artifacts: download them, and store and fetch global explanations.
+
+A failed download is never taken for a missing artifact. Only an artifact that a
+successful listing of its folder shows to be absent is :class:`NotFoundError`; an
+unreachable store (S3 down, tracking server down, bad credentials) is :class:`BackendError`,
+so callers never recompute and overwrite something that is there but could not be read.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from core.config import Settings, mask_url
+from core.errors import BackendError, NotFoundError
+from core.explain import GlobalExplanation, compute_global
+from core.reference import ReferenceStats
+from core.tracking import get_client, point_mlflow
+
+if TYPE_CHECKING:
+    from core.registry import LoadedModel
+
+log = logging.getLogger(__name__)
+
+GLOBAL_ARTIFACT = "explain/global.parquet"
+REFERENCE_ARTIFACT = "reference/feature_stats.json"
+TEST_SPLIT_ARTIFACT = "data/test.parquet"
+
+
+def _missing(exc: MlflowException) -> bool:
+    return exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+def _where(settings: Settings) -> str:
+    return mask_url(str(settings.artifact_root))
+
+
+def artifact_exists(settings: Settings, run_id: str, path: str) -> bool:
+    """Whether ``path`` is among the run's artifacts, by listing its folder.
+
+    Raises:
+        NotFoundError: no such run.
+        BackendError: the tracking or artifact store cannot be reached.
+    """
+    parent = str(PurePosixPath(path).parent)
+    try:
+        listed = get_client(settings).list_artifacts(run_id, None if parent == "." else parent)
+    except MlflowException as exc:
+        if _missing(exc):
+            raise NotFoundError(f"run {run_id}: {exc.message}") from exc
+        raise BackendError(f"listing artifacts of run {run_id}: {exc.message}") from exc
+    except Exception as exc:  # boto3, requests and OS errors alike: the store did not answer
+        raise BackendError(
+            f"listing artifacts of run {run_id} on {_where(settings)} failed: {exc}"
+        ) from exc
+    return any(item.path == path and not item.is_dir for item in listed)
+
+
+def download_artifact(settings: Settings, run_id: str, path: str, dst: Path | None = None) -> str:
+    """Download one run artifact to a local path (a temporary one unless ``dst``).
+
+    Returns:
+        The local path of the file.
+
+    Raises:
+        NotFoundError: the artifact (or the run) does not exist.
+        BackendError: the artifact exists, or cannot be checked, but could not be fetched.
+    """
+    point_mlflow(settings)
+    failure: Exception | None = None
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=path, dst_path=str(dst) if dst else None
+        )
+        if Path(local).is_file():
+            return local
+    except Exception as exc:  # classified below by listing, whatever raised it
+        failure = exc
+    try:
+        exists = artifact_exists(settings, run_id, path)
+    except BackendError as exc:  # neither fetched nor listed: the store is not answering
+        raise BackendError(
+            f"artifact {path} of run {run_id} could not be fetched from {_where(settings)}: "
+            f"{failure or exc}"
+        ) from exc
+    if not exists:
+        raise NotFoundError(f"run {run_id} has no artifact {path}")
+    raise BackendError(
+        f"artifact {path} of run {run_id} exists but could not be fetched from "
+        f"{_where(settings)}: {failure or 'not a file'}"
+    ) from failure
+
+
+def download_model(settings: Settings, name: str, version: int, dst: Path) -> Path:
+    """Download a registered version's model folder (``MLmodel`` and the model file).
+
+    Raises:
+        NotFoundError: no such version.
+        BackendError: the registry or the artifact store failed.
+    """
+    point_mlflow(settings)
+    uri = f"models:/{name}/{version}"
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    except Exception as exc:  # classified below: only a missing version is "not found"
+        failure = exc
+    try:
+        get_client(settings).get_model_version(name, str(version))
+    except MlflowException as exc:
+        if _missing(exc):
+            raise NotFoundError(f"{name} version {version} does not exist") from exc
+    raise BackendError(f"downloading {uri} from {_where(settings)} failed: {failure}") from failure
+
+
+def get_reference(settings: Settings, run_id: str) -> ReferenceStats:
+    """The training-feature statistics logged with a run (medians, quantile bins).
+
+    Raises:
+        NotFoundError: the run has no reference statistics.
+        BackendError: the stores cannot be reached.
+    """
+    return ReferenceStats.from_json(
+        Path(download_artifact(settings, run_id, REFERENCE_ARTIFACT)).read_text()
+    )
+
+
+def get_test_split(settings: Settings, run_id: str) -> pd.DataFrame:
+    """The test split a run was evaluated on (features and ``Class``).
+
+    Raises:
+        NotFoundError: the run has no logged test split.
+        BackendError: the stores cannot be reached.
+    """
+    return pd.read_parquet(download_artifact(settings, run_id, TEST_SPLIT_ARTIFACT))
+
+
+def load_global_explanation(settings: Settings, run_id: str) -> GlobalExplanation:
+    """The global explanation stored with a run.
+
+    Raises:
+        NotFoundError: none is stored.
+        BackendError: the stores cannot be reached.
+    """
+    return GlobalExplanation.from_frame(
+        pd.read_parquet(download_artifact(settings, run_id, GLOBAL_ARTIFACT))
+    )
+
+
+def log_global_explanation(settings: Settings, run_id: str, explanation: GlobalExplanation) -> None:
+    """Store a global explanation as an artifact of ``run_id`` (works on finished runs).
+
+    Raises:
+        BackendError: the artifact store cannot be written.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / PurePosixPath(GLOBAL_ARTIFACT).name
+        explanation.to_frame().to_parquet(path, index=False)
+        try:
+            get_client(settings).log_artifact(
+                run_id, str(path), artifact_path=str(PurePosixPath(GLOBAL_ARTIFACT).parent)
+            )
+        except Exception as exc:  # boto3, requests, OS and MLflow errors alike
+            raise BackendError(
+                f"storing the global explanation of run {run_id} on {_where(settings)}: {exc}"
+            ) from exc
+
+
+def get_global_explanation(settings: Settings, model: LoadedModel) -> GlobalExplanation:
+    """A version's global explanation: the stored one, else computed once and stored.
+
+    Only a stored explanation that is really absent (versions logged before they were
+    stored) is computed; a failed download raises and never overwrites what is there.
+
+    Raises:
+        NotFoundError: none is stored and the run has no test split to compute it from.
+        BackendError: the stores cannot be reached.
+    """
+    run_id = model.info.run_id
+    try:
+        return load_global_explanation(settings, run_id)
+    except NotFoundError:
+        log.info("run %s has no stored global explanation: computing it once", run_id)
+    explanation = compute_global(model, get_test_split(settings, run_id))
+    log_global_explanation(settings, run_id, explanation)
+    return explanation

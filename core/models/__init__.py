@@ -1,0 +1,24 @@
+"""Model kinds: one adapter class per kind, chosen once from the logged artifact."""
+
+from core.models.base import METADATA_KIND, ModelAdapter
+from core.models.lgbm import LightGBMModel
+from core.models.loading import SKOPS_TRUSTED_TYPES, load_adapter
+from core.models.logreg import LogRegModel
+
+ADAPTERS: dict[str, type[ModelAdapter]] = {
+    adapter.kind: adapter for adapter in (LightGBMModel, LogRegModel)
+}
+"""Every known kind by name; a new kind is one new ModelAdapter subclass added here."""
+
+MODEL_KINDS: tuple[str, ...] = tuple(ADAPTERS)
+
+__all__ = [
+    "ADAPTERS",
+    "METADATA_KIND",
+    "MODEL_KINDS",
+    "SKOPS_TRUSTED_TYPES",
+    "LightGBMModel",
+    "LogRegModel",
+    "ModelAdapter",
+    "load_adapter",
+]
