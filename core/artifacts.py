@@ -17,7 +17,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from core.config import Settings, mask_url
+from core.config import Settings, show_url
 from core.errors import BackendError, NotFoundError
 from core.explain import GlobalExplanation, compute_global
 from core.reference import ReferenceStats
@@ -38,7 +38,7 @@ def _missing(exc: MlflowException) -> bool:
 
 
 def _where(settings: Settings) -> str:
-    return mask_url(str(settings.artifact_root))
+    return show_url(str(settings.artifact_root))
 
 
 def artifact_exists(settings: Settings, run_id: str, path: str) -> bool:

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from core.errors import ConfigError
 
@@ -47,14 +49,17 @@ def _check_scheme(setting: str, url: str, valid: tuple[str, ...]) -> str:
     scheme = _scheme(url)
     if scheme not in valid:
         raise ConfigError(
-            f"{setting}: unknown URL scheme {scheme or '(none)'!r} in {mask_url(url)!r}; "
+            f"{setting}: unknown URL scheme {scheme or '(none)'!r} in {show_url(url)!r}; "
             f"valid schemes are: {', '.join(s + '://' for s in valid)}"
         )
     return url
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (safe to show or log)."""
+    """Return an HTTP(S) or ``s3://`` URL with any password replaced by ``***``.
+
+    Database URLs go through :func:`show_url`, which lets SQLAlchemy parse them.
+    """
     if "://" not in url:
         return url
     parts = urlsplit(url)
@@ -64,6 +69,21 @@ def mask_url(url: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def show_url(url: str) -> str:
+    """Any backend URL, safe to show or log: passwords become ``***``.
+
+    Database URLs (``sqlite``, ``postgresql...``) are rendered by SQLAlchemy's own parser
+    (``URL.render_as_string(hide_password=True)``), which reads them as the driver will;
+    a password holding ``/`` fools a generic URL parser. Others go through :func:`mask_url`.
+    """
+    if _scheme(url).split("+")[0] in ("sqlite", "postgresql"):
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):
+            return f"{_scheme(url)}://(unparseable URL hidden)"
+    return mask_url(url)
 
 
 class Settings(BaseSettings):
@@ -142,7 +162,7 @@ class Settings(BaseSettings):
     def __repr_args__(self):  # type: ignore[no-untyped-def]
         # Never let a password reach a log line or a traceback through repr().
         for name, value in super().__repr_args__():
-            yield name, mask_url(value) if isinstance(value, str) else value
+            yield name, show_url(value) if isinstance(value, str) else value
 
     @property
     def artifact_scheme(self) -> str:
@@ -151,9 +171,9 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, str]:
         """The backend URLs with passwords masked, for display."""
         return {
-            "MLflow tracking": mask_url(str(self.tracking_uri)),
-            "Artifact root": mask_url(str(self.artifact_root)),
-            "App database": mask_url(str(self.database_url)),
+            "MLflow tracking": show_url(str(self.tracking_uri)),
+            "Artifact root": show_url(str(self.artifact_root)),
+            "App database": show_url(str(self.database_url)),
         }
 
     def apply_to_environment(self) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.artifacts import download_model
-from core.config import Settings, mask_url
+from core.config import Settings, show_url
 from core.db import AliasEvent, get_engine
 from core.db.text import safe_text
 from core.errors import BackendError, InputError, NotFoundError, WorkbenchError
@@ -139,9 +139,9 @@ class LoadedModel:
 def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
     if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in exc.message.lower():
         # Say where we looked: an empty home (or another tracking store) is the usual cause.
-        where = mask_url(str(settings.tracking_uri))
+        where = show_url(str(settings.tracking_uri))
         return NotFoundError(f"{action}: {exc.message} (looked in the tracking store {where})")
-    where = mask_url(str(settings.tracking_uri))
+    where = show_url(str(settings.tracking_uri))
     return BackendError(f"{action} on {where}: {describe_mlflow_error(exc)}")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
 
-from core.config import Settings, mask_url
+from core.config import Settings, show_url
 from core.db import check_database
 from core.errors import BackendError, WorkbenchError
 from core.storage import check_artifact_root
@@ -46,7 +46,7 @@ def check_backends(settings: Settings) -> list[BackendStatus]:
         try:
             check(settings)
         except (WorkbenchError, OSError) as exc:
-            results.append(BackendStatus(name, mask_url(url), False, str(exc)))
+            results.append(BackendStatus(name, show_url(url), False, str(exc)))
         else:
-            results.append(BackendStatus(name, mask_url(url), True, "reachable"))
+            results.append(BackendStatus(name, show_url(url), True, "reachable"))
     return results

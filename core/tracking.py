@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings, mask_url
+from core.config import Settings, show_url
 from core.errors import BackendError, WorkbenchError
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def check_tracking_store(settings: Settings) -> None:
             reason = _blocked_by_a_file(uri.split("///", 1)[-1]) if sqlite else None
             reason = reason or str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise BackendError(
-                f"MLflow tracking store {mask_url(uri)} cannot be opened: {reason}"
+                f"MLflow tracking store {show_url(uri)} cannot be opened: {reason}"
             ) from exc
         _opened.add(uri)
 
@@ -151,7 +151,7 @@ def use_tracking(settings: Settings) -> str:
             )
     except MlflowException as exc:
         raise BackendError(
-            f"MLflow tracking store {mask_url(str(settings.tracking_uri))} failed: "
+            f"MLflow tracking store {show_url(str(settings.tracking_uri))} failed: "
             f"{describe_mlflow_error(exc)}"
         ) from exc
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -175,7 +175,7 @@ def get_client(settings: Settings) -> MlflowClient:
             else str(exc).splitlines()[0]
         )
         raise BackendError(
-            f"MLflow tracking store {mask_url(str(settings.tracking_uri))} failed: {message}"
+            f"MLflow tracking store {show_url(str(settings.tracking_uri))} failed: {message}"
         ) from exc
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings, get_settings, mask_url
+from core.config import Settings, get_settings, mask_url, show_url
 from core.errors import ConfigError
 
 
@@ -74,6 +74,26 @@ def test_bare_artifact_path_becomes_a_file_url(tmp_path: Path) -> None:
 )
 def test_mask_url_hides_passwords(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # a '/' in a password: a generic URL parser takes it for the path and shows it all
+        ("postgresql://app:pa/ss@db/wb", "postgresql://app:***@db/wb"),
+        ("postgresql+psycopg://app:s3cr3t@db:5432/wb", "postgresql+psycopg://app:***@db:5432/wb"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        ("https://user:tok@mlflow.example.com", "https://user:***@mlflow.example.com"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+    ],
+)
+def test_show_url_lets_sqlalchemy_parse_database_urls(url: str, shown: str) -> None:
+    assert show_url(url) == shown
+
+
+def test_a_database_password_with_a_slash_never_shows() -> None:
+    settings = Settings(database_url="postgresql://app:pa/ss@db/wb")
+    assert "pa/ss" not in repr(settings) and "pa/ss" not in str(settings.masked())
 
 
 def test_masked_settings_never_show_the_password() -> None:
