@@ -19,10 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
-import skops.io
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from skops.io.exceptions import UntrustedTypesFoundException
 
 from core.errors import BackendError, RefusedError
 from core.models.base import METADATA_KIND, ModelAdapter
@@ -59,6 +57,11 @@ def _load_skops(model_dir: Path, conf: Mapping[str, Any]) -> Any:
             f"the scikit-learn model is saved with {serialization}, which can run any code "
             f"when loaded, so it is not loaded; {RELOG_HINT}"
         )
+    # Imported here: skops imports every scikit-learn estimator to build its default trust
+    # list (about a second), which only loading a scikit-learn version needs.
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         return skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
     except UntrustedTypesFoundException as exc:
