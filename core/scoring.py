@@ -216,7 +216,7 @@ def score_file(
     sink = CsvSink(out) if out is not None else None
     try:
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):
-            warnings = tuple(chunk.warnings)
+            warnings = (*warnings, *(w for w in chunk.warnings if w not in warnings))
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
             probability, decision = score_features(choice.model, features)
             if total is None:
