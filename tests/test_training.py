@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightgbm as lgb
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import Settings
 from core.errors import InputError
+from core.schema import FEATURES, LABEL
+from core.tracking import get_client, use_tracking
 from core.training.metrics import choose_threshold, compute_metrics
 from core.training.split import split_by_time
-from core.training.train import file_sha256
+from core.training.train import (
+    EARLY_STOPPING_ROUNDS,
+    LIGHTGBM_PARAMS,
+    file_sha256,
+    train_from_csv,
+)
 
 
 def test_split_is_by_time_without_overlap(tiny_frame: pd.DataFrame) -> None:
@@ -51,3 +61,85 @@ def test_file_hash_is_sha256(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# --------------------------------------------------------------------------- validation only
+
+
+def _f1_best_cut(y: np.ndarray, p: np.ndarray) -> float:
+    """The F1-maximising cut ``p >= t`` over the distinct scores, lowest cut on ties.
+
+    Written here, independently of ``core``: the test's own reading of the criterion.
+    """
+    cuts = np.unique(p)  # ascending
+    alerts = (p[None, :] >= cuts[:, None]).sum(axis=1)
+    caught = ((p[None, :] >= cuts[:, None]) & (y[None, :] == 1)).sum(axis=1)
+    f1 = 2 * caught / (alerts + y.sum())
+    return float(cuts[int(np.argmax(f1))])
+
+
+def _best_iteration(
+    x: pd.DataFrame, y: np.ndarray, x_eval: pd.DataFrame, y_eval: np.ndarray
+) -> int:
+    """LightGBM's own early stopping with the training parameters, on the given slice."""
+    model = lgb.LGBMClassifier(
+        **LIGHTGBM_PARAMS, scale_pos_weight=float(np.sqrt((y == 0).sum() / y.sum()))
+    )
+    model.fit(
+        x,
+        y,
+        eval_X=x_eval,
+        eval_y=y_eval,
+        eval_metric="binary_logloss",
+        callbacks=[
+            lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
+        ],
+    )
+    return int(model.best_iteration_)
+
+
+@pytest.fixture(scope="module")
+def test_slice_unlike_validation(tiny_frame: pd.DataFrame) -> pd.DataFrame:
+    """The tiny frame with label noise in its last (test) fifth by time: there, the best cut
+    and the best tree count differ from those on validation."""
+    frame = tiny_frame.sort_values("Time", kind="stable").reset_index(drop=True)
+    late = frame.index[round(len(frame) * 0.8) :]
+    rng = np.random.default_rng(0)
+    flipped = rng.choice(late[frame.loc[late, LABEL].to_numpy() == 0], size=60, replace=False)
+    frame.loc[flipped, LABEL] = 1
+    return frame
+
+
+def test_threshold_and_early_stopping_use_validation_only(
+    test_slice_unlike_validation: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = test_slice_unlike_validation
+    path = tmp_path / "noisy-test.csv"
+    frame.to_csv(path, index=False)
+    settings = Settings(home=tmp_path / "home", model_name="validation-only")
+    result = train_from_csv(path, settings=settings, model_kind="lightgbm")
+
+    # The test's own time split: 60 / 20 / 20 in Time order (the frame is already sorted).
+    n = len(frame)
+    cut_val, cut_test = round(n * 0.6), round(n * 0.8)
+    x, y = frame[list(FEATURES)], frame[LABEL].to_numpy(np.int8)
+    parts = {
+        "train": slice(0, cut_val),
+        "val": slice(cut_val, cut_test),
+        "test": slice(cut_test, n),
+    }
+    xs = {k: x.iloc[s] for k, s in parts.items()}
+    ys = {k: y[s] for k, s in parts.items()}
+
+    use_tracking(settings)
+    booster = mlflow.lightgbm.load_model(f"runs:/{result.run_id}/model")
+    on_val = _f1_best_cut(ys["val"], booster.predict(xs["val"]))
+    on_test = _f1_best_cut(ys["test"], booster.predict(xs["test"]))
+    assert on_val != pytest.approx(on_test, abs=1e-6)  # the data tells the two apart
+    assert result.metrics.threshold == pytest.approx(on_val, abs=1e-12)
+
+    stop_val = _best_iteration(xs["train"], ys["train"], xs["val"], ys["val"])
+    stop_test = _best_iteration(xs["train"], ys["train"], xs["test"], ys["test"])
+    assert stop_val != stop_test
+    logged = get_client(settings).get_run(result.run_id).data.params["best_iteration"]
+    assert int(logged) == stop_val
