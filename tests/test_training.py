@@ -14,7 +14,13 @@ from core.config import Settings
 from core.errors import InputError
 from core.schema import FEATURES, LABEL
 from core.tracking import get_client, use_tracking
-from core.training.metrics import choose_threshold, compute_metrics
+from core.training.metrics import (
+    choose_threshold,
+    compute_metrics,
+    plot_calibration,
+    plot_pr_curve,
+    plot_roc_curve,
+)
 from core.training.split import split_by_time
 from core.training.train import (
     EARLY_STOPPING_ROUNDS,
@@ -61,6 +67,125 @@ def test_file_hash_is_sha256(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def _labelled(n: int, frauds_at: list[int]) -> pd.DataFrame:
+    """``n`` rows at Time 0..n-1 (given in reverse), frauds at the given times."""
+    label = np.zeros(n, dtype=np.int8)
+    label[frauds_at] = 1
+    frame = pd.DataFrame({"Time": np.arange(n, dtype=float), LABEL: label})
+    return frame.iloc[::-1]
+
+
+def test_split_shares_are_the_ones_asked_for() -> None:
+    frame = _labelled(100, [0, 1, 60, 61, 95, 96])
+    split = split_by_time(frame, validation=0.3, test=0.1)
+    assert split.sizes() == {"train": 60, "validation": 30, "test": 10}
+    assert split.train["Time"].tolist() == list(range(60))  # time order, not file order
+    assert split.validation["Time"].tolist() == list(range(60, 90))
+    assert split.test["Time"].tolist() == list(range(90, 100))
+    default = split_by_time(_labelled(20, [0, 1, 12, 13, 16, 17]))
+    assert default.sizes() == {"train": 12, "validation": 4, "test": 4}
+
+
+def test_split_keeps_equal_times_in_file_order() -> None:
+    frame = pd.DataFrame(
+        {"Time": [1.0, 0.0, 1.0, 1.0, 0.0], LABEL: [1, 0, 1, 0, 0], "id": range(5)}
+    )
+    frame = pd.concat([frame] * 4, ignore_index=True)
+    frame["id"] = range(20)
+    ordered = split_by_time(frame, validation=0.25, test=0.25)
+    ids = [*ordered.train["id"], *ordered.validation["id"], *ordered.test["id"]]
+    assert ids == [1, 4, 6, 9, 11, 14, 16, 19, 0, 2, 3, 5, 7, 8, 10, 12, 13, 15, 17, 18]
+
+
+@pytest.mark.parametrize(
+    ("validation", "test"),
+    [(0.0, 0.2), (1.0, 0.2), (0.2, 0.0), (0.2, 1.0), (0.5, 0.5), (0.6, 0.5)],
+)
+def test_split_refuses_bad_shares(validation: float, test: float) -> None:
+    with pytest.raises(
+        InputError, match=rf"^bad split shares: validation={validation}, test={test}$"
+    ):
+        split_by_time(_labelled(100, list(range(0, 100, 5))), validation=validation, test=test)
+
+
+def test_split_needs_two_frauds_and_a_legitimate_row_in_each_part() -> None:
+    two_each = [0, 1, 60, 61, 80, 81]
+    assert split_by_time(_labelled(100, two_each)).sizes()["test"] == 20
+    with pytest.raises(
+        InputError,
+        match=r"^the validation split \(20 rows by time\) has 1 frauds; each split needs at least "
+        r"2 frauds and some legitimate rows\. The data has 5 frauds in 100 rows: use more data\.$",
+    ):
+        split_by_time(_labelled(100, [0, 1, 60, 80, 81]))
+    with pytest.raises(InputError, match=r"^the train split \(60 rows by time\) has 1 frauds"):
+        split_by_time(_labelled(100, [0, 60, 61, 80, 81]))
+    with pytest.raises(InputError, match=r"^the test split \(20 rows by time\) has 20 frauds"):
+        split_by_time(_labelled(100, [0, 1, 60, 61, *range(80, 100)]))
+
+
+def test_threshold_ties_and_the_last_point() -> None:
+    # Two cuts tie on F1 (0.5 and 0.7 both give 2/3): the lower one is kept.
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.5, 0.6, 0.7, 0.2])
+    assert choose_threshold(y, p) == pytest.approx(0.5)
+    # The top score alone is best: the cut is that score, not the curve's end point.
+    assert choose_threshold(np.array([0, 0, 1]), np.array([0.1, 0.2, 0.9])) == pytest.approx(0.9)
+    assert isinstance(choose_threshold(y, p), float)
+
+
+def test_metrics_count_a_score_at_the_threshold_as_an_alert() -> None:
+    y = np.array([1, 0, 1, 0, 0])
+    p = np.array([0.6, 0.6, 0.4, 0.1, 0.3])
+    m = compute_metrics(y, p, threshold=0.6)  # default k = 100, capped at 5 rows
+    assert (m.precision, m.recall, m.k, m.threshold) == (0.5, 0.5, 5, 0.6)
+    assert m.precision_at_k == pytest.approx(2 / 5)
+    assert m.as_dict()["k"] == 5.0 and isinstance(m.as_dict()["k"], float)
+    none = compute_metrics(y, p, threshold=0.99, k=0)
+    assert (none.precision, none.recall, none.f1, none.precision_at_k, none.k) == (0, 0, 0, 0, 0)
+    assert compute_metrics(y.astype(float), p, threshold=0.3, k=3).precision_at_k == 2 / 3
+
+
+def test_plots_show_the_curves_and_the_operating_point() -> None:
+    y = np.array([1, 0, 1, 0, 0, 0, 1, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.3, 0.6])
+    pr = plot_pr_curve(y, p, threshold=0.65)
+    ax = pr.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == (
+        "Recall",
+        "Precision",
+        "Precision-recall (test)",
+    )
+    assert ax.get_ylim() == (0, 1.02)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts == ["AUPRC 0.756", "threshold 0.650", "no skill"]
+    point = ax.collections[0].get_offsets()[0].tolist()
+    assert point == [2 / 3, 2 / 3]  # recall 2 of 3 frauds, precision 2 of 3 alerts
+    assert ax.lines[1].get_ydata()[0] == 3 / 8  # the fraud rate
+    assert [
+        t.get_text() for t in plot_pr_curve(y, p, threshold=0.95).axes[0].get_legend().get_texts()
+    ] == [
+        "AUPRC 0.756",
+        "no skill",
+    ]
+    roc = plot_roc_curve(y, p).axes[0]
+    assert (roc.get_xlabel(), roc.get_ylabel(), roc.get_title()) == (
+        "False positive rate",
+        "True positive rate",
+        "ROC (test)",
+    )
+    assert [t.get_text() for t in roc.get_legend().get_texts()] == ["ROC-AUC 0.800"]
+    assert roc.lines[1].get_xydata().tolist() == [[0, 0], [1, 1]]
+    cal = plot_calibration(y, p).axes[0]
+    assert (cal.get_xlabel(), cal.get_ylabel(), cal.get_title()) == (
+        "Mean predicted probability",
+        "Fraud rate",
+        "Calibration (test)",
+    )
+    assert [t.get_text() for t in cal.get_legend().get_texts()] == ["model", "perfect"]
+    assert cal.lines[1].get_xydata().tolist() == [[0, 0], [1, 1]]
+    assert len(cal.lines[0].get_xdata()) == 8  # ten quantile bins, at most one per score
 
 
 # --------------------------------------------------------------------------- validation only
