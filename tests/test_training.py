@@ -135,6 +135,29 @@ def test_threshold_ties_and_the_last_point() -> None:
     assert isinstance(choose_threshold(y, p), float)
 
 
+def test_threshold_on_weak_scores_matches_an_independent_search() -> None:
+    # Weak scores: the best F1 is low (precision + recall < 1), where a wrong F1 formula
+    # picks another cut.
+    y = np.zeros(30, dtype=int)
+    y[[4, 7, 12, 26]] = 1
+    p = np.array(
+        [0.18, 0.44, 0.58, 0.44, 0.59, 0.04, 0.59, 0.41, 0.06, 0.77, 0.53, 0.36, 0.74, 0.38, 0.1]
+        + [0.48, 0.6, 0.6, 0.44, 0.74, 0.76, 0.7, 0.3, 0.21, 0.42, 0.52, 0.28, 0.45, 0.35, 0.0]
+    )
+    assert _f1_best_cut(y, p) == 0.59  # 9 alerts, 2 frauds caught: F1 = 4 / 13
+    assert choose_threshold(y, p) == 0.59
+
+
+def test_metrics_precision_recall_and_f1_are_not_symmetric() -> None:
+    y = np.array([1, 1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.7, 0.1])
+    m = compute_metrics(y, p, threshold=0.75, k=2)
+    assert (m.precision, m.recall) == (1.0, 2 / 3)
+    assert m.f1 == pytest.approx(0.8)
+    one = compute_metrics(np.array([1, 0, 0]), np.array([0.9, 0.2, 0.1]), threshold=0.5)
+    assert (one.precision, one.recall, one.f1) == (1.0, 1.0, 1.0)
+
+
 def test_metrics_count_a_score_at_the_threshold_as_an_alert() -> None:
     y = np.array([1, 0, 1, 0, 0])
     p = np.array([0.6, 0.6, 0.4, 0.1, 0.3])

@@ -260,7 +260,10 @@ def _validate_chunk(
     require_label: bool,
 ) -> LoadResult:
     problems: list[pd.DataFrame] = []
-    blank = chunk.isna().all(axis=1)
+    # A blank line has no value at all; only rows without a first value can be one.
+    blank = chunk.iloc[:, 0].isna()
+    if blank.any():
+        blank[blank] = chunk.loc[blank].isna().all(axis=1)
     spare = [c for c in chunk.columns if c.startswith(_SPARE_PREFIX)]
     filled = chunk[spare].notna().to_numpy()
     # Fields up to the last non-empty one: trailing empty fields (a trailing delimiter) are
