@@ -320,3 +320,14 @@ def test_space_after_a_delimiter_is_ignored(tmp_path: Path) -> None:
     result = load_transactions(_csv(tmp_path, text))
     assert result.valid["Amount"].tolist() == [13.5]
     assert result.valid["txn_id"].tolist() == ["007"]
+
+
+def test_label_warning_with_exactly_the_shown_number_of_rows(tmp_path: Path) -> None:
+    lines = [HEADER, *(_row(i, Class="2") for i in range(1, 6))]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.warnings == [
+        "Class: 5 row(s) with a bad or empty label were scored and their label ignored "
+        + "("
+        + "; ".join(f"row {i}: 2 is not a label; expected 0 or 1" for i in range(1, 6))
+        + ")"
+    ]

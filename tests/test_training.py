@@ -9,6 +9,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.colors import to_hex
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from core.config import Settings
 from core.errors import InputError
@@ -141,8 +143,11 @@ def test_threshold_on_weak_scores_matches_an_independent_search() -> None:
     y = np.zeros(30, dtype=int)
     y[[4, 7, 12, 26]] = 1
     p = np.array(
-        [0.18, 0.44, 0.58, 0.44, 0.59, 0.04, 0.59, 0.41, 0.06, 0.77, 0.53, 0.36, 0.74, 0.38, 0.1]
-        + [0.48, 0.6, 0.6, 0.44, 0.74, 0.76, 0.7, 0.3, 0.21, 0.42, 0.52, 0.28, 0.45, 0.35, 0.0]
+        [
+            *(0.18, 0.44, 0.58, 0.44, 0.59, 0.04, 0.59, 0.41, 0.06, 0.77, 0.53, 0.36, 0.74),
+            *(0.38, 0.1, 0.48, 0.6, 0.6, 0.44, 0.74, 0.76, 0.7, 0.3, 0.21, 0.42, 0.52, 0.28),
+            *(0.45, 0.35, 0.0),
+        ]
     )
     assert _f1_best_cut(y, p) == 0.59  # 9 alerts, 2 frauds caught: F1 = 4 / 13
     assert choose_threshold(y, p) == 0.59
@@ -291,3 +296,46 @@ def test_threshold_and_early_stopping_use_validation_only(
     assert stop_val != stop_test
     logged = get_client(settings).get_run(result.run_id).data.params["best_iteration"]
     assert int(logged) == stop_val
+
+
+def test_plots_draw_the_right_data_in_the_house_style() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(400) < 0.2).astype(int)
+    p = np.round(np.clip(rng.random(400) * 0.7 + y * 0.3, 0, 1), 3)
+    cut = float(p[y == 1][0])  # a threshold equal to a score: that row is an alert
+    pr = plot_pr_curve(y, p, threshold=cut)
+    roc = plot_roc_curve(y, p)
+    cal = plot_calibration(y, p)
+    for figure in (pr, roc, cal):
+        assert figure.get_size_inches().tolist() == [5.0, 4.0]
+    ax = pr.axes[0]
+    precision, recall, _ = precision_recall_curve(y, p)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), recall)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), precision)
+    alerts = p >= cut
+    point = ax.collections[0]
+    assert point.get_offsets()[0].tolist() == [alerts[y == 1].mean(), y[alerts].mean()]
+    assert to_hex(point.get_facecolor()[0]) == to_hex("crimson") and point.get_zorder() == 3
+    no_skill = ax.lines[1]
+    assert (to_hex(no_skill.get_color()), no_skill.get_linestyle()) == (to_hex("grey"), ":")
+    assert ax.get_legend()._loc == 3  # lower left
+
+    ax = roc.axes[0]
+    fpr, tpr, _ = roc_curve(y, p)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), fpr)
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), tpr)
+    diagonal = ax.lines[1]
+    assert (to_hex(diagonal.get_color()), diagonal.get_linestyle()) == (to_hex("grey"), ":")
+    assert ax.get_legend()._loc == 4  # lower right
+
+    ax = cal.axes[0]
+    # ten bins of 40 rows each, in score order
+    order = np.argsort(p, kind="stable")
+    bins = np.array_split(order, 10)
+    assert len(ax.lines[0].get_xdata()) == 10
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [p[b].mean() for b in bins], atol=0.02)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [y[b].mean() for b in bins], atol=0.08)
+    assert ax.lines[0].get_marker() == "o"
+    perfect = ax.lines[1]
+    assert (to_hex(perfect.get_color()), perfect.get_linestyle()) == (to_hex("grey"), ":")
+    assert ax.get_legend()._loc == 2  # upper left
