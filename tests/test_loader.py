@@ -331,3 +331,91 @@ def test_label_warning_with_exactly_the_shown_number_of_rows(tmp_path: Path) -> 
         + "; ".join(f"row {i}: 2 is not a label; expected 0 or 1" for i in range(1, 6))
         + ")"
     ]
+
+
+def test_iter_transactions_scores_rows_with_a_bad_label_by_default(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "\n".join([HEADER, _row(1, Class="x"), _row(2)]))
+    (chunk,) = iter_transactions(path)
+    assert chunk.valid.index.tolist() == [1, 2] and len(chunk.rejected) == 0
+    assert chunk.warnings[0].startswith("Class: 1 row(s) with a bad or empty label")
+
+
+def test_header_messages_in_full(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^column 3 has an empty header name$"):
+        load_transactions(_csv(tmp_path, _good(2).replace(",V2,", ",,", 1)))
+    nine = "a,b,c,d,e,f,g,h,i\n1,2,3,4,5,6,7,8,9\n"
+    listed = ", ".join(FEATURES)
+    with pytest.raises(InputError) as caught:
+        load_transactions(_csv(tmp_path, nine))
+    assert str(caught.value) == (
+        f"missing required columns: {listed} (found: a, b, c, d, e, f, g, h, ...). "
+        "Expected a CSV with a header row naming Time, V1..V28 and Amount."
+    )
+    with pytest.raises(InputError, match=r"\(found: a, b, c, d, e, f, g, h\)\. Expected"):
+        load_transactions(_csv(tmp_path, "a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,8\n"))
+    twice = _good(2).replace(",V9,", ",V4,", 1).replace(",V10,", ",V5,", 1)
+    with pytest.raises(
+        InputError,
+        match=r"^duplicated header names \(each column needs a unique name\): "
+        r"'V4' at columns 5, 10; 'V5' at columns 6, 11$",
+    ):
+        load_transactions(_csv(tmp_path, twice))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty: expected a header row and at least one data row"),
+        (
+            b"PK\x03\x04\x00" + bytes(20),
+            "this is not a CSV text file (it holds binary data: an Excel workbook, zip or "
+            "image?); export it as CSV (UTF-8) and upload that",
+        ),
+        (HEADER.encode() + b"\n\n", "the file has a header but no data rows"),
+    ],
+)
+def test_whole_file_messages_in_full(tmp_path: Path, content: bytes, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_transactions(_csv(tmp_path, content))
+    assert str(caught.value) == message
+
+
+def test_text_beyond_the_sniff_window(tmp_path: Path) -> None:
+    header = HEADER + ",note"
+    rows = [f"{_row(i)},ok" for i in range(1, 400)]
+    body = ("\n".join([header, *rows]) + "\n").encode()
+    pad = 65_536 - len(body) - len(_row(400)) - 2  # put row 400's note across the window edge
+    last = f"{_row(400)},{'n' * pad}".encode() + "\N{MUSICAL SYMBOL G CLEF}".encode() + b"\n"
+    result = load_transactions(_csv(tmp_path, body + last))  # a character cut: not an error
+    assert result.rows_in == 400 and len(result.valid) == 400
+    bad = body + f"{_row(400)},ok\n".encode() + b"\xff" * 70_000
+    with pytest.raises(InputError, match=r"^the file is not UTF-8 text after data row \d+; "):
+        load_transactions(_csv(tmp_path, bad, "bad.csv"))
+    early = body[:65_000] + b"\xff" + body[65_001:]
+    with pytest.raises(InputError, match=r"^the file is not UTF-8 text \(byte 65000\); "):
+        load_transactions(_csv(tmp_path, early, "early.csv"))
+
+
+def test_semicolon_file_with_a_decimal_comma_label(tmp_path: Path) -> None:
+    values = _row(1).split(",")
+    values[-1] = "1,0"
+    text = "\n".join([HEADER.replace(",", ";"), ";".join(values)])
+    result = load_transactions(_csv(tmp_path, text), require_label=True)
+    assert result.valid["Class"].tolist() == [1.0] and len(result.rejected) == 0
+
+
+def test_zero_amount_and_time_are_valid(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, _row(0, Amount="0")])))
+    assert result.valid[["Time", "Amount"]].values.tolist() == [[0.0, 0.0]]
+
+
+def test_clean_file_rejected_frame_has_the_columns_to_download(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, _good(2)))
+    assert list(result.rejected.columns) == ["row", "column", "reason", *FEATURES, "Class"]
+
+
+def test_passthrough_warning_comes_first_and_names_every_column(tmp_path: Path) -> None:
+    lines = [HEADER + ",a,b", _row(1, Class="x") + ",1,2"]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.warnings[0] == "extra columns kept as passthrough, not fed to the model: a, b"
+    assert result.warnings[1].startswith("Class: 1 row(s)")

@@ -167,20 +167,20 @@ def iter_transactions(
     offset = 0
     while True:
         stream = _open_binary(source)
-        reader = pd.read_csv(
-            stream,
-            sep=layout.delimiter,
-            header=None,
-            skiprows=1 + offset,  # the header, then the rows already yielded
-            names=[*layout.columns, *(f"{_SPARE_PREFIX}{i}" for i in range(spare_fields))],
-            index_col=False,
-            dtype={c: str for c in passthrough},
-            encoding="utf-8-sig",
-            chunksize=chunk_rows,
-            skipinitialspace=True,
-            skip_blank_lines=False,  # blank lines keep their row numbers and are reported
-        )
         try:
+            reader = pd.read_csv(
+                stream,
+                sep=layout.delimiter,
+                header=None,
+                skiprows=1 + offset,  # the header, then the rows already yielded
+                names=[*layout.columns, *(f"{_SPARE_PREFIX}{i}" for i in range(spare_fields))],
+                index_col=False,
+                dtype={c: str for c in passthrough},
+                encoding="utf-8-sig",
+                chunksize=chunk_rows,
+                skipinitialspace=True,
+                skip_blank_lines=False,  # blank lines keep their row numbers and are reported
+            )
             for chunk in reader:
                 chunk.index = pd.RangeIndex(offset + 1, offset + 1 + len(chunk), name=ROW)
                 offset += len(chunk)
@@ -289,7 +289,7 @@ def _validate_chunk(
         label_problems = problems if require_label else []
         labels = _check_numeric(chunk[LABEL], LABEL, layout.delimiter, label_problems)
         if label_problems and not require_label:
-            bad = pd.concat(label_problems).sort_index(kind="stable")
+            bad = pd.concat(label_problems).sort_index()
             bad = bad[~bad.index.isin(chunk.index[blank.to_numpy()])]
             labels = labels.where(~labels.index.isin(bad.index))
             if len(bad):
@@ -303,7 +303,7 @@ def _validate_chunk(
         problems.append(_problems(blank, "(row)", "blank line, no values"))
     if problems:
         found = pd.concat(problems)
-        by_row = found.groupby(level=0, sort=True).agg(
+        by_row = found.groupby(level=0).agg(
             column=("column", lambda s: ", ".join(dict.fromkeys(s))),
             reason=("reason", "; ".join),
         )
