@@ -184,6 +184,8 @@ def test_chunks_keep_row_numbers_and_accounting(tmp_path: Path) -> None:
     assert sum(len(c.valid) + len(c.rejected) for c in chunks) == 25
     merged = load_transactions(path, chunk_rows=6)
     assert merged.rejected["row"].tolist() == [7, 20]
+    assert merged.rejected.index.tolist() == [0, 1]  # one download, numbered once
+    assert merged.valid.index.name == "row"
     assert merged.valid.index.is_unique and len(merged.valid) == 23
 
 
