@@ -6,7 +6,7 @@ PYTHON ?= python3
 HOST   ?= 127.0.0.1
 PORT   ?= 8501
 
-.PHONY: install run test lint format bench lock clean
+.PHONY: install run test lint format bench mutation lock clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,13 @@ bench: install
 	$(PY) bench/train_quality.py --runs 5
 	$(PY) bench/score_throughput.py --runs 5
 	$(PY) bench/explain_latency.py
+
+# Mutation testing (slow, not in CI): see [tool.mutmut] in pyproject.toml and
+# bench/README.md, "Mutation testing". Survivors: `.venv/bin/mutmut show <name>`.
+mutation: install
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut export-cicd-stats
+	$(VENV)/bin/mutmut results
 
 # Re-pin after editing requirements*.in: the dev lock resolves everything together and the
 # runtime lock (what the Docker image installs) takes the same versions.

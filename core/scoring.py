@@ -232,7 +232,7 @@ def score_file(
     complete = False  # the files are put in place only after the last chunk
     try:
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):
-            warnings = tuple(chunk.warnings)
+            warnings = (*warnings, *(w for w in chunk.warnings if w not in warnings))
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
             probability, decision = score_features(choice.model, features, threshold=threshold)
             if total is None:

@@ -55,7 +55,7 @@ def test_unknown_columns_are_kept_as_passthrough(tmp_path: Path) -> None:
     result = load_transactions(_csv(tmp_path, text))
     assert result.passthrough == ["txn_id"]
     assert result.valid["txn_id"].tolist() == ["000", "001", "002"]  # text: zeros kept
-    assert "passthrough" in result.warnings[0]
+    assert result.warnings == ["extra columns kept as passthrough, not fed to the model: txn_id"]
 
 
 def test_non_numeric_cell_names_row_column_and_value(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_negative_amount_is_rejected(tmp_path: Path) -> None:
 
 def test_several_problems_in_one_row_are_all_reported(tmp_path: Path) -> None:
     text = "\n".join([HEADER, _row(1, V1="x", Amount="-1", Class="7")])
-    result = load_transactions(_csv(tmp_path, text))
+    result = load_transactions(_csv(tmp_path, text), require_label=True)
     assert result.rejected["column"].iloc[0] == "V1, Amount, Class"
     assert result.rejected["reason"].iloc[0] == (
         "V1: 'x' is not a number; Amount: -1 is negative; expected >= 0; "
@@ -106,7 +106,8 @@ def test_duplicated_header_names_are_refused(tmp_path: Path) -> None:
 
 def test_utf8_bom_is_ignored(tmp_path: Path) -> None:
     result = load_transactions(_csv(tmp_path, b"\xef\xbb\xbf" + _good(3).encode()))
-    assert len(result.valid) == 3 and "Time" in result.valid
+    assert list(result.valid.columns) == [*FEATURES, "Class"]
+    assert result.valid["Time"].tolist() == [10.0, 20.0, 30.0]
 
 
 def test_semicolon_delimiter_with_decimal_commas(tmp_path: Path) -> None:
@@ -183,6 +184,8 @@ def test_chunks_keep_row_numbers_and_accounting(tmp_path: Path) -> None:
     assert sum(len(c.valid) + len(c.rejected) for c in chunks) == 25
     merged = load_transactions(path, chunk_rows=6)
     assert merged.rejected["row"].tolist() == [7, 20]
+    assert merged.rejected.index.tolist() == [0, 1]  # one download, numbered once
+    assert merged.valid.index.name == "row"
     assert merged.valid.index.is_unique and len(merged.valid) == 23
 
 
@@ -197,17 +200,22 @@ def test_accounting_holds_on_a_mix_of_every_problem(tmp_path: Path) -> None:
         ",".join(_row(7).split(",")[:5]),
         _row(8) + ",x",
         _row(9),
+        "",
+        _row(11),
     ]
-    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, *rows])))
-    assert result.rows_in == 9
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, *rows])), require_label=True)
+    assert result.rows_in == 11
     assert len(result.valid) + len(result.rejected) == result.rows_in
-    assert result.rejected["row"].tolist() == [2, 3, 4, 5, 6, 7, 8]
+    assert result.valid.index.tolist() == [1, 9, 11]
+    assert result.rejected["row"].tolist() == [2, 3, 4, 5, 6, 7, 8, 10]
 
 
 def test_file_objects_are_accepted(tmp_path: Path) -> None:
     upload = io.BytesIO(_good(4).encode())
+    upload.read(10)  # a file object already read from (a re-run in the app) is rewound
     result = load_transactions(upload)
-    assert len(result.valid) == 4
+    pd.testing.assert_frame_equal(result.valid, load_transactions(_csv(tmp_path, _good(4))).valid)
+    assert result.valid["Amount"].tolist() == [13.5, 14.5, 15.5, 16.5]
 
 
 def test_real_sample_matches_known_facts(real_sample: Path) -> None:
@@ -228,3 +236,188 @@ def test_large_synthetic_file_round_trips(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         result.valid.reset_index(drop=True)[list(FEATURES)], frame[list(FEATURES)], atol=1e-9
     )
+
+
+@pytest.mark.parametrize("chunk_rows", [2, 50_000])
+def test_blank_lines_keep_row_numbers_and_are_reported(tmp_path: Path, chunk_rows: int) -> None:
+    lines = [HEADER, _row(1), "", _row(3, V4="abc"), "   ", _row(5), ",,,", "", ""]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)), chunk_rows=chunk_rows)
+    assert result.rows_in == 7  # the lines after the header, the blank ones included
+    assert result.valid.index.tolist() == [1, 5]
+    assert result.rejected["row"].tolist() == [2, 3, 4, 6, 7]
+    blank = "(row): blank line, no values"
+    assert result.rejected["reason"].tolist() == [
+        blank,
+        "V4: 'abc' is not a number",
+        blank,
+        blank,
+        blank,
+    ]
+    assert result.rejected["column"].tolist() == ["(row)", "V4", "(row)", "(row)", "(row)"]
+
+
+def test_rows_with_many_extra_fields_report_the_real_count(tmp_path: Path) -> None:
+    lines = [
+        HEADER,
+        *(_row(i) for i in range(1, 4)),
+        _row(4) + ",a,b,c,d,e,f",  # more extra fields than the parser's spare slots
+        _row(5) + ",x" * 40,
+        _row(6) + ",,y",  # an empty extra field in the middle counts
+        _row(7) + ",,",  # trailing delimiters only: nothing to see, not counted
+        _row(8),
+    ]
+    path = _csv(tmp_path, "\n".join(lines))
+    for result in (load_transactions(path), load_transactions(path, chunk_rows=3)):
+        assert result.rows_in == 8 and result.accounted
+        assert result.valid.index.tolist() == [1, 2, 3, 7, 8]
+        assert result.rejected["row"].tolist() == [4, 5, 6]
+        assert result.rejected["reason"].tolist() == [
+            "(row): 37 fields; the header has 31",
+            "(row): 71 fields; the header has 31",
+            "(row): 33 fields; the header has 31",
+        ]
+        assert result.rejected["V1"].tolist() == [4.2, 5.2, 6.2]  # original values kept
+    chunks = list(iter_transactions(path, chunk_rows=3))
+    assert [c.rows_in for c in chunks] == [3, 3, 2]
+    assert [c.rejected["row"].tolist() for c in chunks] == [[], [4, 5, 6], []]
+
+
+def test_bad_label_in_a_file_to_score_is_a_warning_not_a_rejection(tmp_path: Path) -> None:
+    lines = [HEADER, _row(1), _row(2, Class="7"), _row(3, Class=""), _row(4, Class="abc"), _row(5)]
+    path = _csv(tmp_path, "\n".join(lines))
+    scored = load_transactions(path)
+    assert scored.valid.index.tolist() == [1, 2, 3, 4, 5]
+    assert len(scored.rejected) == 0 and scored.accounted
+    assert scored.valid["Class"].tolist()[0] == 1.0 and scored.valid["Class"].tolist()[4] == 1.0
+    assert scored.valid["Class"].iloc[1:4].isna().all()  # the bad labels are not kept
+    assert scored.warnings == [
+        "Class: 3 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 2: 7 is not a label; expected 0 or 1; row 3: empty value; expected a number; "
+        "row 4: 'abc' is not a number)"
+    ]
+    training = load_transactions(path, require_label=True)
+    assert training.valid.index.tolist() == [1, 5]
+    assert training.rejected["row"].tolist() == [2, 3, 4]
+    assert training.rejected["column"].tolist() == ["Class"] * 3
+    assert training.warnings == []
+
+
+def test_label_warnings_are_per_chunk_and_name_a_few_rows(tmp_path: Path) -> None:
+    lines = [HEADER, *(_row(i, Class="x") for i in range(1, 9)), "", ""]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)), chunk_rows=7)
+    assert result.rejected["row"].tolist() == [9]  # the blank line; no label warning for it
+    assert result.warnings == [
+        "Class: 7 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 1: 'x' is not a number; row 2: 'x' is not a number; row 3: 'x' is not a number; "
+        "row 4: 'x' is not a number; row 5: 'x' is not a number; ... 2 more)",
+        "Class: 1 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 8: 'x' is not a number)",
+    ]
+
+
+def test_space_after_a_delimiter_is_ignored(tmp_path: Path) -> None:
+    values = _row(1).split(",")
+    values[-2] = ' "13.5"'  # a quoted Amount after a space, as some exports write
+    text = "\n".join([HEADER + ",txn_id", ", ".join(values) + ", 007"])
+    result = load_transactions(_csv(tmp_path, text))
+    assert result.valid["Amount"].tolist() == [13.5]
+    assert result.valid["txn_id"].tolist() == ["007"]
+
+
+def test_label_warning_with_exactly_the_shown_number_of_rows(tmp_path: Path) -> None:
+    lines = [HEADER, *(_row(i, Class="2") for i in range(1, 6))]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.warnings == [
+        "Class: 5 row(s) with a bad or empty label were scored and their label ignored "
+        + "("
+        + "; ".join(f"row {i}: 2 is not a label; expected 0 or 1" for i in range(1, 6))
+        + ")"
+    ]
+
+
+def test_iter_transactions_scores_rows_with_a_bad_label_by_default(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "\n".join([HEADER, _row(1, Class="x"), _row(2)]))
+    (chunk,) = iter_transactions(path)
+    assert chunk.valid.index.tolist() == [1, 2] and len(chunk.rejected) == 0
+    assert chunk.warnings[0].startswith("Class: 1 row(s) with a bad or empty label")
+
+
+def test_header_messages_in_full(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"^column 3 has an empty header name$"):
+        load_transactions(_csv(tmp_path, _good(2).replace(",V2,", ",,", 1)))
+    nine = "a,b,c,d,e,f,g,h,i\n1,2,3,4,5,6,7,8,9\n"
+    listed = ", ".join(FEATURES)
+    with pytest.raises(InputError) as caught:
+        load_transactions(_csv(tmp_path, nine))
+    assert str(caught.value) == (
+        f"missing required columns: {listed} (found: a, b, c, d, e, f, g, h, ...). "
+        "Expected a CSV with a header row naming Time, V1..V28 and Amount."
+    )
+    with pytest.raises(InputError, match=r"\(found: a, b, c, d, e, f, g, h\)\. Expected"):
+        load_transactions(_csv(tmp_path, "a,b,c,d,e,f,g,h\n1,2,3,4,5,6,7,8\n"))
+    twice = _good(2).replace(",V9,", ",V4,", 1).replace(",V10,", ",V5,", 1)
+    with pytest.raises(
+        InputError,
+        match=r"^duplicated header names \(each column needs a unique name\): "
+        r"'V4' at columns 5, 10; 'V5' at columns 6, 11$",
+    ):
+        load_transactions(_csv(tmp_path, twice))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty: expected a header row and at least one data row"),
+        (
+            b"PK\x03\x04\x00" + bytes(20),
+            "this is not a CSV text file (it holds binary data: an Excel workbook, zip or "
+            "image?); export it as CSV (UTF-8) and upload that",
+        ),
+        (HEADER.encode() + b"\n\n", "the file has a header but no data rows"),
+    ],
+)
+def test_whole_file_messages_in_full(tmp_path: Path, content: bytes, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_transactions(_csv(tmp_path, content))
+    assert str(caught.value) == message
+
+
+def test_text_beyond_the_sniff_window(tmp_path: Path) -> None:
+    header = HEADER + ",note"
+    rows = [f"{_row(i)},ok" for i in range(1, 400)]
+    body = ("\n".join([header, *rows]) + "\n").encode()
+    pad = 65_536 - len(body) - len(_row(400)) - 2  # put row 400's note across the window edge
+    last = f"{_row(400)},{'n' * pad}".encode() + "\N{MUSICAL SYMBOL G CLEF}".encode() + b"\n"
+    result = load_transactions(_csv(tmp_path, body + last))  # a character cut: not an error
+    assert result.rows_in == 400 and len(result.valid) == 400
+    bad = body + f"{_row(400)},ok\n".encode() + b"\xff" * 70_000
+    with pytest.raises(InputError, match=r"^the file is not UTF-8 text after data row \d+; "):
+        load_transactions(_csv(tmp_path, bad, "bad.csv"))
+    early = body[:65_000] + b"\xff" + body[65_001:]
+    with pytest.raises(InputError, match=r"^the file is not UTF-8 text \(byte 65000\); "):
+        load_transactions(_csv(tmp_path, early, "early.csv"))
+
+
+def test_semicolon_file_with_a_decimal_comma_label(tmp_path: Path) -> None:
+    values = _row(1).split(",")
+    values[-1] = "1,0"
+    text = "\n".join([HEADER.replace(",", ";"), ";".join(values)])
+    result = load_transactions(_csv(tmp_path, text), require_label=True)
+    assert result.valid["Class"].tolist() == [1.0] and len(result.rejected) == 0
+
+
+def test_zero_amount_and_time_are_valid(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, "\n".join([HEADER, _row(0, Amount="0")])))
+    assert result.valid[["Time", "Amount"]].values.tolist() == [[0.0, 0.0]]
+
+
+def test_clean_file_rejected_frame_has_the_columns_to_download(tmp_path: Path) -> None:
+    result = load_transactions(_csv(tmp_path, _good(2)))
+    assert list(result.rejected.columns) == ["row", "column", "reason", *FEATURES, "Class"]
+
+
+def test_passthrough_warning_comes_first_and_names_every_column(tmp_path: Path) -> None:
+    lines = [HEADER + ",a,b", _row(1, Class="x") + ",1,2"]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.warnings[0] == "extra columns kept as passthrough, not fed to the model: a, b"
+    assert result.warnings[1].startswith("Class: 1 row(s)")

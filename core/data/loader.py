@@ -1,17 +1,19 @@
 """Load a transactions CSV, validating every cell in one vectorised pass.
 
-The loader never drops a row silently: every data row ends up either in ``valid`` or in
+The loader never drops a row silently: every data line ends up either in ``valid`` or in
 ``rejected`` (with its 1-based row number, the column(s) at fault and why), so
-``len(valid) + len(rejected) == rows_in`` always holds. Files larger than memory are read
-in chunks with :func:`iter_transactions`.
+``len(valid) + len(rejected) == rows_in`` always holds. Row numbers are the file's lines
+after the header (row 0), blank lines included: a blank line is a rejected row. Files larger
+than memory are read in chunks with :func:`iter_transactions`.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -29,9 +31,12 @@ DEFAULT_CHUNK_ROWS = 50_000
 _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
 # Spare column slots so that a row with a few fields too many is reported as a bad row
-# instead of aborting the C parser; more than this many extra fields stops the load.
+# instead of aborting the C parser. A row with more extra fields than slots makes the parser
+# stop; the read then restarts at the current chunk with enough slots for it (rare, cheap).
 _SPARE_FIELDS = 4
 _SPARE_PREFIX = "__extra_field_"
+_FIELDS_SEEN = re.compile(r"Expected \d+ fields in line \d+, saw (\d+)")
+_EXAMPLES = 5  # label problems quoted in a warning
 
 
 @dataclass
@@ -46,7 +51,8 @@ class LoadResult:
         rows_in: data rows read from the file.
         passthrough: extra columns kept alongside but never fed to the model.
         has_label: whether the file has a ``Class`` column.
-        warnings: notes worth showing that are not row errors.
+        warnings: notes worth showing that are not row errors, e.g. rows kept for scoring
+            whose optional ``Class`` value is bad or empty (that label is set to NaN).
     """
 
     valid: pd.DataFrame
@@ -157,37 +163,43 @@ def iter_transactions(
     if require_label and not has_label:
         raise InputError(f"missing the label column {LABEL!r} (1 = fraud, 0 = legitimate)")
     passthrough = [c for c in layout.columns if not is_known_column(c)]
-    spare = [f"{_SPARE_PREFIX}{i}" for i in range(_SPARE_FIELDS)]
-    stream = _open_binary(source)
-    reader = pd.read_csv(
-        stream,
-        sep=layout.delimiter,
-        header=None,
-        skiprows=1,
-        names=[*layout.columns, *spare],
-        index_col=False,
-        dtype={c: str for c in passthrough},
-        encoding="utf-8-sig",
-        chunksize=chunk_rows,
-        skipinitialspace=True,
-    )
+    spare_fields = _SPARE_FIELDS
     offset = 0
-    try:
-        for chunk in reader:
-            chunk.index = pd.RangeIndex(offset + 1, offset + 1 + len(chunk), name=ROW)
-            offset += len(chunk)
-            yield _validate_chunk(chunk, layout, passthrough, has_label)
-    except pd.errors.ParserError as exc:
-        raise InputError(
-            f"the file could not be parsed as CSV near data row {offset}: {exc}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"the file is not UTF-8 text after data row {offset}; save it as CSV UTF-8"
-        ) from exc
-    finally:
-        if isinstance(source, str | Path):
-            stream.close()
+    while True:
+        stream = _open_binary(source)
+        try:
+            reader = pd.read_csv(
+                stream,
+                sep=layout.delimiter,
+                header=None,
+                skiprows=1 + offset,  # the header, then the rows already yielded
+                names=[*layout.columns, *(f"{_SPARE_PREFIX}{i}" for i in range(spare_fields))],
+                index_col=False,
+                dtype={c: str for c in passthrough},
+                encoding="utf-8-sig",
+                chunksize=chunk_rows,
+                skipinitialspace=True,
+                skip_blank_lines=False,  # blank lines keep their row numbers and are reported
+            )
+            for chunk in reader:
+                chunk.index = pd.RangeIndex(offset + 1, offset + 1 + len(chunk), name=ROW)
+                offset += len(chunk)
+                yield _validate_chunk(chunk, layout, passthrough, has_label, require_label)
+            break
+        except pd.errors.ParserError as exc:
+            seen = _FIELDS_SEEN.search(str(exc))
+            if seen is None or int(seen[1]) <= len(layout.columns) + spare_fields:
+                raise InputError(
+                    f"the file could not be parsed as CSV near data row {offset}: {exc}"
+                ) from exc
+            spare_fields = max(int(seen[1]) - len(layout.columns), 2 * spare_fields)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"the file is not UTF-8 text after data row {offset}; save it as CSV UTF-8"
+            ) from exc
+        finally:
+            if isinstance(source, str | Path):
+                stream.close()
     if offset == 0:
         raise InputError("the file has a header but no data rows")
 
@@ -209,8 +221,13 @@ def load_transactions(
         rows_in=sum(p.rows_in for p in parts),
         passthrough=first.passthrough,
         has_label=first.has_label,
-        warnings=first.warnings,
+        warnings=merge_warnings(p.warnings for p in parts),
     )
+
+
+def merge_warnings(per_chunk: Iterable[Iterable[str]]) -> list[str]:
+    """The warnings of several chunks, each distinct one once, in order of appearance."""
+    return list(dict.fromkeys(w for warnings in per_chunk for w in warnings))
 
 
 def validate_records(records: pd.DataFrame) -> LoadResult:
@@ -221,7 +238,8 @@ def validate_records(records: pd.DataFrame) -> LoadResult:
             as the row number.
 
     Returns:
-        The same split into valid and rejected rows as :func:`load_transactions` gives.
+        The same split into valid and rejected rows as :func:`load_transactions` gives
+        (a bad optional ``Class`` is a warning, as when scoring a file).
 
     Raises:
         InputError: missing or duplicated columns.
@@ -231,32 +249,61 @@ def validate_records(records: pd.DataFrame) -> LoadResult:
     passthrough = [c for c in columns if not is_known_column(c)]
     frame = records.rename_axis(ROW)
     frame.columns = columns
-    return _validate_chunk(frame, _Layout(",", columns), passthrough, LABEL in columns)
+    return _validate_chunk(frame, _Layout(",", columns), passthrough, LABEL in columns, False)
 
 
 def _validate_chunk(
-    chunk: pd.DataFrame, layout: _Layout, passthrough: list[str], has_label: bool
+    chunk: pd.DataFrame,
+    layout: _Layout,
+    passthrough: list[str],
+    has_label: bool,
+    require_label: bool,
 ) -> LoadResult:
     problems: list[pd.DataFrame] = []
+    # A blank line has no value at all; only rows without a first value can be one.
+    blank = chunk.iloc[:, 0].isna()
+    if blank.any():
+        blank[blank] = chunk.loc[blank].isna().all(axis=1)
     spare = [c for c in chunk.columns if c.startswith(_SPARE_PREFIX)]
-    extra_fields = chunk[spare].notna().sum(axis=1)
+    filled = chunk[spare].notna().to_numpy()
+    # Fields up to the last non-empty one: trailing empty fields (a trailing delimiter) are
+    # invisible to the parser, so they are not counted.
+    extra_fields = pd.Series(
+        np.where(filled.any(axis=1), len(spare) - np.argmax(filled[:, ::-1], axis=1), 0),
+        index=chunk.index,
+    )
     too_many = extra_fields > 0
     if too_many.any():
         n = len(layout.columns)
         reasons = (n + extra_fields[too_many]).astype(str) + f" fields; the header has {n}"
         problems.append(_problems(too_many, "(row)", reasons))
 
-    numeric_columns = [*FEATURES, LABEL] if has_label else list(FEATURES)
     valid_frame = pd.DataFrame(
-        {c: _check_numeric(chunk[c], c, layout.delimiter, problems) for c in numeric_columns},
+        {c: _check_numeric(chunk[c], c, layout.delimiter, problems) for c in FEATURES},
         index=chunk.index,
     )
+    warnings: list[str] = []
+    if has_label:
+        # Training needs every label; a file to be scored does not, so there a bad label
+        # is a warning and the row is still scored (with its label set to NaN).
+        label_problems = problems if require_label else []
+        labels = _check_numeric(chunk[LABEL], LABEL, layout.delimiter, label_problems)
+        if label_problems and not require_label:
+            bad = pd.concat(label_problems).sort_index()
+            bad = bad[~bad.index.isin(chunk.index[blank.to_numpy()])]
+            labels = labels.where(~labels.index.isin(bad.index))
+            if len(bad):
+                warnings.append(_label_warning(bad))
+        valid_frame[LABEL] = labels
     for column in passthrough:
         valid_frame[column] = chunk[column]
 
+    if blank.any():
+        problems = [p[~p.index.isin(chunk.index[blank.to_numpy()])] for p in problems]
+        problems.append(_problems(blank, "(row)", "blank line, no values"))
     if problems:
         found = pd.concat(problems)
-        by_row = found.groupby(level=0, sort=True).agg(
+        by_row = found.groupby(level=0).agg(
             column=("column", lambda s: ", ".join(dict.fromkeys(s))),
             reason=("reason", "; ".join),
         )
@@ -266,11 +313,10 @@ def _validate_chunk(
     else:
         rejected = pd.DataFrame(columns=[ROW, "column", "reason", *layout.columns])
         valid = valid_frame
-    warnings = (
-        [f"extra columns kept as passthrough, not fed to the model: {', '.join(passthrough)}"]
-        if passthrough
-        else []
-    )
+    if passthrough:
+        warnings.insert(
+            0, f"extra columns kept as passthrough, not fed to the model: {', '.join(passthrough)}"
+        )
     return LoadResult(
         valid=valid,
         rejected=rejected,
@@ -278,6 +324,20 @@ def _validate_chunk(
         passthrough=passthrough,
         has_label=has_label,
         warnings=warnings,
+    )
+
+
+def _label_warning(bad: pd.DataFrame) -> str:
+    """One line for the rows kept despite a bad label: how many, which, and a few why."""
+    rows = bad.index.unique()
+    shown = "; ".join(
+        f"row {row}: {reason.removeprefix(LABEL + ': ')}"
+        for row, reason in bad["reason"].iloc[:_EXAMPLES].items()
+    )
+    more = f"; ... {len(rows) - _EXAMPLES} more" if len(rows) > _EXAMPLES else ""
+    return (
+        f"{LABEL}: {len(rows)} row(s) with a bad or empty label were scored and their label "
+        f"ignored ({shown}{more})"
     )
 
 
