@@ -424,7 +424,7 @@ def test_a_long_batch_does_not_lock_out_a_form_score_or_an_alias_move(
 ) -> None:
     """While a large batch is audited on SQLite, a form score and an alias-history write
     with a 2 s busy timeout commit: the batch holds the write lock one chunk at a time."""
-    from core.registry import set_alias
+    from core.aliases import set_alias
 
     live = trained_embedded.settings
     database_url = f"sqlite:///{tmp_path / 'shared.db'}"

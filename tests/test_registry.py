@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.aliases import set_alias
 from core.artifacts import (
     download_artifact,
     get_global_explanation,
@@ -33,7 +34,6 @@ from core.registry import (
     list_versions,
     load_model,
     read_threshold,
-    set_alias,
 )
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record

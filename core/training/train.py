@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.aliases import ensure_alias
 from core.artifacts import log_global_explanation
 from core.config import Settings
 from core.data import load_transactions
@@ -31,7 +32,6 @@ from core.registry import (
     TAG_DATA_SHA256,
     TAG_MODEL_KIND,
     TAG_THRESHOLD,
-    ensure_alias,
 )
 from core.schema import FEATURES, LABEL
 from core.tracking import backend_errors, use_tracking

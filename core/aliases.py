@@ -1,0 +1,130 @@
+"""Moving an alias, with its history: who moved it, from which version, to which, and why.
+
+MLflow's alias row holds only name, alias and version; ``alias_events`` in the app
+database keeps the history. The history row and the registry move succeed or fail
+together (see :func:`set_alias`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.db import AliasEvent, get_engine
+from core.db.text import safe_text
+from core.errors import BackendError
+from core.registry import _wrap, get_alias_version, get_version
+from core.tracking import get_client
+
+log = logging.getLogger(__name__)
+
+
+def set_alias(
+    settings: Settings, *, version: int, alias: str | None = None, actor: str, reason: str
+) -> int | None:
+    """Point ``alias`` (default: the live alias) at ``version`` and record the move.
+
+    The history row and the registry move succeed or fail together: the intent is
+    written first (``pending``), then the alias moves, then the row is confirmed. If the
+    move fails the row is marked ``failed``; if the confirmation fails the alias is moved
+    back. A ``pending`` row is only left behind when the database and then the registry
+    fail in the same call (logged as an error).
+
+    Returns:
+        The version the alias pointed at before, or None.
+
+    Raises:
+        NotFoundError: no such version.
+        BackendError: the registry or the app database failed (nothing moved).
+    """
+    alias = alias or settings.live_alias
+    get_version(settings, version, with_metrics=False)  # NotFoundError before anything moves
+    previous = get_alias_version(settings, alias)
+    user_text = {"actor": safe_text(actor, 128), "reason": safe_text(reason, 2000)}
+    intent = AliasEvent(
+        model_name=settings.model_name,
+        alias=alias,
+        from_version=previous,
+        to_version=version,
+        status="pending",
+        **user_text,
+    )
+    _alias_history(settings, "recording the alias move", lambda s: s.add(intent))
+    client = get_client(settings)
+    try:
+        client.set_registered_model_alias(settings.model_name, alias, str(version))
+    except Exception as exc:  # undo the intent, whatever the registry raised
+        _settle_alias_event(settings, intent.id, "failed")
+        if isinstance(exc, MlflowException):
+            raise _wrap(settings, f"setting {alias} to version {version}", exc) from exc
+        raise BackendError(f"setting {alias} to version {version} failed: {exc}") from exc
+    try:
+        _settle_alias_event(settings, intent.id, "confirmed", strict=True)
+    except BackendError:
+        _undo_alias_move(settings, alias, previous)
+        raise
+    log.info("%s@%s: %s -> %s by %s", settings.model_name, alias, previous, version, actor)
+    return previous
+
+
+def _alias_history(settings: Settings, action: str, work: Any) -> None:
+    """Run ``work(session)`` in one transaction on the app database, as a BackendError."""
+    try:
+        with Session(get_engine(settings), expire_on_commit=False) as session, session.begin():
+            work(session)
+    except SQLAlchemyError as exc:
+        raise BackendError(
+            f"{action}: app database failed: {str(exc).splitlines()[0][:300]}"
+        ) from exc
+
+
+def _settle_alias_event(
+    settings: Settings, event_id: int, status: str, *, strict: bool = False
+) -> None:
+    """Mark an alias intent confirmed or failed (``strict``: raise if that fails)."""
+
+    def settle(session: Session) -> None:
+        session.execute(update(AliasEvent).where(AliasEvent.id == event_id).values(status=status))
+
+    try:
+        _alias_history(settings, f"marking the alias move {status}", settle)
+    except BackendError as exc:
+        if strict:
+            raise
+        log.error("alias event %s stays pending (should be %s): %s", event_id, status, exc)
+
+
+def _undo_alias_move(settings: Settings, alias: str, previous: int | None) -> None:
+    client = get_client(settings)
+    try:
+        if previous is None:
+            client.delete_registered_model_alias(settings.model_name, alias)
+        else:
+            client.set_registered_model_alias(settings.model_name, alias, str(previous))
+    except Exception as exc:
+        log.error(
+            "%s@%s moved but its history could not be confirmed, and moving it back to %s "
+            "failed too (%s): the history row stays pending",
+            settings.model_name,
+            alias,
+            previous,
+            exc,
+        )
+
+
+def ensure_alias(settings: Settings, *, version: int, actor: str) -> str | None:
+    """Set the live alias to ``version`` if it is unset; return the alias if it was set.
+
+    Raises:
+        BackendError: the registry or the app database failed (nothing moved).
+    """
+    if get_alias_version(settings, settings.live_alias) is not None:
+        return None
+    set_alias(settings, version=version, actor=actor, reason="first model: live alias was unset")
+    return settings.live_alias
