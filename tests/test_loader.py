@@ -421,3 +421,18 @@ def test_passthrough_warning_comes_first_and_names_every_column(tmp_path: Path) 
     result = load_transactions(_csv(tmp_path, "\n".join(lines)))
     assert result.warnings[0] == "extra columns kept as passthrough, not fed to the model: a, b"
     assert result.warnings[1].startswith("Class: 1 row(s)")
+
+
+def test_validate_records_checks_a_record_that_did_not_come_from_a_file() -> None:
+    from core.data import validate_records
+
+    good = {name: float(i) for i, name in enumerate(FEATURES)}
+    bad = {**good, "V4": "abc", "Amount": -1.0}
+    frame = pd.DataFrame([good, bad], index=pd.Index([1, 2], name="row"))
+    result = validate_records(frame)
+    assert result.valid.index.tolist() == [1]
+    assert result.valid.loc[1, "V4"] == 4.0 and result.valid.loc[1, "Amount"] == 29.0
+    assert result.rejected["row"].tolist() == [2]
+    assert result.rejected["reason"].iloc[0] == (
+        "V4: 'abc' is not a number; Amount: -1 is negative; expected >= 0"
+    )

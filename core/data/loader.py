@@ -268,9 +268,10 @@ def _validate_chunk(
     filled = chunk[spare].notna().to_numpy()
     # Fields up to the last non-empty one: trailing empty fields (a trailing delimiter) are
     # invisible to the parser, so they are not counted.
+    # Records that did not come from a file (validate_records) have no spare columns.
+    last_filled = np.argmax(filled[:, ::-1], axis=1) if spare else 0
     extra_fields = pd.Series(
-        np.where(filled.any(axis=1), len(spare) - np.argmax(filled[:, ::-1], axis=1), 0),
-        index=chunk.index,
+        np.where(filled.any(axis=1), len(spare) - last_filled, 0), index=chunk.index
     )
     too_many = extra_fields > 0
     if too_many.any():
