@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings
+from core.db.errors import describe_error
 from core.db.models import DatabaseIdentity
 from core.errors import BackendError
 
@@ -125,7 +126,7 @@ def upgrade_database(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         raise BackendError(
             f"app database {engine.url.render_as_string(hide_password=True)} "
-            f"failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            f"failed: {describe_error(exc)}"
         ) from exc
 
 
@@ -137,8 +138,7 @@ def check_database(settings: Settings) -> None:
     except SQLAlchemyError as exc:
         raise BackendError(
             f"app database {make_url(str(settings.database_url)).render_as_string()} "
-            "is not reachable: "
-            f"{str(exc).splitlines()[0]}"
+            f"is not reachable: {describe_error(exc)}"
         ) from exc
 
 

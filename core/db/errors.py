@@ -15,7 +15,7 @@ from typing import Literal
 
 from sqlalchemy import exc as sa_exc
 
-from core.errors import BackendError
+from core.errors import BackendError, WorkbenchError
 
 ErrorKind = Literal["connection", "content"]
 
@@ -96,10 +96,16 @@ def classify_error(exc: BaseException) -> ErrorKind:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line naming what the database said (no traceback, no URL), for a reason."""
+    """One line naming what the database said (no traceback, no URL), for a reason.
+
+    Our own errors already carry a sentence for the user, which is returned as it is.
+    """
+    if isinstance(exc, WorkbenchError):
+        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     driver = _driver_error(exc)
     text = str(driver).strip().splitlines()
     first = text[0][:300] if text else ""
     name = type(driver).__name__
     code = _sqlstate(driver)
-    return f"{name}{f' [{code}]' if code else ''}: {first}" if first else name
+    # The driver's class and SQLSTATE go last, in brackets: the sentence comes first.
+    return f"{first} [{name}{f' {code}' if code else ''}]" if first else name
