@@ -48,6 +48,10 @@ def check_output(out: Path, *, source: Path | None = None) -> None:
         InputError: ``out``'s folder does not exist (or is not a folder); or ``out``, or
             its rejected file, is the input or the input's rejected file.
     """
+    if not out.name or out.name in (".", ".."):
+        raise InputError(f"cannot write {out}: name a file, not a folder")
+    if out.is_dir():
+        raise InputError(f"cannot write {out}: it is a folder; name a file inside it")
     folder = out.parent
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
@@ -168,11 +172,13 @@ class CsvSink:
         try:
             self._raise_if_failed()
             if keep:
+                # The scored file first: if it cannot be put in place, a previous rejected
+                # file is left as it was.
+                _commit(self._scored_partial, self.out)
                 if self._rejected_header:
                     _commit(self._rejected_partial, self.rejected_path)
                 else:
                     self._remove_stale_rejected()
-                _commit(self._scored_partial, self.out)
         finally:
             self._scored_partial.unlink(missing_ok=True)
             self._rejected_partial.unlink(missing_ok=True)

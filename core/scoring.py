@@ -266,20 +266,25 @@ def score_file(
             report(min(rows_in / total, 0.99) if total else 0.5, f"Scored {rows_in:,} rows")
         complete = True
     finally:
+        # After a failure midway (a parse error in a later chunk, a full disk) what was
+        # scored is still audited, or spooled: those scores may have been seen and must
+        # not vanish. A file refused before its first chunk started no audit record. The
+        # audit record is kept first: scored rows are only put in place once it is, so no
+        # delivered score lacks its record.
+        rejected = (
+            pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
+        )
+        audited = audit is None
         try:
-            if sink is not None:
-                sink.close(keep=complete)  # raises OutputError if a chunk could not be written
-        finally:
-            # After a failure midway (a parse error in a later chunk, a full disk) what was
-            # scored is still audited, or spooled: those scores may have been seen and must
-            # not vanish. A file refused before its first chunk started no audit record.
-            rejected = (
-                pd.concat(rejected_parts, ignore_index=True) if rejected_parts else pd.DataFrame()
-            )
             if audit is not None:
                 report(0.99, "Writing the audit log")
                 totals = {"rows_in": rows_in, "rows_scored": rows_scored, "alerts": alerts}
                 receipt = audit.finish(replace(header, **totals, rows_rejected=len(rejected)))
+                audited = True
+        finally:
+            if sink is not None:
+                # raises OutputError if a chunk could not be written or put in place
+                sink.close(keep=complete and audited)
     scored_frame = None
     if sink is None:
         scored_frame = (

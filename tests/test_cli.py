@@ -485,3 +485,39 @@ def test_a_command_that_finds_no_model_says_where_it_looked(
     result = _invoke(home, "score", "--data", str(small_csv), "--out", str(tmp_path / "o.csv"))
     assert result.exit_code == 2
     assert f"looked in the tracking store sqlite:///{home.home}/mlflow.db" in result.stderr
+
+
+def test_an_out_that_is_a_folder_is_refused_before_scoring_and_touches_nothing(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = trained_embedded.settings
+    (tmp_path / "o.csv").mkdir()
+    (tmp_path / "o.rejected.csv").write_text("old\n")
+    _refused(settings, small_csv, tmp_path / "o.csv", "it is a folder")
+    assert (tmp_path / "o.rejected.csv").read_text() == "old\n"
+    monkeypatch.chdir(tmp_path)
+    _refused(settings, small_csv, "./", "name a file, not a folder")
+
+
+def test_no_scored_file_is_delivered_when_its_audit_record_cannot_be_kept(
+    trained_embedded: Trained, small_csv: Path, tmp_path: Path
+) -> None:
+    """Database refused and the spool not writable: exit 1, one line, and no OUT."""
+    from tests.conftest import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "spool").write_text("a file where the spool folder should be")
+    settings = trained_embedded.settings.model_copy(
+        update={
+            "home": home,
+            "database_url": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone",
+        }
+    )
+    out = tmp_path / "scored.csv"
+    result = _invoke(settings, "score", "--data", str(small_csv), "--out", str(out))
+    assert result.exit_code == 1, result.output
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "the local spool" in line and "nothing was delivered" in line
+    assert "Traceback" not in result.output
+    assert not out.exists() and list(tmp_path.glob("*.csv")) == [small_csv]

@@ -19,6 +19,7 @@ address (URL without password, query and driver) and to no other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from core.db import (
     database_label,
     get_database_id,
 )
+from core.errors import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,6 @@ def spool_record(
     database already holds.
     """
     folder = spool_dir(settings) if reason is None else failed_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
     table = pa.concat_tables(chunks) if chunks else PREDICTION_SCHEMA.empty_table()
     metadata = {
         _EVENT_KEY: _event_to_json(event).encode(),
@@ -180,11 +181,20 @@ def spool_record(
     # Names sort in creation order; write-then-rename so a reader never sees half a file.
     name = f"{time.time_ns():020d}-{event.event_uid}"
     partial = folder / f"{name}.partial"
-    pq.write_table(table, partial)
     path = folder / f"{name}.parquet"
-    if reason is not None:
-        _write_reason(path, reason)
-    os.replace(partial, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, partial)
+        if reason is not None:
+            _write_reason(path, reason)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise BackendError(
+            f"the audit record could not be stored, and the local spool {folder} cannot be "
+            f"written either ({exc.strerror or exc}); nothing was delivered"
+        ) from exc
     return path
 
 
