@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.db import AliasEvent, get_engine
 from core.db.text import safe_text
-from core.errors import BackendError
+from core.errors import BackendError, WorkbenchError
 from core.registry import _wrap, get_alias_version, get_version
 from core.tracking import get_client
 
@@ -32,9 +32,11 @@ def set_alias(
 
     The history row and the registry move succeed or fail together: the intent is
     written first (``pending``), then the alias moves, then the row is confirmed. If the
-    move fails the row is marked ``failed``; if the confirmation fails the alias is moved
-    back. A ``pending`` row is only left behind when the database and then the registry
-    fail in the same call (logged as an error).
+    move raises, the alias is read again and the row settled from what it is (a registry
+    may apply a move and fail to answer); if the confirmation fails the alias is moved
+    back, unless someone moved it meanwhile. A ``pending`` row is left behind when the
+    outcome cannot be read, or when the process dies between the move and the
+    confirmation; it names the intended move, and the registry holds the truth.
 
     Returns:
         The version the alias pointed at before, or None.
@@ -59,18 +61,43 @@ def set_alias(
     client = get_client(settings)
     try:
         client.set_registered_model_alias(settings.model_name, alias, str(version))
-    except Exception as exc:  # undo the intent, whatever the registry raised
-        _settle_alias_event(settings, intent.id, "failed")
+    except Exception as exc:  # settle the intent from what the alias is now
+        # A registry can apply a move and still fail to answer (a timeout, a 5xx): the
+        # history follows the alias as it is, not the exception.
+        now = _current_version(settings, alias)
+        if now == version:
+            _settle_alias_event(settings, intent.id, "confirmed")
+            log.warning(
+                "%s@%s moved to %s although the registry said: %s",
+                settings.model_name,
+                alias,
+                now,
+                exc,
+            )
+            return previous
+        if now != _UNKNOWN:
+            _settle_alias_event(settings, intent.id, "failed")
         if isinstance(exc, MlflowException):
             raise _wrap(settings, f"setting {alias} to version {version}", exc) from exc
         raise BackendError(f"setting {alias} to version {version} failed: {exc}") from exc
     try:
         _settle_alias_event(settings, intent.id, "confirmed", strict=True)
     except BackendError:
-        _undo_alias_move(settings, alias, previous)
+        _undo_alias_move(settings, alias, previous, moved_to=version)
         raise
     log.info("%s@%s: %s -> %s by %s", settings.model_name, alias, previous, version, actor)
     return previous
+
+
+_UNKNOWN = -1
+
+
+def _current_version(settings: Settings, alias: str) -> int | None:
+    """The version ``alias`` points at now, None when unset, ``_UNKNOWN`` when unreadable."""
+    try:
+        return get_alias_version(settings, alias)
+    except WorkbenchError:
+        return _UNKNOWN
 
 
 def _alias_history(settings: Settings, action: str, work: Any) -> None:
@@ -100,7 +127,13 @@ def _settle_alias_event(
         log.error("alias event %s stays pending (should be %s): %s", event_id, status, exc)
 
 
-def _undo_alias_move(settings: Settings, alias: str, previous: int | None) -> None:
+def _undo_alias_move(
+    settings: Settings, alias: str, previous: int | None, *, moved_to: int
+) -> None:
+    """Move ``alias`` back to ``previous``, unless someone has moved it since."""
+    if _current_version(settings, alias) != moved_to:
+        log.error("%s@%s was moved again meanwhile; not moving it back", settings.model_name, alias)
+        return
     client = get_client(settings)
     try:
         if previous is None:

@@ -136,6 +136,8 @@ def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
         # Say where we looked: an empty home (or another tracking store) is the usual cause.
         where = show_url(str(settings.tracking_uri))
         return NotFoundError(f"{action}: {exc.message} (looked in the tracking store {where})")
+    if exc.error_code == "INVALID_PARAMETER_VALUE":  # e.g. a malformed or reserved alias
+        return InputError(f"{action}: {exc.message}")
     where = show_url(str(settings.tracking_uri))
     return BackendError(f"{action} on {where}: {describe_mlflow_error(exc)}")
 

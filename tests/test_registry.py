@@ -372,7 +372,7 @@ def test_an_unreachable_app_database_moves_no_alias(trained: Trained, tmp_path: 
 
 def test_a_refused_alias_move_leaves_a_failed_history_row(trained: Trained) -> None:
     settings = trained.settings
-    with pytest.raises(BackendError, match="reserved"):
+    with pytest.raises(InputError, match="reserved"):  # a bad alias name is bad input
         set_alias(settings, version=1, alias="v7", actor="lead", reason="a reserved name")
     assert _alias_events(settings, "v7") == [(None, 1, "failed")]
     assert set_alias(settings, version=1, alias="moved-ok", actor="lead", reason="r") is None
