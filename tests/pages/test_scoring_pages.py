@@ -51,7 +51,6 @@ def test_valid_upload_gives_results_and_downloads(app: AppTest, tiny_frame: pd.D
         ("V7", "", "V7: empty value; expected a number"),
         ("V2", "inf", "V2: infinite value; expected a finite number"),
         ("Amount", "-12.5", "Amount: -12.5 is negative; expected >= 0"),
-        ("Class", "3", "Class: 3 is not a label; expected 0 or 1"),
     ],
 )
 def test_bad_row_is_named_and_good_rows_still_score(
@@ -66,6 +65,22 @@ def test_bad_row_is_named_and_good_rows_still_score(
     rejected = at.dataframe[0].value
     assert rejected[["row", "column", "reason"]].values.tolist() == [[17, column, reason]]
     assert "Rejected rows (CSV)" in [b.proto.label for b in at.get("download_button")]
+
+
+def test_a_bad_optional_label_is_a_warning_and_the_row_is_scored(
+    app: AppTest, tiny_frame: pd.DataFrame
+) -> None:
+    frame = tiny_frame.head(50).astype(object)
+    frame.loc[16, "Class"] = "3"  # data row 17
+    at = _upload(_batch(app), "bad-label.csv", _csv(frame))
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Scored"], metrics["Rejected"]) == ("50", "0")
+    notes = [i.value for i in at.info]
+    assert (
+        "Class: 1 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 17: 3 is not a label; expected 0 or 1)"
+    ) in notes
 
 
 def test_whole_file_problems_are_reported_not_crashed(app: AppTest) -> None:
