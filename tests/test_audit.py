@@ -195,7 +195,10 @@ def test_spool_replays_in_order_without_duplicates(
     csv = tmp_path / "batch.csv"
     generate_transactions(596, fraud_rate=0.02, seed=5).to_csv(csv, index=False)
     home = tmp_path / "spooling-home"
-    down = same_database.settings(home)
+    # The model's registry stays the live one (thresholds are read from it per call);
+    # only the app database goes down and comes back.
+    registry = {"tracking_uri": live.tracking_uri, "model_name": live.model_name}
+    down = same_database.settings(home, **registry)
     same_database.down()
     first = score_file(csv, settings=down, choice=choice, source_kind="cli", actor="a")
     second = score_record(
@@ -207,7 +210,7 @@ def test_spool_replays_in_order_without_duplicates(
     shutil.copy(sorted(spool_dir(down).glob("*.parquet"))[0], kept)
 
     same_database.up()
-    back = same_database.settings(home)
+    back = same_database.settings(home, **registry)
     third = score_file(csv, settings=back, choice=choice, source_kind="cli", actor="c")
     assert third.audit.stored == "database" and third.audit.replayed == 2
     assert pending_spool(back) == 0
