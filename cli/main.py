@@ -222,8 +222,9 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     settings = _settings()
     checks = check_backends(settings)
     live: dict[str, object] | None = None
+    tracking_ok = next(c.ok for c in checks if c.name == "MLflow tracking")
     with _failures():
-        if all(c.ok for c in checks):
+        if tracking_ok:  # the live model is the registry's answer, whatever else is down
             try:
                 info = get_version_by_alias(settings)
                 live = {
@@ -242,7 +243,17 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             typer.echo(
                 f"{'ok  ' if c.ok else 'FAIL'} {c.name:<16} {c.url}  {'' if c.ok else c.message}"
             )
-        typer.echo(f"live model: {live or 'none (run: workbench bootstrap)'}")
+        if live is not None:
+            auprc = live["metrics"].get("auprc")  # type: ignore[attr-defined]
+            shown = f"test AUPRC {auprc:.4f}, " if auprc is not None else ""
+            typer.echo(
+                f"live model: {live['name']}@{live['alias']} -> version {live['version']} "
+                f"({shown}registered {live['created_at']})"
+            )
+        elif tracking_ok:
+            typer.echo(f"live model: none in {settings.home} (run: workbench bootstrap)")
+        else:
+            typer.echo("live model: unknown (the MLflow tracking store is not reachable)")
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 
@@ -313,6 +324,8 @@ def score(
             out=out,
             progress=report,
         )
+    for note in result.warnings:  # e.g. rows scored despite a bad optional label
+        err.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
     if result.audit.spooled:
         err.print(f"[yellow]warning:[/yellow] {result.audit.message}", highlight=False)
     if as_json:

@@ -521,3 +521,35 @@ def test_no_scored_file_is_delivered_when_its_audit_record_cannot_be_kept(
     assert "the local spool" in line and "nothing was delivered" in line
     assert "Traceback" not in result.output
     assert not out.exists() and list(tmp_path.glob("*.csv")) == [small_csv]
+
+
+def test_status_names_the_live_model_while_another_backend_is_down(
+    trained_embedded: Trained,
+) -> None:
+    from tests.conftest import free_port
+
+    settings = trained_embedded.settings
+    down = settings.model_copy(
+        update={"database_url": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone"}
+    )
+    result = _invoke(down, "status")
+    assert result.exit_code == 1 and "FAIL App database" in result.stdout
+    assert f"live model: {settings.model_name}@champion -> version 1 (" in result.stdout
+
+
+def test_score_warns_about_rows_scored_despite_a_bad_label(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame = tiny_frame.head(20).astype(object)
+    frame.loc[4, "Class"] = "yes"  # data row 5
+    data = tmp_path / "labels.csv"
+    frame.to_csv(data, index=False)
+    result = _invoke(
+        trained_embedded.settings, "score", "--data", str(data), "--out", str(tmp_path / "o.csv")
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: Class: 1 row(s) with a bad or empty label were scored and their label "
+        "ignored (row 5: 'yes' is not a number)"
+    ) in result.stderr
+    assert "20 rows: 20 scored, 0 rejected" in result.stdout
