@@ -135,8 +135,8 @@ def test_score_by_version_and_failures(
     assert missing.stderr.strip() == f"error: {absent}: no such file"
     folder = tmp_path / "a-folder"
     folder.mkdir()
-    unwritable = _invoke(settings, "score", "--data", str(tiny_csv), "--out", str(folder))
-    assert unwritable.exit_code == 1 and f"cannot write {folder}" in unwritable.stderr
+    a_folder = _invoke(settings, "score", "--data", str(tiny_csv), "--out", str(folder))
+    assert a_folder.exit_code == 2 and f"cannot write {folder}: it is a folder" in a_folder.stderr
     no_model = _invoke(
         settings, "score", "--data", str(tiny_csv), "--out", str(out), "--alias", "ghost"
     )

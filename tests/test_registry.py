@@ -37,7 +37,7 @@ from core.registry import (
 )
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
-from core.tracking import get_client, use_tracking
+from core.tracking import get_client, point_mlflow, use_tracking
 from core.training import train_model
 from core.training.split import split_by_time
 from core.training.train import _fit, _log_and_register, _xy, file_sha256
@@ -203,6 +203,7 @@ def _copy_version(trained: Trained, threshold: str | None) -> Settings:
     """The trained model registered again under a fresh name, with a chosen threshold tag."""
     source = trained.settings
     settings = source.model_copy(update={"model_name": f"copy-{uuid.uuid4().hex[:8]}"})
+    point_mlflow(source)  # MLflow resolves a models:/ source through its global URI
     client = get_client(source)
     mv = client.get_model_version(source.model_name, str(trained.result.version))
     client.create_registered_model(settings.model_name)

@@ -128,9 +128,10 @@ def test_an_output_that_cannot_be_written_is_reported_and_the_scores_still_audit
     from core.errors import OutputError
 
     settings = trained_embedded.settings
-    out = tmp_path / "taken"
-    out.mkdir()  # a folder where the scored CSV should go: the writer thread fails
-    with pytest.raises(OutputError, match=f"cannot write {out}"):
+    out = tmp_path / "scored.csv"
+    taken = tmp_path / "scored.rejected.csv"
+    taken.mkdir()  # a folder where the rejected rows should go: putting them in place fails
+    with pytest.raises(OutputError, match=f"cannot write {taken}"):
         score_file(
             batch_csv,
             settings=settings,

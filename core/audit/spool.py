@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -138,7 +139,8 @@ def remember_database(settings: Settings, database_id: str) -> None:
     known[address] = database_id
     path = _known_ids_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
+    # pid and thread: two threads of one process (the app) must not share a temporary name
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.partial")
     partial.write_text(json.dumps(known, indent=1))
     os.replace(partial, path)
 
