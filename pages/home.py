@@ -34,6 +34,17 @@ st.dataframe(
 for s in statuses:
     if not s.ok:
         st.error(f"**{s.name}** is not reachable: {s.message}", icon=":material/error:")
+
+
+def _spool_button(label: str, icon: str, action, done: str) -> None:  # type: ignore[no-untyped-def]
+    """A button that runs one audit-spool action and says how many events it wrote."""
+    if st.button(label, icon=icon):
+        try:
+            st.success(f"{done} {action(settings)} event(s).", icon=":material/check:")
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+
 spool = spool_status(settings)
 if spool.waiting:
     st.warning(
@@ -41,11 +52,7 @@ if spool.waiting:
         "database; they are written, in order, with the next score or now:",
         icon=":material/cloud_off:",
     )
-    if st.button("Replay the audit spool", icon=":material/sync:"):
-        try:
-            st.success(f"Replayed {replay_spool(settings)} event(s).", icon=":material/check:")
-        except WorkbenchError as exc:
-            st.error(str(exc), icon=":material/error:")
+    _spool_button("Replay the audit spool", ":material/sync:", replay_spool, "Replayed")
 if spool.set_aside:
     st.error(
         f"{len(spool.set_aside)} audit record(s) were refused by the app database and set "
@@ -63,11 +70,7 @@ if spool.set_aside:
         hide_index=True,
         width="stretch",
     )
-    if st.button("Retry the set-aside records", icon=":material/replay:"):
-        try:
-            st.success(f"Wrote {retry_failed(settings)} event(s).", icon=":material/check:")
-        except WorkbenchError as exc:
-            st.error(str(exc), icon=":material/error:")
+    _spool_button("Retry the set-aside records", ":material/replay:", retry_failed, "Wrote")
 if spool.other_database:
     st.info(
         f"{len(spool.other_database)} spooled audit record(s) belong to another app database "
