@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.auth import Actor, Role
 from core.bootstrap import demo_data_path, ensure_demo_model
 from core.config import Settings
 from core.data import load_transactions
@@ -27,6 +28,8 @@ from core.training.split import split_by_time
 from core.training.train import _fit, _xy
 
 HOME = Path(__file__).resolve().parent / "out" / "home"
+
+BENCH = Actor(name="bench", role=Role.ML_LEAD, mode="bench")
 
 
 def _time_calls(model: ModelAdapter, rows: np.ndarray, calls: int) -> list[float]:
@@ -44,7 +47,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     settings = Settings(home=HOME)
-    ensure_demo_model(settings)
+    ensure_demo_model(settings, actor=BENCH)
     lightgbm = load_model(settings, get_version_by_alias(settings)).adapter
     split = split_by_time(load_transactions(demo_data_path(settings), require_label=True).valid)
     (xt, yt), (xv, yv) = _xy(split.train), _xy(split.validation)

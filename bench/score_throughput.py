@@ -43,6 +43,7 @@ def _settings(home: Path, database_url: str | None):  # type: ignore[no-untyped-
 
 
 def _prepare(rows: int, database_url: str | None) -> tuple[Path, Path]:
+    from core.auth import Actor, Role
     from core.bootstrap import ensure_demo_model
     from core.data import generate_transactions
 
@@ -51,7 +52,9 @@ def _prepare(rows: int, database_url: str | None) -> tuple[Path, Path]:
     if not data.exists():
         generate_transactions(rows, seed=11).to_csv(data, index=False)
     home = OUT / "home"
-    ensure_demo_model(_settings(home, database_url))
+    ensure_demo_model(
+        _settings(home, database_url), actor=Actor(name="bench", role=Role.ML_LEAD, mode="bench")
+    )
     return data, home
 
 
@@ -111,8 +114,10 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     gnu_time = shutil.which("time") or "/usr/bin/time"
     prefix = [gnu_time, "-f", "%M"] if Path(gnu_time).exists() else []
     start = time.perf_counter()
-    done = subprocess.run(prefix + command, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(prefix + command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    if done.returncode != 0:  # say why, rather than a CalledProcessError with no output
+        sys.exit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr.strip()}")
     peak_mb = float(done.stderr.strip().splitlines()[-1]) / 1024 if prefix else float("nan")
     return seconds, peak_mb
 

@@ -19,8 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.auth import Actor, Role
 from core.config import Settings
 from core.training import train_from_csv
+
+BENCH = Actor(name="bench", role=Role.ML_LEAD, mode="bench")
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "creditcard_sample.csv"
 
@@ -39,7 +42,7 @@ def main() -> None:
             settings = Settings(home=Path(home))
             for kind in rows:
                 start = time.perf_counter()
-                result = train_from_csv(args.data, settings=settings, model_kind=kind)
+                result = train_from_csv(args.data, settings=settings, model_kind=kind, actor=BENCH)
                 rows[kind].append((result, time.perf_counter() - start))
         print(f"run {run + 1}/{args.runs} done", flush=True)
     print(f"\nmachine: {platform.node()} {platform.machine()}, Python {platform.python_version()}")

@@ -24,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.auth import Actor, cli_actor
 from core.config import Settings, find_old_home, get_settings, old_home_message
 from core.errors import (
     ConfigError,
@@ -83,6 +84,34 @@ def _settings() -> Settings:
     return settings
 
 
+_ACTOR_NAME: dict[str, str | None] = {"name": None}  # set by the callback, per process
+
+
+@app.callback()
+def _global_options(
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="WORKBENCH_ACTOR",
+            help="Who is acting, for the audit log and roles (default: WORKBENCH_LOCAL_USER, "
+            "else the OS user). Accountability, not security.",
+        ),
+    ] = None,
+) -> None:
+    """Fraud Workbench: train, register and inspect card-fraud models."""
+    _ACTOR_NAME["name"] = actor
+
+
+def _actor(settings: Settings) -> Actor:
+    """Who runs this command, with the role WORKBENCH_ROLES gives them."""
+    try:
+        return cli_actor(settings, _ACTOR_NAME["name"])
+    except WorkbenchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(_exit_code(exc)) from exc
+
+
 @contextmanager
 def _failures() -> Iterator[None]:
     """Turn a WorkbenchError into one readable line on stderr and an exit code."""
@@ -139,7 +168,13 @@ def train(
 
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
-        result = train_from_csv(data, settings=settings, model_kind=model, progress=report)  # type: ignore[arg-type]
+        result = train_from_csv(
+            data,
+            settings=settings,
+            model_kind=model,  # type: ignore[arg-type]
+            progress=report,
+            actor=_actor(settings),
+        )
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
@@ -202,7 +237,7 @@ def bootstrap(
 
     settings = _settings()
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
-        result = ensure_demo_model(settings, rows=rows, progress=report)
+        result = ensure_demo_model(settings, rows=rows, progress=report, actor=_actor(settings))
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
     else:
@@ -293,6 +328,21 @@ def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
+def whoami(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Who the command line acts as, with which role, and what that role may do."""
+    from core.auth import PERMISSIONS
+
+    settings = _settings()
+    actor = _actor(settings)
+    allowed = sorted(str(a) for a in PERMISSIONS[actor.role])
+    if as_json:
+        typer.echo(json.dumps({"name": actor.name, "role": actor.role, "may": allowed}))
+        return
+    typer.echo(f"{actor.name}, role {actor.role} (WORKBENCH_AUTH={settings.auth})")
+    typer.echo("  may: " + "; ".join(allowed))
+
+
+@app.command()
 def score(
     data: Annotated[Path, typer.Option("--data", help="Transactions CSV to score.")],
     out: Annotated[Path, typer.Option("--out", help="Scored CSV to write.")],
@@ -303,9 +353,8 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score a CSV; rejected rows go to OUT.rejected.csv; every score is audited."""
-    import getpass
-
     settings = _settings()
+    actor = _actor(settings)
     with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
         with _start_up():
             from core.output import check_output, rejected_path
@@ -319,7 +368,7 @@ def score(
             settings=settings,
             choice=choice,
             source_kind="cli",
-            actor=getpass.getuser(),
+            actor=actor.name,
             input_name=data.name,
             out=out,
             progress=report,
@@ -356,7 +405,7 @@ def audit_replay() -> None:
 
     settings = _settings()
     with _failures():
-        written = replay_spool(settings)
+        written = replay_spool(settings, actor=_actor(settings))
     _print_replay(written, spool_status(settings))
 
 
@@ -367,7 +416,7 @@ def audit_retry_failed() -> None:
 
     settings = _settings()
     with _failures():
-        written = retry_failed(settings)
+        written = retry_failed(settings, actor=_actor(settings))
     _print_replay(written, spool_status(settings))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.auth import Action, Actor, require
 from core.config import Settings
 from core.db import AliasEvent, get_engine
 from core.db.text import safe_text
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def set_alias(
-    settings: Settings, *, version: int, alias: str | None = None, actor: str, reason: str
+    settings: Settings, *, version: int, alias: str | None = None, actor: Actor, reason: str
 ) -> int | None:
     """Point ``alias`` (default: the live alias) at ``version`` and record the move.
 
@@ -42,13 +43,15 @@ def set_alias(
         The version the alias pointed at before, or None.
 
     Raises:
+        PermissionDenied: the actor may not move aliases (nothing is written).
         NotFoundError: no such version.
         BackendError: the registry or the app database failed (nothing moved).
     """
+    require(actor, Action.MOVE_ALIAS)
     alias = alias or settings.live_alias
     get_version(settings, version, with_metrics=False)  # NotFoundError before anything moves
     previous = get_alias_version(settings, alias)
-    user_text = {"actor": safe_text(actor, 128), "reason": safe_text(reason, 2000)}
+    user_text = {"actor": safe_text(actor.name, 128), "reason": safe_text(reason, 2000)}
     intent = AliasEvent(
         model_name=settings.model_name,
         alias=alias,
@@ -151,7 +154,7 @@ def _undo_alias_move(
         )
 
 
-def ensure_alias(settings: Settings, *, version: int, actor: str) -> str | None:
+def ensure_alias(settings: Settings, *, version: int, actor: Actor) -> str | None:
     """Set the live alias to ``version`` if it is unset; return the alias if it was set.
 
     Raises:

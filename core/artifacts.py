@@ -17,6 +17,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from core.auth import Action, Actor
 from core.config import Settings, show_url
 from core.errors import BackendError, NotFoundError
 from core.explain import GlobalExplanation, compute_global
@@ -171,11 +172,15 @@ def log_global_explanation(settings: Settings, run_id: str, explanation: GlobalE
             ) from exc
 
 
-def get_global_explanation(settings: Settings, model: LoadedModel) -> GlobalExplanation:
-    """A version's global explanation: the stored one, else computed once and stored.
+def get_global_explanation(
+    settings: Settings, model: LoadedModel, *, actor: Actor
+) -> GlobalExplanation:
+    """A version's global explanation: the stored one, else computed (and stored once).
 
     Only a stored explanation that is really absent (versions logged before they were
     stored) is computed; a failed download raises and never overwrites what is there.
+    Storing writes into the version's finished run, which only an ``ml_lead`` may do; for
+    anyone else the explanation is computed and returned, not stored.
 
     Raises:
         NotFoundError: none is stored and the run has no test split to compute it from.
@@ -187,5 +192,8 @@ def get_global_explanation(settings: Settings, model: LoadedModel) -> GlobalExpl
     except NotFoundError:
         log.info("run %s has no stored global explanation: computing it once", run_id)
     explanation = compute_global(model, get_test_split(settings, run_id))
-    log_global_explanation(settings, run_id, explanation)
+    if actor.can(Action.STORE_ARTIFACTS):
+        log_global_explanation(settings, run_id, explanation)
+    else:
+        log.info("%s may not store into run %s: explanation not stored", actor, run_id)
     return explanation

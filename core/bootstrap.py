@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import generate_transactions
 from core.errors import BackendError
@@ -22,7 +23,11 @@ def demo_data_path(settings: Settings) -> Path:
 
 
 def ensure_demo_model(
-    settings: Settings, *, rows: int | None = None, progress: Progress | None = None
+    settings: Settings,
+    *,
+    rows: int | None = None,
+    progress: Progress | None = None,
+    actor: Actor,
 ) -> TrainResult | None:
     """Train and alias a demo model when the live alias is unset; otherwise do nothing.
 
@@ -30,16 +35,20 @@ def ensure_demo_model(
         settings: where to look for the live alias and where to train.
         rows: rows of synthetic data (default: ``settings.demo_rows``).
         progress: called with (fraction done, message).
+        actor: who asks; training needs ``ml_lead`` (checked only when there is
+            something to train, so an analyst's start-up check is not refused).
 
     Returns:
         The training result, or None when a live model already existed.
 
     Raises:
+        PermissionDenied: the live alias is unset and the actor may not train.
         InputError: a bad row count.
         BackendError: a store cannot be reached, or the demo data cannot be written.
     """
     if get_alias_version(settings, settings.live_alias) is not None:
         return None
+    require(actor, Action.TRAIN)
     rows = rows or settings.demo_rows
     path = demo_data_path(settings)
     if not path.exists():
@@ -53,4 +62,4 @@ def ensure_demo_model(
             partial.replace(path)  # a crash mid-write never leaves a truncated demo file
         except OSError as exc:
             raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
-    return train_from_csv(path, settings=settings, progress=progress)
+    return train_from_csv(path, settings=settings, progress=progress, actor=actor)

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from core.auth import AUTH_MODES, Role, RoleMap, os_user, parse_role_map
 from core.errors import ConfigError
 
 TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
@@ -126,6 +127,33 @@ class Settings(BaseSettings):
     demo_rows: int = Field(
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )
+    auth: str = Field(
+        default="local",
+        description="How the app knows who you are: local, oidc (st.login) or header (proxy).",
+    )
+    local_user: str = Field(
+        default_factory=os_user, description="The user in local mode; default: the OS user."
+    )
+    roles: str = Field(
+        default="",
+        description="Role map, e.g. 'alice=ml_lead,bob=analyst,group:fraud-leads=ml_lead'.",
+    )
+    default_role: Role | None = Field(
+        default=None,
+        description="Role of anyone not mapped; default: ml_lead in local mode on loopback, "
+        "analyst otherwise.",
+    )
+    oidc_user_claim: str = Field(
+        default="email", description="ID-token claim naming the user (falls back to 'sub')."
+    )
+    oidc_groups_claim: str = Field(default="groups", description="ID-token claim of groups.")
+    auth_user_header: str = Field(
+        default="X-Forwarded-User", description="Header mode: the trusted user-name header."
+    )
+    auth_groups_header: str = Field(
+        default="X-Forwarded-Groups",
+        description="Header mode: the trusted groups header (comma-separated); '' for none.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -142,6 +170,37 @@ class Settings(BaseSettings):
                 "or '-' (1-100 characters, starting with a letter or digit)"
             )
         return value
+
+    @field_validator("auth")
+    @classmethod
+    def _known_auth_mode(cls, value: str) -> str:
+        mode = value.strip().lower()
+        if mode not in AUTH_MODES:
+            raise ConfigError(
+                f"WORKBENCH_AUTH={value!r}: unknown mode; valid modes are: {', '.join(AUTH_MODES)}"
+            )
+        return mode
+
+    @field_validator("roles")
+    @classmethod
+    def _parseable_roles(cls, value: str) -> str:
+        parse_role_map(value)  # ConfigError now, not at the first sign-in
+        return value
+
+    @field_validator("default_role", mode="before")
+    @classmethod
+    def _known_role(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if value.strip().lower() not in list(Role):
+                raise ConfigError(f"WORKBENCH_DEFAULT_ROLE={value!r}: roles are: {', '.join(Role)}")
+            return value.strip().lower()
+        return value
+
+    @property
+    def role_map(self) -> RoleMap:
+        return parse_role_map(self.roles)
 
     @model_validator(mode="after")
     def _fill_and_check_urls(self) -> Settings:

@@ -28,3 +28,7 @@ class OutputError(WorkbenchError):
 class RefusedError(WorkbenchError):
     """The action was understood and refused: a permission, a gate, or a stale
     compare-and-set (someone else moved the thing first). Exit code 3."""
+
+
+class PermissionDenied(RefusedError):
+    """The actor's role does not allow the action (see :mod:`core.auth`). Exit code 3."""

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 TAG_THRESHOLD = "threshold"
 TAG_MODEL_KIND = "model_kind"
 TAG_DATA_SHA256 = "data_sha256"
+TAG_TRAINED_BY = "trained_by"
 
 
 class MissingThresholdError(InputError):

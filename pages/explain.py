@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.ui import state
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
+from core.auth import Action
 from core.errors import WorkbenchError
 from core.explain import compute_reasons
 from core.registry import read_threshold
@@ -20,6 +21,7 @@ st.info(
     icon=":material/info:",
 )
 settings = state.settings()
+actor = state.actor()
 try:
     choice = state.live_model(settings)
     info = choice.model.info
@@ -110,7 +112,9 @@ if row is not None:
 st.divider()
 st.subheader("The live model overall")
 try:
-    explanation = state.global_explanation(settings, info.version)
+    explanation = state.global_explanation(
+        settings, info.version, actor.can(Action.STORE_ARTIFACTS), actor
+    )
 except WorkbenchError as exc:
     st.error(f"Global explanation unavailable: {exc}", icon=":material/error:")
     st.stop()

@@ -4,8 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import state
+from app.ui.auth import exposed_without_sign_in
 from app.ui.format import HEADLINE_METRICS, format_metric, format_time
 from core.audit import replay_spool, retry_failed, spool_status
+from core.auth import Action
 from core.bootstrap import ensure_demo_model
 from core.config import find_old_home, old_home_message
 from core.errors import WorkbenchError
@@ -14,6 +16,10 @@ st.title(":material/shield: Fraud Workbench")
 st.caption("Score card transactions, see why they score high, compare and promote models.")
 
 settings = state.settings()
+actor = state.actor()
+exposed = exposed_without_sign_in(settings, actor)
+if exposed is not None:
+    st.warning(exposed, icon=":material/public:")
 old_home = find_old_home(settings)
 if old_home is not None:
     st.warning(old_home_message(old_home, settings), icon=":material/folder_open:")
@@ -37,10 +43,15 @@ for s in statuses:
 
 
 def _spool_button(label: str, icon: str, action, done: str) -> None:  # type: ignore[no-untyped-def]
-    """A button that runs one audit-spool action and says how many events it wrote."""
+    """A button that runs one audit-spool action and says how many events it wrote;
+    shown to those who may (core refuses anyone else anyway)."""
+    if not actor.can(Action.MANAGE_AUDIT):
+        st.caption("An ML lead can replay or retry these records.")
+        return
     if st.button(label, icon=icon):
         try:
-            st.success(f"{done} {action(settings)} event(s).", icon=":material/check:")
+            written = action(settings, actor=actor)
+            st.success(f"{done} {written} event(s).", icon=":material/check:")
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
 
@@ -91,6 +102,13 @@ except WorkbenchError as exc:
     st.stop()
 
 if live is None:
+    if not actor.can(Action.TRAIN):
+        st.info(
+            f"No version of **{settings.model_name}** carries the alias "
+            f"**@{settings.live_alias}** yet. An ML lead can train one.",
+            icon=":material/info:",
+        )
+        st.stop()
     st.info(
         f"No version of **{settings.model_name}** carries the alias "
         f"**@{settings.live_alias}** yet. Train a demo model on synthetic data, or run "
@@ -100,7 +118,9 @@ if live is None:
     if st.button("Train demo model", icon=":material/model_training:", type="primary"):
         bar = st.progress(0.0, text="Starting")
         try:
-            ensure_demo_model(settings, progress=lambda f, msg: bar.progress(f, text=msg))
+            ensure_demo_model(
+                settings, progress=lambda f, msg: bar.progress(f, text=msg), actor=actor
+            )
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
         else:

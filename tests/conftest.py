@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.auth import Actor, Role
 from core.config import Settings, get_settings
 from core.data import generate_transactions
 from core.training import TrainResult, train_from_csv
@@ -42,6 +43,9 @@ os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="workbench-test-data-")
 atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
+LEAD = Actor(name="lead", role=Role.ML_LEAD, mode="test")
+"""The ML lead the tests act as where an action needs that role."""
+ANALYST = Actor(name="ann", role=Role.ANALYST, mode="test")
 # The real ULB sample is never committed; WORKBENCH_REAL_SAMPLE points at it from a checkout
 # that has no ../shared beside it (a clean clone elsewhere; .ci/run sets it).
 REAL_SAMPLE = Path(
@@ -349,14 +353,14 @@ class Trained:
 def trained(request: pytest.FixtureRequest, tiny_csv: Path) -> Trained:
     """One LightGBM version trained and aliased per backend, shared by the session."""
     settings = _settings_for(request, request.param, f"trained-{uuid.uuid4().hex[:8]}")
-    return Trained(settings, train_from_csv(tiny_csv, settings=settings))
+    return Trained(settings, train_from_csv(tiny_csv, settings=settings, actor=LEAD))
 
 
 @pytest.fixture(scope="session")
 def trained_embedded(tiny_csv: Path, embedded_home: Path) -> Trained:
     """The embedded trained model alone (for page and browser tests)."""
     settings = Settings(home=embedded_home, model_name=f"pages-{uuid.uuid4().hex[:8]}")
-    return Trained(settings, train_from_csv(tiny_csv, settings=settings))
+    return Trained(settings, train_from_csv(tiny_csv, settings=settings, actor=LEAD))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ FORBIDDEN = {"streamlit", "fastapi", "starlette", "typer", "rich", "click"}
 # Interfaces sit above core and never import each other.
 INTERFACES = ("app", "pages", "cli", "api")
 # Lower core layers never import the higher ones (scoring, explain, registry, ...).
-LOWER = ("config", "errors", "schema", "storage", "db")
+LOWER = ("auth", "config", "errors", "schema", "storage", "db")
 
 
 def _modules(path: Path) -> set[str]:

@@ -43,7 +43,7 @@ from core.data import generate_transactions
 from core.db import Prediction, ScoringEvent, get_engine
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
-from tests.conftest import REPO, Trained, free_port
+from tests.conftest import LEAD, REPO, Trained, free_port
 
 # --------------------------------------------------------------------------- helpers
 
@@ -227,7 +227,7 @@ def test_spool_replays_in_order_without_duplicates(
 
     # a crash after commit but before the spool file was removed: replay must not duplicate
     shutil.copy(kept, spool_dir(back) / kept.name)
-    assert replay_spool(back) == 0 and pending_spool(back) == 0
+    assert replay_spool(back, actor=LEAD) == 0 and pending_spool(back) == 0
     assert count_predictions(back, first.audit.event_uid) == 596
 
 
@@ -265,7 +265,7 @@ def test_a_refused_record_is_set_aside_with_its_reason_and_blocks_nothing(
     assert pending_spool(back) == 0 and len(spool_status(back).set_aside) == 2
 
     # retry-failed tries again; refused again, each keeps a (new) reason
-    assert retry_failed(back) == 0
+    assert retry_failed(back, actor=LEAD) == 0
     again = spool_status(back)
     assert len(again.set_aside) == 2 and all("input_hash" in r.reason for r in again.set_aside)
 
@@ -299,7 +299,7 @@ def test_a_record_spooled_for_one_database_is_never_written_to_another(
     assert log_scoring(target, event, _table(5)).stored == "spool"
 
     other = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'other' / 'wb.db'}")
-    assert replay_spool(other) == 0
+    assert replay_spool(other, actor=LEAD) == 0
     assert _stored(other, event.event_uid) is None  # nothing written to the other database
     assert pending_spool(other) == 1
     status = spool_status(other)
@@ -310,7 +310,7 @@ def test_a_record_spooled_for_one_database_is_never_written_to_another(
     assert pending_spool(other) == 1
 
     same_database.up()
-    assert replay_spool(target) == 1 and pending_spool(target) == 0
+    assert replay_spool(target, actor=LEAD) == 1 and pending_spool(target) == 0
     assert count_predictions(target, event.event_uid) == 5
 
 
@@ -325,7 +325,7 @@ def test_a_recreated_database_at_the_same_address_is_another_database(tmp_path: 
     event = _header()
     assert log_scoring(settings, event, _table(2)).stored == "spool"
     (tmp_path / "wb.db").rmdir()  # a new, empty database appears at the same address
-    assert replay_spool(settings) == 0
+    assert replay_spool(settings, actor=LEAD) == 0
     assert _stored(settings, event.event_uid) is None
     assert len(spool_status(settings).other_database) == 1
 
@@ -336,8 +336,10 @@ def test_a_recreated_database_at_the_same_address_is_another_database(tmp_path: 
 _REPLAY = """
 import sys
 from core.audit import replay_spool
+from core.auth import Actor, Role
 from core.config import Settings
-print(replay_spool(Settings(home=sys.argv[1], database_url=sys.argv[2])))
+lead = Actor(name="lead", role=Role.ML_LEAD)
+print(replay_spool(Settings(home=sys.argv[1], database_url=sys.argv[2]), actor=lead))
 """
 
 
@@ -391,7 +393,7 @@ def test_replay_resumes_a_partly_written_event_chunk_by_chunk(backend_settings: 
     assert _stored(settings, event.event_uid) == ("in_progress", 2, 6)
 
     spool_record(settings, event, chunks, current_database(settings, contact=True))
-    assert replay_spool(settings) == 1  # not dropped as "already stored"
+    assert replay_spool(settings, actor=LEAD) == 1  # not dropped as "already stored"
     assert _stored(settings, event.event_uid) == ("complete", 3, 9)
     assert count_predictions(settings, event.event_uid) == 9
     with Session(engine) as session:
@@ -461,7 +463,7 @@ def test_a_long_batch_does_not_lock_out_a_form_score_or_an_alias_move(
             source_kind="ui",
             actor="form",
         )
-        set_alias(patient, version=1, alias="during-batch", actor="lead", reason="test")
+        set_alias(patient, version=1, alias="during-batch", actor=LEAD, reason="test")
         assert _stored(batch_settings, header.event_uid)[0] == "in_progress"  # still going
     finally:
         others_done.set()

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from core.config import Settings, get_settings
 from core.training import train_from_csv
-from tests.conftest import REPO, free_port, settings_env
+from tests.conftest import LEAD, REPO, free_port, settings_env
 
 runner = CliRunner()
 
@@ -144,7 +144,7 @@ def healthy(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Setting
     """A home with a trained, aliased model of its own (the broken runs may add versions)."""
     home = tmp_path_factory.mktemp("healthy-home")
     settings = Settings(home=home, model_name=f"unreachable-{uuid.uuid4().hex[:8]}")
-    train_from_csv(tiny_csv, settings=settings)
+    train_from_csv(tiny_csv, settings=settings, actor=LEAD)
     return settings
 
 

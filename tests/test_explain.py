@@ -25,7 +25,7 @@ from core.schema import FEATURES
 from core.scoring import DECISION, resolve_model, score_file
 from core.training.split import split_by_time
 from core.training.train import _fit, _xy
-from tests.conftest import Trained
+from tests.conftest import LEAD, Trained
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_global_explanation_is_stored_with_the_version(trained: Trained) -> None
     model = load_model(settings, get_version_by_alias(settings))
     path = download_artifact(settings, trained.result.run_id, "explain/global.parquet")
     stored = pd.read_parquet(path)
-    explanation = get_global_explanation(settings, model)
+    explanation = get_global_explanation(settings, model, actor=LEAD)
     assert len(explanation.features) == len(stored) <= 2000
     importance = explanation.importance()
     assert set(importance.index) == set(FEATURES) and importance.is_monotonic_decreasing

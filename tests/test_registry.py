@@ -41,7 +41,7 @@ from core.tracking import get_client, point_mlflow, use_tracking
 from core.training import train_model
 from core.training.split import split_by_time
 from core.training.train import _fit, _log_and_register, _xy, file_sha256
-from tests.conftest import Trained, free_port
+from tests.conftest import LEAD, Trained, free_port
 
 
 def test_training_registers_and_aliases_the_first_version(trained: Trained, tiny_csv: Path) -> None:
@@ -107,8 +107,10 @@ def test_second_version_leaves_the_alias_and_can_be_promoted(
     backend_settings: Settings, tiny_frame: pd.DataFrame
 ) -> None:
     settings = backend_settings
-    first = train_model(tiny_frame, settings=settings, data_sha256="a" * 64)
-    second = train_model(tiny_frame, settings=settings, model_kind="logreg", data_sha256="b" * 64)
+    first = train_model(tiny_frame, settings=settings, actor=LEAD, data_sha256="a" * 64)
+    second = train_model(
+        tiny_frame, settings=settings, actor=LEAD, model_kind="logreg", data_sha256="b" * 64
+    )
     assert (first.version, second.version) == (1, 2)
     assert second.alias_set is None
     assert get_version_by_alias(settings).version == 1
@@ -118,7 +120,7 @@ def test_second_version_leaves_the_alias_and_can_be_promoted(
     assert listed[1].aliases == ("champion",) and listed[0].model_kind == "logreg"
     assert listed[0].metrics["auprc"] == pytest.approx(second.metrics.auprc)
 
-    previous = set_alias(settings, version=2, actor="lead", reason="logreg is simpler")
+    previous = set_alias(settings, version=2, actor=LEAD, reason="logreg is simpler")
     assert previous == 1 and get_version_by_alias(settings).version == 2
     with Session(get_engine(settings)) as session:
         events = session.scalars(
@@ -145,7 +147,11 @@ def test_unknown_version_and_alias_are_not_found(backend_settings: Settings) -> 
 def test_unknown_model_kind_is_an_input_error(tiny_frame: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="unknown model kind 'xgboost'"):
         train_model(
-            tiny_frame, settings=Settings(home=tmp_path), model_kind="xgboost", data_sha256="0"
+            tiny_frame,
+            settings=Settings(home=tmp_path),
+            model_kind="xgboost",
+            data_sha256="0",
+            actor=LEAD,
         )  # type: ignore[arg-type]
 
 
@@ -300,7 +306,7 @@ def test_a_failed_download_is_a_backend_error_and_overwrites_nothing(trained: Tr
             download_artifact(broken, run_id, "reference/feature_stats.json")
         elsewhere = replace(model, info=replace(model.info, run_id=other))
         with pytest.raises(BackendError):
-            get_global_explanation(broken, elsewhere)
+            get_global_explanation(broken, elsewhere, actor=LEAD)
     finally:
         settings.apply_to_environment()  # MLflow reads the endpoint from the environment
     assert len(load_global_explanation(settings, other).features) == 7
@@ -367,16 +373,16 @@ def test_an_unreachable_app_database_moves_no_alias(trained: Trained, tmp_path: 
         update={"database_url": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone"}
     )
     with pytest.raises(BackendError, match="app database"):
-        set_alias(down, version=1, alias="unreachable-db", actor="lead", reason="r")
+        set_alias(down, version=1, alias="unreachable-db", actor=LEAD, reason="r")
     assert get_alias_version(trained.settings, "unreachable-db") is None
 
 
 def test_a_refused_alias_move_leaves_a_failed_history_row(trained: Trained) -> None:
     settings = trained.settings
     with pytest.raises(InputError, match="reserved"):  # a bad alias name is bad input
-        set_alias(settings, version=1, alias="v7", actor="lead", reason="a reserved name")
+        set_alias(settings, version=1, alias="v7", actor=LEAD, reason="a reserved name")
     assert _alias_events(settings, "v7") == [(None, 1, "failed")]
-    assert set_alias(settings, version=1, alias="moved-ok", actor="lead", reason="r") is None
+    assert set_alias(settings, version=1, alias="moved-ok", actor=LEAD, reason="r") is None
     assert _alias_events(settings, "moved-ok") == [(None, 1, "confirmed")]
     assert get_alias_version(settings, "moved-ok") == 1
 
@@ -386,5 +392,5 @@ def test_an_unreachable_registry_writes_no_history(tmp_path: Path) -> None:
         home=tmp_path, tracking_uri=f"http://127.0.0.1:{free_port()}", model_name="gone"
     )
     with pytest.raises(BackendError):
-        set_alias(settings, version=1, alias="champion", actor="lead", reason="r")
+        set_alias(settings, version=1, alias="champion", actor=LEAD, reason="r")
     assert _alias_events(settings, "champion") == []

@@ -30,6 +30,7 @@ from core.training.train import (
     file_sha256,
     train_from_csv,
 )
+from tests.conftest import LEAD
 
 
 def test_split_is_by_time_without_overlap(tiny_frame: pd.DataFrame) -> None:
@@ -270,7 +271,7 @@ def test_threshold_and_early_stopping_use_validation_only(
     path = tmp_path / "noisy-test.csv"
     frame.to_csv(path, index=False)
     settings = Settings(home=tmp_path / "home", model_name="validation-only")
-    result = train_from_csv(path, settings=settings, model_kind="lightgbm")
+    result = train_from_csv(path, settings=settings, model_kind="lightgbm", actor=LEAD)
 
     # The test's own time split: 60 / 20 / 20 in Time order (the frame is already sorted).
     n = len(frame)

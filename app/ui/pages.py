@@ -4,20 +4,25 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.auth import Action, Actor
+
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 
-PAGE_SPECS: list[tuple[str, str, str]] = [
-    # (file in pages/, title, material icon)
-    ("home.py", "Home", ":material/home:"),
-    ("score.py", "Score a transaction", ":material/person_search:"),
-    ("batch.py", "Batch scoring", ":material/table_view:"),
-    ("explain.py", "Explain", ":material/insights:"),
+PAGE_SPECS: list[tuple[str, str, str, Action]] = [
+    # (file in pages/, title, material icon, what the page needs)
+    ("home.py", "Home", ":material/home:", Action.VIEW),
+    ("score.py", "Score a transaction", ":material/person_search:", Action.SCORE),
+    ("batch.py", "Batch scoring", ":material/table_view:", Action.SCORE),
+    ("explain.py", "Explain", ":material/insights:", Action.EXPLAIN),
+    ("train.py", "Train a model", ":material/model_training:", Action.TRAIN),
 ]
 
 
-def build_pages() -> list[st.Page]:
-    """st.Page objects must be made inside a script run, so this is called per run."""
+def build_pages(actor: Actor) -> list[st.Page]:
+    """The pages ``actor`` may use. st.Page objects must be made inside a script run, so
+    this is called per run. A page left out is not served to that session at all."""
     return [
         st.Page(PAGES_DIR / name, title=title, icon=icon, default=(i == 0))
-        for i, (name, title, icon) in enumerate(PAGE_SPECS)
+        for i, (name, title, icon, needs) in enumerate(PAGE_SPECS)
+        if actor.can(needs)
     ]

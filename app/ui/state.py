@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.ui.auth import require_actor
 from core.artifacts import get_global_explanation, get_reference, get_test_split
+from core.auth import Actor
 from core.config import Settings, get_settings
-from core.errors import NotFoundError
+from core.errors import NotFoundError, WorkbenchError
 from core.explain import GlobalExplanation
 from core.reference import ReferenceStats
 from core.registry import (
@@ -22,8 +24,14 @@ from core.status import BackendStatus, check_backends
 
 
 def settings() -> Settings:
-    """The process settings (read from the environment once by core)."""
-    return get_settings()
+    """The process settings (read from the environment once by core); a bad setting
+    (an unknown URL scheme, a malformed WORKBENCH_ROLES) is one error, and the run stops."""
+    try:
+        return get_settings()
+    except WorkbenchError as exc:
+        st.error(f"The workbench is misconfigured: {exc}", icon=":material/settings:")
+        st.stop()
+        raise  # st.stop() raises StopException; this line is never reached
 
 
 @st.cache_data(ttl=15, show_spinner="Checking backends...")
@@ -65,20 +73,18 @@ def test_split(settings: Settings, run_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Explaining a sample of the test split...")
-def global_explanation(settings: Settings, version: int) -> GlobalExplanation:
-    """Stored with the version (computed and stored on first use for older versions)."""
+def global_explanation(
+    settings: Settings, version: int, may_store: bool, _actor: Actor
+) -> GlobalExplanation:
+    """Stored with the version; computed on first use for older versions, and stored
+    then if ``_actor`` may write into the run (``may_store`` keys the cache on it)."""
     model = load_model(settings, get_version(settings, version, with_metrics=False))
-    return get_global_explanation(settings, model)
+    return get_global_explanation(settings, model, actor=_actor)
 
 
-def actor() -> str:
-    """Who is using the app: the signed-in user where Streamlit auth is set up."""
-    try:
-        if st.user.is_logged_in:
-            return str(st.user.get("email") or st.user.get("name") or "signed-in user")
-    except (AttributeError, KeyError):
-        pass
-    return "analyst (not signed in)"
+def actor() -> Actor:
+    """Who uses this session, with their role (app/main.py stops a run with nobody)."""
+    return require_actor(settings())
 
 
 def clear() -> None:

@@ -32,6 +32,7 @@ from core.audit.spool import (
     spool_dir,
 )
 from core.audit.writer import mark_interrupted, sweep_interrupted, write_event
+from core.auth import Action, Actor, require
 from core.config import Settings
 from core.db import classify_error, describe_error, get_engine
 from core.errors import BackendError
@@ -61,8 +62,22 @@ def _replay_lock(settings: Settings, *, wait: bool) -> Iterator[bool]:
         lock.release()
 
 
-def replay_spool(settings: Settings, *, wait: bool = True) -> int:
+def replay_spool(settings: Settings, *, actor: Actor) -> int:
+    """Replay the spool now, on a person's request (``ml_lead``): see :func:`flush_spool`.
+
+    Raises:
+        PermissionDenied: the actor may not replay audit records.
+        BackendError: the database cannot be used (the rest stays spooled).
+    """
+    require(actor, Action.MANAGE_AUDIT)
+    return flush_spool(settings, wait=True)
+
+
+def flush_spool(settings: Settings, *, wait: bool = True) -> int:
     """Write spooled records meant for the configured database, in the order made.
+
+    Every audit stream calls this before its own record (so records keep their order);
+    people ask for it through :func:`replay_spool`.
 
     A record already stored is dropped from the spool; a partly stored one is completed.
     A record the database refuses for its content is set aside in ``spool/failed/`` with
@@ -126,16 +141,18 @@ def _replay(settings: Settings, *, force_sweep: bool) -> int:
     return written
 
 
-def retry_failed(settings: Settings) -> int:
-    """Move every set-aside record back into the spool and replay.
+def retry_failed(settings: Settings, *, actor: Actor) -> int:
+    """Move every set-aside record back into the spool and replay (``ml_lead``).
 
     Returns:
         How many records were written (a record refused again is set aside again, with
         the new reason).
 
     Raises:
+        PermissionDenied: the actor may not retry audit records.
         BackendError: the database cannot be used (the records wait in the spool).
     """
+    require(actor, Action.MANAGE_AUDIT)
     folder = failed_dir(settings)
     if not folder.exists():
         return 0
@@ -143,7 +160,7 @@ def retry_failed(settings: Settings) -> int:
         for path in sorted(folder.glob("*.parquet")):
             _reason_path(path).unlink(missing_ok=True)
             os.replace(path, spool_dir(settings) / path.name)
-    return replay_spool(settings)
+    return flush_spool(settings)
 
 
 def spool_status(settings: Settings) -> SpoolStatus:

@@ -16,7 +16,7 @@ import threading
 import pyarrow as pa
 
 from core.audit.records import AuditReceipt, ScoringEventRecord
-from core.audit.replay import replay_spool
+from core.audit.replay import flush_spool
 from core.audit.spool import DatabaseTag, current_database, pending_spool, spool_record
 from core.audit.writer import (
     begin_event,
@@ -134,7 +134,7 @@ class AuditStream:
         done = False
         try:
             # Another process replaying: do not wait for it, write this record now.
-            self._replayed = replay_spool(self._settings, wait=False)
+            self._replayed = flush_spool(self._settings, wait=False)
             engine = get_engine(self._settings)
             self._database_id = current_database(self._settings, contact=True).database_id
             sweep_interrupted(self._settings)  # at most once a minute per process

@@ -16,14 +16,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.utils.mlflow_tags import MLFLOW_USER
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.aliases import ensure_alias
 from core.artifacts import log_global_explanation
+from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import load_transactions
+from core.db.text import safe_text
 from core.errors import InputError
 from core.explain import compute_global
 from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
@@ -32,6 +35,7 @@ from core.registry import (
     TAG_DATA_SHA256,
     TAG_MODEL_KIND,
     TAG_THRESHOLD,
+    TAG_TRAINED_BY,
 )
 from core.schema import FEATURES, LABEL
 from core.tracking import backend_errors, use_tracking
@@ -112,12 +116,15 @@ def train_from_csv(
     settings: Settings,
     model_kind: ModelKind = "lightgbm",
     progress: Progress | None = None,
+    actor: Actor,
 ) -> TrainResult:
     """Load a labelled CSV, then :func:`train_model` on its valid rows.
 
     Raises:
+        PermissionDenied: the actor may not train (checked before the file is read).
         InputError: the file is unusable, has no labels, or too few frauds to split.
     """
+    require(actor, Action.TRAIN)
     report = progress or _no_progress
     report(0.02, f"Reading {Path(path).name}")
     loaded = load_transactions(path, require_label=True)
@@ -133,6 +140,7 @@ def train_from_csv(
         data_name=Path(path).name,
         rows_rejected=len(loaded.rejected),
         progress=progress,
+        actor=actor,
     )
 
 
@@ -146,6 +154,7 @@ def train_model(
     data_name: str = "frame",
     rows_rejected: int = 0,
     progress: Progress | None = None,
+    actor: Actor,
 ) -> TrainResult:
     """Train, evaluate, log and register one model; alias it if the live alias is unset.
 
@@ -160,14 +169,17 @@ def train_model(
         data_name: a readable name of the source data, logged as a parameter.
         rows_rejected: rows of the source the loader rejected, logged as a parameter.
         progress: called with (fraction done, message) as work advances.
+        actor: who trains (``ml_lead``); recorded as the run's user.
 
     Returns:
         The run, the registered version and its test metrics.
 
     Raises:
+        PermissionDenied: the actor may not train.
         InputError: unknown model kind or too few frauds to split.
         BackendError: MLflow cannot be reached.
     """
+    require(actor, Action.TRAIN)
     if model_kind not in MODEL_KINDS:
         raise InputError(
             f"unknown model kind {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}"
@@ -187,7 +199,8 @@ def train_model(
 
     report(0.6, "Logging the run to MLflow")
     use_tracking(settings)
-    with mlflow.start_run(run_name=f"{model_kind}-{data_sha256[:8]}") as run:
+    run_tags = {MLFLOW_USER: safe_text(actor.name, 250)}  # who trained, not the OS user
+    with mlflow.start_run(run_name=f"{model_kind}-{data_sha256[:8]}", tags=run_tags) as run:
         mlflow.log_params(
             {
                 **params,
@@ -213,6 +226,7 @@ def train_model(
                 TAG_THRESHOLD: repr(threshold),
                 TAG_MODEL_KIND: model_kind,
                 TAG_DATA_SHA256: data_sha256,
+                TAG_TRAINED_BY: safe_text(actor.name, 250),
             },
         )
         run_id = run.info.run_id
@@ -220,7 +234,7 @@ def train_model(
         log_global_explanation(settings, run_id, compute_global(adapter, split.test))
 
     report(0.95, "Checking the live alias")
-    alias_set = ensure_alias(settings, version=version, actor="train")
+    alias_set = ensure_alias(settings, version=version, actor=actor)
     report(1.0, f"Registered {settings.model_name} version {version}")
     return TrainResult(
         run_id=run_id,

@@ -20,7 +20,7 @@ def _app(monkeypatch: pytest.MonkeyPatch, settings: Settings, **extra: str) -> A
     return AppTest.from_file(MAIN, default_timeout=120)
 
 
-@pytest.mark.parametrize("page", [name for name, _, _ in PAGE_SPECS])
+@pytest.mark.parametrize("page", [name for name, *_ in PAGE_SPECS])
 def test_every_page_renders(
     page: str, trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
 ) -> None:

@@ -18,11 +18,11 @@ from streamlit.testing.v1 import AppTest
 from app.ui.pages import PAGE_SPECS
 from core.config import Settings, get_settings
 from core.training import train_from_csv
-from tests.conftest import REPO, Trained, settings_env
+from tests.conftest import LEAD, REPO, Trained, settings_env
 from tests.test_cli_unreachable import BROKEN, Broken
 
 MAIN = str(REPO / "app" / "main.py")
-PAGES = [name for name, _, _ in PAGE_SPECS]
+PAGES = [name for name, *_ in PAGE_SPECS]
 
 
 def _point(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
@@ -79,7 +79,7 @@ def movable(tiny_csv: Path, embedded_home: Path, tmp_path_factory: pytest.TempPa
         experiment_name=f"movable-{uuid.uuid4().hex[:8]}",
         model_name=f"movable-{uuid.uuid4().hex[:8]}",
     )
-    train_from_csv(tiny_csv, settings=settings)
+    train_from_csv(tiny_csv, settings=settings, actor=LEAD)
     return settings, folder / "artifacts"
 
 
