@@ -9,18 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Trained, free_port, serve, services_required, settings_env
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.conftest import REPO, Trained, free_port, serve, settings_env
 
 pytestmark = pytest.mark.browser
 
@@ -50,21 +39,6 @@ def app_url(trained_embedded: Trained, tmp_path_factory: pytest.TempPathFactory)
         command, port=port, log_path=log_path, cwd=REPO, what="streamlit", env=env, timeout=90
     ):
         yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if services_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_home_page_shows_the_live_model(app_url: str, browser, trained_embedded: Trained) -> None:  # type: ignore[no-untyped-def]
