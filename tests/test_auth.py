@@ -325,3 +325,13 @@ def test_a_cli_score_is_audited_under_the_actor(trained_embedded: Trained, tmp_p
             select(ScoringEvent.actor).where(ScoringEvent.input_name == "in.csv")
         ).all()
     assert actors == ["bob"]
+
+
+def test_a_malformed_role_map_stops_every_command_with_one_line(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    for args in (["whoami"], ["versions"], ["audit", "status"]):
+        result = _invoke(settings, *args, WORKBENCH_ROLES="bob=boss")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.strip() == (
+            "error: WORKBENCH_ROLES: 'bob=boss' names the role 'boss'; roles are: analyst, ml_lead"
+        )
