@@ -378,13 +378,13 @@ def test_usage_errors_exit_2(home: Settings, args: list[str]) -> None:
 
 
 def test_the_exit_code_table() -> None:
-    from cli.main import (
+    from cli.common import (
         EXIT_BACKEND,
         EXIT_DRIFT,
         EXIT_INPUT,
         EXIT_OK,
         EXIT_REFUSED,
-        _exit_code,
+        exit_code,
     )
     from core.errors import (
         BackendError,
@@ -398,7 +398,7 @@ def test_the_exit_code_table() -> None:
 
     assert (EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT) == (0, 1, 2, 3, 4)
     codes = {
-        cls.__name__: _exit_code(cls("x"))
+        cls.__name__: exit_code(cls("x"))
         for cls in (
             BackendError,
             OutputError,
