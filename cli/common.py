@@ -6,12 +6,19 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+# Typer 0.2x ships its own copy of Click (typer._click): its usage errors are these
+# classes, not the ones of a separately installed click package.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
 from core.config import Settings, find_old_home, get_settings, old_home_message
 from core.errors import ConfigError, InputError, NotFoundError, RefusedError, WorkbenchError
@@ -51,6 +58,51 @@ def print_warning(message: str) -> None:
     """One ``warning:`` line on stderr."""
     err.print("[yellow]warning:[/yellow] ", end="", highlight=False)
     err.print(message, highlight=False, markup=False)
+
+
+class PlainErrorsGroup(TyperGroup):
+    """The ``workbench`` group: a usage error is one plain ``error:`` line, exit 2.
+
+    Typer prints Click's usage errors in a rich box (``typer.core._main`` calls
+    ``rich_utils.rich_format_error`` whenever rich is installed and the app has a
+    ``rich_markup_mode``); without that mode Click's own output is still three lines
+    (usage, hint, error). Neither fits the rule that a failure is one ``error:`` line.
+    So the group runs in Click's non-standalone mode, which hands every error to its
+    caller, and prints it here; help keeps Typer's rich formatting. Used through
+    ``typer.Typer(cls=...)``, Typer's documented way to give an app its own group class.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError:  # the help was printed already (bare ``workbench``)
+            sys.exit(EXIT_INPUT)
+        except ClickException as exc:
+            _usage_error(exc)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(EXIT_BACKEND)
+        # non-standalone, Click returns a typer.Exit's code, or the command's return value
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _usage_error(exc: ClickException) -> NoReturn:
+    message = exc.format_message().strip()
+    ctx = exc.ctx if isinstance(exc, UsageError) else None
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        stop = "" if message.endswith((".", "?", "!")) else "."
+        message = f"{message}{stop} Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
+    print_error(message)
+    sys.exit(exc.exit_code)
 
 
 def load_settings() -> Settings:

@@ -23,6 +23,7 @@ import typer
 from cli.audit import audit_app
 from cli.common import (
     EXIT_BACKEND,
+    PlainErrorsGroup,
     failures,
     load_settings,
     print_error,
@@ -37,6 +38,7 @@ app = typer.Typer(
     help="Fraud Workbench: train, register and inspect card-fraud models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=PlainErrorsGroup,  # usage errors: one plain line, not Typer's rich box
 )
 
 log = logging.getLogger("workbench")

@@ -377,6 +377,50 @@ def test_usage_errors_exit_2(home: Settings, args: list[str]) -> None:
     assert "Traceback" not in result.output
 
 
+USAGE_ERRORS = [
+    (["status", "--no-such-option"], "No such option: --no-such-option", "workbench status"),
+    (["score", "--data", "x.csv"], "Missing option '--out'", "workbench score"),
+    (
+        ["generate", "--out", "g.csv", "--rows", "many"],
+        "Invalid value for '--rows'",
+        "workbench generate",
+    ),
+    (["no-such-command"], "No such command 'no-such-command'", "workbench"),
+    (["audit", "no-such-subcommand"], "No such command 'no-such-subcommand'", "workbench audit"),
+]
+
+
+def _one_plain_usage_line(stdout: str, stderr: str, code: int, message: str, path: str) -> None:
+    shown = f"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert code == 2, shown
+    assert stdout == "", shown
+    assert stderr.count("\n") == 1 and stderr.startswith("error: "), shown
+    assert message in stderr and f"Try '{path} --help' for help." in stderr, shown
+    assert not set(stderr) & set("╭╮╰╯│─"), shown  # no rich box
+
+
+@pytest.mark.parametrize(("args", "message", "path"), USAGE_ERRORS)
+def test_a_usage_error_is_one_plain_line(
+    home: Settings, args: list[str], message: str, path: str
+) -> None:
+    result = _invoke(home, *args)
+    _one_plain_usage_line(result.stdout, result.stderr, result.exit_code, message, path)
+
+
+def test_a_usage_error_is_one_plain_line_in_a_real_process(tmp_path: Path) -> None:
+    script = Path(__file__).parents[1] / ".venv" / "bin" / "workbench"
+    done = subprocess.run(
+        [str(script), "status", "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "80"},
+    )
+    _args, message, path = USAGE_ERRORS[0]
+    _one_plain_usage_line(done.stdout, done.stderr, done.returncode, message, path)
+
+
 def test_the_exit_code_table() -> None:
     from cli.common import (
         EXIT_BACKEND,
