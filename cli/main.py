@@ -242,6 +242,8 @@ def score(
             input_name=data.name,
             out=out,
             progress=report,
+            # read with the version a moment ago: one registry read, not a second for the tag
+            threshold=choice.model.info.require_threshold(),
         )
     for note in result.warnings:  # e.g. rows scored despite a bad optional label
         print_warning(note)

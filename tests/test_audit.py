@@ -282,6 +282,32 @@ def test_a_corrupt_spool_file_is_set_aside_not_a_crash(tmp_path: Path) -> None:
     assert status.set_aside[0].reason.startswith("unreadable spool file")
 
 
+def test_spool_status_reads_each_spool_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spy on pyarrow (not on our code): status reads each file's metadata once."""
+    import pyarrow.parquet as pq
+
+    home = tmp_path / "home"
+    ours = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'ours.db'}")
+    other = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'other' / 'x.db'}")
+    database = current_database(ours, contact=True)
+    spool_record(ours, _header(), [_table(2)], database)  # waiting
+    spool_record(ours, _header(), [_table(1)], current_database(other, contact=False))  # other
+    spool_record(ours, _header(), [_table(3)], database, reason="refused")  # set aside
+    reads: list[str] = []
+    real = pq.read_metadata
+
+    def counting(where, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(Path(where).name)
+        return real(where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_metadata", counting)
+    status = spool_status(ours)
+    assert (len(status.waiting), len(status.other_database), len(status.set_aside)) == (1, 1, 1)
+    assert sorted(reads) == sorted({*reads}) and len(reads) == 3, reads
+
+
 # --------------------------------------------------------------------------- which database
 
 

@@ -214,6 +214,32 @@ def test_audit_status_shows_waiting_set_aside_and_foreign_records(tmp_path: Path
     assert "Traceback" not in down.output and "secret" not in down.output
 
 
+def test_score_reads_the_model_version_once(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path, monkeypatch
+) -> None:
+    """A spy on MLflow's client (not on our code): one registry read of the version."""
+    from mlflow.tracking import MlflowClient
+
+    settings = trained_embedded.settings
+    data = tmp_path / "in.csv"
+    tiny_frame.head(50).to_csv(data, index=False)
+    calls: list[str] = []
+    for name in ("get_model_version", "get_model_version_by_alias"):
+        real = getattr(MlflowClient, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(MlflowClient, name, spy)
+    for choice, expected in ((["--version", "1"], "get_model_version"), ([], "by_alias")):
+        calls.clear()
+        out = tmp_path / f"out{len(choice)}.csv"
+        result = _invoke(settings, "score", "--data", str(data), "--out", str(out), *choice)
+        assert result.exit_code == 0, result.output
+        assert len(calls) == 1 and calls[0].endswith(expected), calls
+
+
 # --------------------------------------------------------------------------- safe output files
 
 

@@ -256,9 +256,11 @@ def _read_chunks(path: Path) -> list[pa.Table]:
     return chunks
 
 
-def _describe(path: Path, *, reason: str | None = None) -> SpooledRecord:
+def _describe(path: Path, *, reason: str | None = None) -> tuple[SpooledRecord, DatabaseTag]:
+    """A spool file as ``workbench audit status`` shows it, and its database: one read of
+    its metadata."""
     event, tag, rows = _read_tag(path)
-    return SpooledRecord(
+    record = SpooledRecord(
         file=path.name,
         event_uid=event.event_uid,
         created_at=event.created_at.isoformat(),
@@ -266,3 +268,4 @@ def _describe(path: Path, *, reason: str | None = None) -> SpooledRecord:
         database=tag.label if tag.database_id is None else f"{tag.label} (id {tag.database_id})",
         reason=reason,
     )
+    return record, tag

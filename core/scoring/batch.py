@@ -103,6 +103,7 @@ def score_file(
     out: Path | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Progress | None = None,
+    threshold: float | None = None,
 ) -> BatchResult:
     """Validate, score and audit a transactions CSV, chunk by chunk.
 
@@ -117,6 +118,9 @@ def score_file(
             instead of keeping them in memory.
         chunk_rows: rows per chunk; bounds memory use.
         progress: called with (fraction done, message).
+        threshold: the version's threshold when the caller read the version a moment ago
+            (the CLI, right after :func:`resolve_model`); by default it is read now. A
+            caller that keeps a ``choice`` (the app) must not pass it: thresholds change.
 
     Returns:
         Row accounting, alerts, the audit receipt and, unless ``out`` was given, the
@@ -131,7 +135,8 @@ def score_file(
     start = time.perf_counter()
     report = progress or (lambda _f, _m: None)
     info = choice.model.info
-    threshold = read_threshold(settings, info)
+    if threshold is None:
+        threshold = read_threshold(settings, info)
     total: int | None = None  # counted once the file has passed its header checks
     header = event_header(choice, source_kind, actor, input_name, threshold=threshold)
     audit: AuditStream | None = None  # started with the first chunk: a file refused
