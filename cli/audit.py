@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import err, failures, load_settings
+from cli.common import EXIT_INPUT, err, failures, load_settings, print_error
 
 if TYPE_CHECKING:
-    from core.audit import SpoolStatus
+    from core.audit import Adoption, SpooledRecord, SpoolStatus
 
 audit_app = typer.Typer(help="The prediction audit log.", no_args_is_help=True)
 
@@ -59,6 +59,80 @@ def audit_status(
         typer.echo(f"  set aside {record.file} ({record.rows:,} rows): {record.reason}")
     for record in status.other_database:
         typer.echo(f"  for {record.database}: {record.file} ({record.rows:,} rows)")
+    for how in sorted({adopt_option(record) for record in status.other_database}):
+        typer.echo(f"  to write those into this database instead: workbench audit adopt {how}")
+
+
+def adopt_option(record: SpooledRecord) -> str:
+    """The ``workbench audit adopt`` option that names this record."""
+    return "--untagged" if record.untagged else f"--from-database {record.database_key}"
+
+
+@audit_app.command("adopt")
+def audit_adopt(
+    untagged: Annotated[
+        bool,
+        typer.Option("--untagged", help="Records spooled before records named their database."),
+    ] = False,
+    from_database: Annotated[
+        str | None,
+        typer.Option(
+            "--from-database",
+            metavar="ID",
+            help="Records meant for this database: its id, or the address `audit status` "
+            "shows for records that carry none.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Write them (without it, only list them).")
+    ] = False,
+) -> None:
+    """Write spooled records meant for another database, or for none, into this one.
+
+    Lists them and writes nothing unless --yes.
+    """
+    from core.audit import adopt_spooled, list_adoptable
+
+    if not untagged and from_database is None:
+        print_error(
+            "name the records to adopt: --untagged, or --from-database ID "
+            "(see workbench audit status)"
+        )
+        raise typer.Exit(EXIT_INPUT)
+    settings = load_settings()
+    with failures():
+        if yes:
+            done = adopt_spooled(settings, untagged=untagged, from_database=from_database)
+        else:
+            done = list_adoptable(settings, untagged=untagged, from_database=from_database)
+    _print_adoption(done)
+
+
+def _print_adoption(done: Adoption) -> None:
+    if not done.records:
+        typer.echo(
+            "no spooled record matches; records waiting for this database are written by "
+            "workbench audit replay (see workbench audit status)"
+        )
+        return
+    if not done.adopted:
+        for record in done.records:
+            typer.echo(
+                f"  {record.file} ({record.rows:,} rows, {record.created_at}) meant for "
+                f"{record.database}"
+            )
+        typer.echo(
+            f"{len(done.records)} record(s) would be written into the app database "
+            f"{done.database}; nothing was written: add --yes to write them"
+        )
+        return
+    typer.echo(
+        f"adopted {len(done.records)} record(s) into the app database {done.database}: "
+        f"{len(done.stored)} stored, {len(done.set_aside)} set aside, "
+        f"{len(done.waiting)} waiting"
+    )
+    for record in done.set_aside:
+        err.print(f"  set aside {record.file}: {record.reason}", highlight=False, markup=False)
 
 
 def _print_replay(written: int, status: SpoolStatus) -> None:

@@ -43,7 +43,7 @@ from core.data import generate_transactions
 from core.db import Prediction, ScoringEvent, get_engine
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
-from tests.conftest import REPO, Trained, free_port
+from tests.conftest import REPO, Trained, free_port, write_old_spool_file
 
 # --------------------------------------------------------------------------- helpers
 
@@ -354,6 +354,86 @@ def test_a_recreated_database_at_the_same_address_is_another_database(tmp_path: 
     assert replay_spool(settings) == 0
     assert _stored(settings, event.event_uid) is None
     assert len(spool_status(settings).other_database) == 1
+
+
+# --------------------------------------------------------------------------- adoption
+
+
+def test_records_no_database_takes_are_adopted_only_when_named(
+    backend_settings: Settings, tmp_path: Path
+) -> None:
+    from core.audit import adopt_spooled, list_adoptable
+    from core.audit.spool import DatabaseTag
+    from core.errors import InputError
+
+    settings = backend_settings.model_copy(update={"home": tmp_path / "home"})
+    old, gone = _header(rows_in=3, rows_scored=3), _header(rows_in=2, rows_scored=2)
+    old_file = write_old_spool_file(settings, old, _table(3))
+    kept = tmp_path / "old-copy.parquet"
+    shutil.copy(old_file, kept)
+    never = DatabaseTag("a-database-gone-for-good", "0123456789abcdef", "postgresql://h:5432/x")
+    spool_record(settings, gone, [_table(2)], never)
+
+    # shown, never replayed on a guess
+    assert replay_spool(settings) == 0
+    status = spool_status(settings)
+    assert not status.waiting and len(status.other_database) == 2
+    assert [(r.event_uid, r.untagged) for r in status.other_database] == [
+        (old.event_uid, True),
+        (gone.event_uid, False),
+    ]
+    assert status.other_database[1].database_key == "a-database-gone-for-good"
+
+    with pytest.raises(InputError, match="name the records to adopt"):
+        list_adoptable(settings)
+    with pytest.raises(InputError, match="name the records to adopt"):
+        adopt_spooled(settings)
+    listed = list_adoptable(settings, untagged=True)  # a dry run writes nothing
+    assert [r.event_uid for r in listed.records] == [old.event_uid] and not listed.adopted
+    assert _stored(settings, old.event_uid) is None and pending_spool(settings) == 2
+
+    done = adopt_spooled(settings, untagged=True)
+    assert [r.event_uid for r in done.stored] == [old.event_uid]
+    assert not done.set_aside and not done.waiting
+    assert _stored(settings, old.event_uid) == ("complete", 1, 3)
+    assert count_predictions(settings, old.event_uid) == 3
+    assert pending_spool(settings) == 1  # the other database's record is left alone
+
+    # adopted twice (a copy of its file comes back): stored once
+    shutil.copy(kept, old_file)
+    again = adopt_spooled(settings, untagged=True)
+    assert [r.event_uid for r in again.stored] == [old.event_uid]
+    assert count_predictions(settings, old.event_uid) == 3 and pending_spool(settings) == 1
+
+    assert not adopt_spooled(settings, from_database="no-such-database").records
+    done = adopt_spooled(settings, from_database="a-database-gone-for-good")
+    assert [r.event_uid for r in done.stored] == [gone.event_uid]
+    assert count_predictions(settings, gone.event_uid) == 2 and pending_spool(settings) == 0
+
+
+def test_adoption_waits_for_the_replay_lock(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    from core.audit import adopt_spooled
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'wb.db'}")
+    event = _header(rows_in=4, rows_scored=4)
+    write_old_spool_file(settings, event, _table(4))
+    lock = FileLock(spool_dir(settings) / ".replay.lock")
+    lock.acquire()
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(adopt_spooled(settings, untagged=True)), daemon=True
+    )
+    try:
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive() and _stored(settings, event.event_uid) is None
+    finally:
+        lock.release()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and len(outcome) == 1
+    assert count_predictions(settings, event.event_uid) == 4
 
 
 # --------------------------------------------------------------------------- one replayer

@@ -240,6 +240,55 @@ def test_score_reads_the_model_version_once(
         assert len(calls) == 1 and calls[0].endswith(expected), calls
 
 
+def test_audit_adopt_lists_first_and_writes_only_with_yes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from core.audit import (
+        ScoringEventRecord,
+        count_predictions,
+        make_predictions_table,
+        pending_spool,
+    )
+    from tests.conftest import write_old_spool_file
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'wb.db'}")
+    event = ScoringEventRecord("cli", "t", "m", 1, None, 0.5, 3, 3, 0, 0)
+    table = make_predictions_table(
+        row_number=np.arange(1, 4),
+        transaction_id=None,
+        features=np.zeros((3, 30)),
+        probability=np.zeros(3),
+        decision=np.zeros(3),
+    )
+    old = write_old_spool_file(settings, event, table)
+
+    status = _invoke(settings, "audit", "status")
+    assert "1 waiting for another database" in status.stdout
+    assert "workbench audit adopt --untagged" in status.stdout
+
+    bare = _invoke(settings, "audit", "adopt")
+    assert bare.exit_code == 2 and bare.stderr.count("\n") == 1
+    assert bare.stderr.startswith("error: name the records to adopt")
+
+    listed = _invoke(settings, "audit", "adopt", "--untagged")
+    assert listed.exit_code == 0, listed.output
+    assert old.name in listed.stdout and "nothing was written: add --yes" in listed.stdout
+    assert count_predictions(settings, event.event_uid) == 0 and pending_spool(settings) == 1
+
+    down = settings.model_copy(update={"database_url": f"sqlite:///{old}/not-a-folder/wb.db"})
+    refused = _invoke(down, "audit", "adopt", "--untagged", "--yes")
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1, refused.output
+    assert "no record was adopted" in refused.stderr and "Traceback" not in refused.output
+    assert pending_spool(settings) == 1
+
+    done = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "adopted 1 record(s) into the app database" in done.stdout and "1 stored" in done.stdout
+    assert count_predictions(settings, event.event_uid) == 3 and pending_spool(settings) == 0
+    nothing = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
+    assert nothing.exit_code == 0 and "no spooled record matches" in nothing.stdout
+
+
 # --------------------------------------------------------------------------- safe output files
 
 

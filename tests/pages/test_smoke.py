@@ -121,6 +121,8 @@ def test_home_shows_and_replays_the_audit_spool(
     assert reasons["Event"].tolist() == [refused.event_uid]
     assert "NOT NULL constraint failed" in reasons["Reason"].iloc[0]
     assert "1 spooled audit record(s) belong to another app database" in at.info[0].value
+    adopt = "workbench audit adopt --from-database postgresql://127.0.0.1:"
+    assert adopt in at.info[0].value and at.info[0].value.endswith("/gone")
     at.button[0].click().run()
     assert at.success[0].value == "Replayed 1 event(s)."
     assert pending_spool(back) == 1  # the other database's record stays
