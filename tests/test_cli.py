@@ -61,6 +61,34 @@ def test_logreg_baseline_and_unknown_model(home: Settings, tiny_csv: Path) -> No
     assert wrong.exit_code == 2 and "unknown model kind 'xgboost'" in wrong.stderr
 
 
+@pytest.mark.parametrize("database", ["sqlite-unopenable", "postgresql-refused"])
+def test_train_with_the_app_database_down_says_the_version_was_registered(
+    home: Settings, tiny_csv: Path, tmp_path: Path, database: str
+) -> None:
+    """Registering needs the registry only; the alias move needs its history row too."""
+    from core.registry import list_versions
+    from tests.conftest import free_port
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a regular file: nothing can be opened under it\n")
+    url = (
+        f"sqlite:///{blocker}/workbench.db"
+        if database.startswith("sqlite")
+        else f"postgresql://wb@127.0.0.1:{free_port()}/app"
+    )
+    down = home.model_copy(update={"database_url": url})
+    result = _invoke(down, "train", "--data", str(tiny_csv))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    # (MLflow prints "Created version '1' of model ..." on its own)
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    expected = "error: registered fraud-detector version 1; the alias @champion was not set: "
+    assert error.startswith(expected) and len(error) < 300, error
+    assert "app database" in error and "train again" in error, error
+    [registered] = list_versions(home)  # the registry agrees: kept, and not aliased
+    assert (registered.version, registered.aliases) == (1, ())
+
+
 def test_generate_writes_a_loadable_file_with_drift(home: Settings, tmp_path: Path) -> None:
     out = tmp_path / "gen.csv"
     result = _invoke(home, "generate", "--out", str(out), "--rows", "3000", "--drift", "V14=2")

@@ -35,8 +35,13 @@ def _make_engine(url: str, busy_timeout: float) -> Engine:
         if path and path != ":memory:":
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise BackendError(f"app database {url} cannot be opened: {exc}") from exc
+            except OSError as exc:  # the URL names the path already: say what is wrong
+                why = (
+                    f"{Path(exc.filename).name!r} is not a folder"
+                    if isinstance(exc, FileExistsError) and exc.filename
+                    else exc.strerror or str(exc)
+                )
+                raise BackendError(f"app database {url} cannot be opened: {why}") from exc
         # busy_timeout: how long a writer waits for another writer's lock before failing
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
