@@ -74,13 +74,19 @@ def _reset_audit_log(home: Path, database_url: str | None) -> None:
 
 
 def _worker(home: Path, data: Path, out: Path, database_url: str | None) -> None:
+    from core.auth import Actor, Role
     from core.scoring import resolve_model, score_file
 
     settings = _settings(home, database_url)
     choice = resolve_model(settings)
     start = time.perf_counter()
     result = score_file(
-        data, settings=settings, choice=choice, source_kind="cli", actor="bench", out=out
+        data,
+        settings=settings,
+        choice=choice,
+        source_kind="cli",
+        actor=Actor(name="bench", role=Role.ANALYST, mode="bench"),
+        out=out,
     )
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -2,89 +2,48 @@
 
 Typer (on Click) gives typed options, ``--help`` and shell completion for free; Rich,
 which it brings along, draws the progress bars on stderr so ``--json`` output on stdout
-stays machine-readable.
+stays machine-readable. What every command shares is in ``cli.common``; the ``audit``
+sub-commands are in ``cli.audit``.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.auth import Actor, cli_actor
-from core.config import Settings, find_old_home, get_settings, old_home_message
-from core.errors import (
-    ConfigError,
-    InputError,
-    NotFoundError,
-    OutputError,
-    RefusedError,
-    WorkbenchError,
+from cli.audit import audit_app
+from cli.common import (
+    EXIT_BACKEND,
+    PlainErrorsGroup,
+    failures,
+    load_actor,
+    load_settings,
+    print_error,
+    print_warning,
+    progress_bar,
+    set_actor_name,
+    start_up,
 )
-
-if TYPE_CHECKING:
-    from core.audit import SpoolStatus
+from core.errors import InputError, NotFoundError, OutputError
 
 app = typer.Typer(
     name="workbench",
     help="Fraud Workbench: train, register and inspect card-fraud models.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=PlainErrorsGroup,  # usage errors: one plain line, not Typer's rich box
 )
-# soft_wrap: messages stay one line each (grep-able, and paths are never split mid-word)
-err = Console(stderr=True, soft_wrap=True)
-
 
 log = logging.getLogger("workbench")
-
-# One clear line per outcome on stderr: MLflow's INFO chatter ("Creating initial MLflow
-# database tables...") and urllib3's retry warnings would bury it. The environment
-# variable covers an MLflow imported later; the logger levels cover one imported already.
-os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
-logging.getLogger("urllib3").setLevel(logging.ERROR)
-
-# One exit-code table for every command (README, "Exit codes"); later commands extend it,
-# never redefine it. Usage errors (an unknown option, a value of the wrong type) are Click's
-# and exit 2 too.
-EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT = 0, 1, 2, 3, 4
-
-
-def _exit_code(exc: WorkbenchError) -> int:
-    if isinstance(exc, RefusedError):
-        return EXIT_REFUSED
-    if isinstance(exc, InputError | ConfigError | NotFoundError):
-        return EXIT_INPUT
-    return EXIT_BACKEND
-
-
-def _settings() -> Settings:
-    """The process settings; warns (once per command) about an old ./.workbench left unused."""
-    try:
-        settings = get_settings()
-    except WorkbenchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(_exit_code(exc)) from exc
-    old = find_old_home(settings)
-    if old is not None:
-        err.print(f"[yellow]warning:[/yellow] {old_home_message(old, settings)}", highlight=False)
-    return settings
-
-
-_ACTOR_NAME: dict[str, str | None] = {"name": None}  # set by the callback, per process
 
 
 @app.callback()
@@ -100,58 +59,7 @@ def _global_options(
     ] = None,
 ) -> None:
     """Fraud Workbench: train, register and inspect card-fraud models."""
-    _ACTOR_NAME["name"] = actor
-
-
-def _actor(settings: Settings) -> Actor:
-    """Who runs this command, with the role WORKBENCH_ROLES gives them."""
-    try:
-        return cli_actor(settings, _ACTOR_NAME["name"])
-    except WorkbenchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(_exit_code(exc)) from exc
-
-
-@contextmanager
-def _failures() -> Iterator[None]:
-    """Turn a WorkbenchError into one readable line on stderr and an exit code."""
-    try:
-        yield
-    except WorkbenchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(_exit_code(exc)) from exc
-
-
-@contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
-    """A rich progress bar on stderr, or None (callers then skip progress work entirely)."""
-    if not enabled:
-        yield None
-        return
-    with Progress(
-        TextColumn("{task.description:<48}"), BarColumn(), TimeElapsedColumn(), console=err
-    ) as bar:
-        task = bar.add_task("Starting", total=1.0)
-        yield lambda fraction, message: bar.update(task, completed=fraction, description=message)
-
-
-@contextmanager
-def _start_up() -> Iterator[None]:
-    """Heavy imports (and model loading) with the cyclic garbage collector paused, then frozen.
-
-    Importing MLflow, LightGBM and scikit-learn creates about a million long-lived objects.
-    The collector would scan them again and again while they are being created, and once
-    more at exit, for nothing: none of them is garbage. Pausing it here and then moving
-    them into the permanent generation (``gc.freeze``) takes 0.9 s off the start-up of
-    ``workbench score`` (bench/README.md); later collections only look at objects made
-    afterwards. Meant for a one-shot process: frozen objects are never collected.
-    """
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
+    set_actor_name(actor)
 
 
 @app.command()
@@ -163,17 +71,17 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
-    with _start_up():
+    with start_up():
         from core.training import train_from_csv
 
-    settings = _settings()
-    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
+    settings = load_settings()
+    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
         result = train_from_csv(
             data,
             settings=settings,
             model_kind=model,  # type: ignore[arg-type]
             progress=report,
-            actor=_actor(settings),
+            actor=load_actor(settings),
         )
     if as_json:
         typer.echo(json.dumps(result.as_json()))
@@ -204,7 +112,7 @@ def generate(
     from core.output import check_output, replace_when_done
 
     shifts: dict[str, float] = {}
-    with _failures():
+    with failures():
         check_output(out)
         for item in drift or []:
             name, _, value = item.partition("=")
@@ -232,12 +140,12 @@ def bootstrap(
     ] = None,
 ) -> None:
     """Train and alias a demo model if the live alias is unset (idempotent)."""
-    with _start_up():
+    with start_up():
         from core.bootstrap import ensure_demo_model
 
-    settings = _settings()
-    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
-        result = ensure_demo_model(settings, rows=rows, progress=report, actor=_actor(settings))
+    settings = load_settings()
+    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
+        result = ensure_demo_model(settings, rows=rows, progress=report, actor=load_actor(settings))
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
     else:
@@ -250,15 +158,15 @@ def bootstrap(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the backends in use (passwords masked), whether each answers, and the live model."""
-    with _start_up():
+    with start_up():
         from core.registry import get_version_by_alias
         from core.status import check_backends
 
-    settings = _settings()
+    settings = load_settings()
     checks = check_backends(settings)
     live: dict[str, object] | None = None
     tracking_ok = next(c.ok for c in checks if c.name == "MLflow tracking")
-    with _failures():
+    with failures():
         if tracking_ok:  # the live model is the registry's answer, whatever else is down
             try:
                 info = get_version_by_alias(settings)
@@ -296,11 +204,11 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the registered model's versions with aliases and test metrics."""
-    with _start_up():
+    with start_up():
         from core.registry import list_versions
 
-    settings = _settings()
-    with _failures():
+    settings = load_settings()
+    with failures():
         found = list_versions(settings)
     if as_json:
         typer.echo(
@@ -332,8 +240,8 @@ def whoami(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Who the command line acts as, with which role, and what that role may do."""
     from core.auth import PERMISSIONS
 
-    settings = _settings()
-    actor = _actor(settings)
+    settings = load_settings()
+    actor = load_actor(settings)
     allowed = sorted(str(a) for a in PERMISSIONS[actor.role])
     if as_json:
         typer.echo(json.dumps({"name": actor.name, "role": actor.role, "may": allowed}))
@@ -353,10 +261,10 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Score a CSV; rejected rows go to OUT.rejected.csv; every score is audited."""
-    settings = _settings()
-    actor = _actor(settings)
-    with _failures(), _progress(enabled=sys.stderr.isatty()) as report:
-        with _start_up():
+    settings = load_settings()
+    actor = load_actor(settings)
+    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
+        with start_up():
             from core.output import check_output, rejected_path
             from core.scoring import resolve_model, score_file
 
@@ -368,15 +276,17 @@ def score(
             settings=settings,
             choice=choice,
             source_kind="cli",
-            actor=actor.name,
+            actor=actor,
             input_name=data.name,
             out=out,
             progress=report,
+            # read with the version a moment ago: one registry read, not a second for the tag
+            threshold=choice.model.info.require_threshold(),
         )
     for note in result.warnings:  # e.g. rows scored despite a bad optional label
-        err.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+        print_warning(note)
     if result.audit.spooled:
-        err.print(f"[yellow]warning:[/yellow] {result.audit.message}", highlight=False)
+        print_warning(result.audit.message)
     if as_json:
         typer.echo(json.dumps(result.summary()))
     else:
@@ -387,70 +297,11 @@ def score(
             + (f"\n  rejected: {rejected_path(out)}" if result.rows_rejected else "")
         )
     if result.rows_scored == 0:
-        err.print(
-            f"[red]error:[/red] no row could be scored; reasons are in {rejected_path(out)}",
-            highlight=False,
-        )
+        print_error(f"no row could be scored; reasons are in {rejected_path(out)}")
         raise typer.Exit(2)
 
 
-audit_app = typer.Typer(help="The prediction audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-
-
-@audit_app.command("replay")
-def audit_replay() -> None:
-    """Write spooled audit records to the app database (exit 1 while it is unreachable)."""
-    from core.audit import replay_spool, spool_status
-
-    settings = _settings()
-    with _failures():
-        written = replay_spool(settings, actor=_actor(settings))
-    _print_replay(written, spool_status(settings))
-
-
-@audit_app.command("retry-failed")
-def audit_retry_failed() -> None:
-    """Try the set-aside audit records again (those the database refused for content)."""
-    from core.audit import retry_failed, spool_status
-
-    settings = _settings()
-    with _failures():
-        written = retry_failed(settings, actor=_actor(settings))
-    _print_replay(written, spool_status(settings))
-
-
-@audit_app.command("status")
-def audit_status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """How many audit records wait in the spool, how many were set aside and why."""
-    from core.audit import spool_status
-
-    settings = _settings()
-    status = spool_status(settings)
-    if as_json:
-        typer.echo(json.dumps(status.as_json()))
-        return
-    reach = "reachable" if status.database_reachable else "unreachable"
-    typer.echo(
-        f"app database {status.database} ({reach}): {len(status.waiting)} record(s) waiting, "
-        f"{len(status.set_aside)} set aside, {len(status.other_database)} waiting for "
-        "another database"
-    )
-    for record in status.set_aside:
-        typer.echo(f"  set aside {record.file} ({record.rows:,} rows): {record.reason}")
-    for record in status.other_database:
-        typer.echo(f"  for {record.database}: {record.file} ({record.rows:,} rows)")
-
-
-def _print_replay(written: int, status: SpoolStatus) -> None:
-    typer.echo(
-        f"replayed {written} spooled event(s); {len(status.waiting)} waiting, "
-        f"{len(status.set_aside)} set aside, {len(status.other_database)} for another database"
-    )
-    for record in status.set_aside:
-        err.print(f"  set aside {record.file}: {record.reason}", highlight=False, markup=False)
 
 
 def run_guarded(command: Callable[[], object]) -> None:
@@ -465,10 +316,7 @@ def run_guarded(command: Callable[[], object]) -> None:
     except Exception as exc:  # the last line of defence: nothing may escape as a traceback
         details = _write_crash_log(exc)
         summary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err.print(
-            f"[red]error:[/red] unexpected failure ({summary}); details in {details}",
-            highlight=False,
-        )
+        print_error(f"unexpected failure ({summary}); details in {details}")
         sys.exit(EXIT_BACKEND)
 
 

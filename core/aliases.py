@@ -35,7 +35,8 @@ def set_alias(
     written first (``pending``), then the alias moves, then the row is confirmed. If the
     move raises, the alias is read again and the row settled from what it is (a registry
     may apply a move and fail to answer); if the confirmation fails the alias is moved
-    back, unless someone moved it meanwhile. A ``pending`` row is left behind when the
+    back, unless someone moved it meanwhile, and the row marked ``failed`` where the
+    database still takes that write. A ``pending`` row is left behind when the
     outcome cannot be read, or when the process dies between the move and the
     confirmation; it names the intended move, and the registry holds the truth.
 
@@ -85,9 +86,13 @@ def set_alias(
         raise BackendError(f"setting {alias} to version {version} failed: {exc}") from exc
     try:
         _settle_alias_event(settings, intent.id, "confirmed", strict=True)
-    except BackendError:
-        _undo_alias_move(settings, alias, previous, moved_to=version)
-        raise
+    except BackendError as exc:
+        if not _undo_alias_move(settings, alias, previous, moved_to=version):
+            raise
+        # The move did not stick: the history says so, where the database still lets it.
+        _settle_alias_event(settings, intent.id, "failed")
+        back = "unset" if previous is None else f"version {previous}"
+        raise BackendError(f"{exc}; {alias} was moved back ({back})") from exc
     log.info("%s@%s: %s -> %s by %s", settings.model_name, alias, previous, version, actor)
     return previous
 
@@ -132,11 +137,15 @@ def _settle_alias_event(
 
 def _undo_alias_move(
     settings: Settings, alias: str, previous: int | None, *, moved_to: int
-) -> None:
-    """Move ``alias`` back to ``previous``, unless someone has moved it since."""
+) -> bool:
+    """Move ``alias`` back to ``previous``, unless someone has moved it since.
+
+    Returns:
+        Whether it was moved back.
+    """
     if _current_version(settings, alias) != moved_to:
         log.error("%s@%s was moved again meanwhile; not moving it back", settings.model_name, alias)
-        return
+        return False
     client = get_client(settings)
     try:
         if previous is None:
@@ -152,6 +161,8 @@ def _undo_alias_move(
             previous,
             exc,
         )
+        return False
+    return True
 
 
 def ensure_alias(settings: Settings, *, version: int, actor: Actor) -> str | None:

@@ -45,7 +45,7 @@ if upload is not None and st.session_state.get("batch_file_id") != upload.file_i
             settings=settings,
             choice=choice,
             source_kind="ui",
-            actor=state.actor().name,
+            actor=state.actor(),
             input_name=upload.name,
             progress=lambda fraction, message: bar.progress(fraction, text=message),
         )

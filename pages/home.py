@@ -83,10 +83,18 @@ if spool.set_aside:
     )
     _spool_button("Retry the set-aside records", ":material/replay:", retry_failed, "Wrote")
 if spool.other_database:
+    adopt = sorted(
+        {
+            "--untagged" if r.untagged else f"--from-database {r.database_key}"
+            for r in spool.other_database
+        }
+    )
     st.info(
         f"{len(spool.other_database)} spooled audit record(s) belong to another app database "
         f"({', '.join(sorted({r.database for r in spool.other_database}))}); they are kept "
-        "and written only there.",
+        "and written only there. If that database will not come back (or they name none), "
+        "write them into this one from a terminal; it lists them first and writes with "
+        "`--yes`:\n\n" + "\n".join(f"    workbench audit adopt {option}" for option in adopt),
         icon=":material/database:",
     )
 

@@ -78,7 +78,7 @@ elif mode == "From the test split":
 if record is not None:
     try:
         st.session_state["score_result"] = score_record(
-            record, settings=settings, choice=choice, source_kind="ui", actor=state.actor().name
+            record, settings=settings, choice=choice, source_kind="ui", actor=state.actor()
         )
     except WorkbenchError as exc:
         st.error(str(exc), icon=":material/error:")

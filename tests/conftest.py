@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -35,6 +36,11 @@ from core.auth import Actor, Role
 from core.config import Settings, get_settings
 from core.data import generate_transactions
 from core.training import TrainResult, train_from_csv
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from core.audit import ScoringEventRecord
 
 # No test may touch the real user data directory (the default home), nor a home set in the
 # shell: every process the tests start inherits this.
@@ -46,6 +52,13 @@ REPO = Path(__file__).resolve().parents[1]
 LEAD = Actor(name="lead", role=Role.ML_LEAD, mode="test")
 """The ML lead the tests act as where an action needs that role."""
 ANALYST = Actor(name="ann", role=Role.ANALYST, mode="test")
+
+
+def analyst(name: str) -> Actor:
+    """An analyst called ``name`` (scoring needs an actor; the audit log names them)."""
+    return Actor(name=name, role=Role.ANALYST, mode="test")
+
+
 # The real ULB sample is never committed; WORKBENCH_REAL_SAMPLE points at it from a checkout
 # that has no ../shared beside it (a clean clone elsewhere; .ci/run sets it).
 REAL_SAMPLE = Path(
@@ -385,6 +398,22 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.s3_endpoint_url:
         values["WORKBENCH_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     return values
+
+
+def write_old_spool_file(settings: Settings, event: ScoringEventRecord, table: pa.Table) -> Path:
+    """A record as the spool wrote it before migration 0003: the event in the file's
+    metadata, no database and no chunk sizes (written here with pyarrow, not by core)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    payload = {**event.__dict__, "created_at": event.created_at.isoformat()}
+    folder = settings.home / "spool"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{1:020d}-{event.event_uid}.parquet"
+    metadata = {b"workbench_event": json.dumps(payload).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    return path
 
 
 # --------------------------------------------------------------------------- browser

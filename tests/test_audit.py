@@ -43,7 +43,7 @@ from core.data import generate_transactions
 from core.db import Prediction, ScoringEvent, get_engine
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
-from tests.conftest import LEAD, REPO, Trained, free_port
+from tests.conftest import LEAD, REPO, Trained, analyst, free_port, write_old_spool_file
 
 # --------------------------------------------------------------------------- helpers
 
@@ -200,9 +200,13 @@ def test_spool_replays_in_order_without_duplicates(
     registry = {"tracking_uri": live.tracking_uri, "model_name": live.model_name}
     down = same_database.settings(home, **registry)
     same_database.down()
-    first = score_file(csv, settings=down, choice=choice, source_kind="cli", actor="a")
+    first = score_file(csv, settings=down, choice=choice, source_kind="cli", actor=analyst("a"))
     second = score_record(
-        dict.fromkeys(FEATURES, 0.1), settings=down, choice=choice, source_kind="ui", actor="b"
+        dict.fromkeys(FEATURES, 0.1),
+        settings=down,
+        choice=choice,
+        source_kind="ui",
+        actor=analyst("b"),
     )
     assert first.audit.stored == "spool" and second.audit.stored == "spool"
     assert "saved to the local spool" in first.audit.message and pending_spool(down) == 2
@@ -211,7 +215,7 @@ def test_spool_replays_in_order_without_duplicates(
 
     same_database.up()
     back = same_database.settings(home, **registry)
-    third = score_file(csv, settings=back, choice=choice, source_kind="cli", actor="c")
+    third = score_file(csv, settings=back, choice=choice, source_kind="cli", actor=analyst("c"))
     assert third.audit.stored == "database" and third.audit.replayed == 2
     assert pending_spool(back) == 0
 
@@ -282,6 +286,32 @@ def test_a_corrupt_spool_file_is_set_aside_not_a_crash(tmp_path: Path) -> None:
     assert status.set_aside[0].reason.startswith("unreadable spool file")
 
 
+def test_spool_status_reads_each_spool_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spy on pyarrow (not on our code): status reads each file's metadata once."""
+    import pyarrow.parquet as pq
+
+    home = tmp_path / "home"
+    ours = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'ours.db'}")
+    other = Settings(home=home, database_url=f"sqlite:///{tmp_path / 'other' / 'x.db'}")
+    database = current_database(ours, contact=True)
+    spool_record(ours, _header(), [_table(2)], database)  # waiting
+    spool_record(ours, _header(), [_table(1)], current_database(other, contact=False))  # other
+    spool_record(ours, _header(), [_table(3)], database, reason="refused")  # set aside
+    reads: list[str] = []
+    real = pq.read_metadata
+
+    def counting(where, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(Path(where).name)
+        return real(where, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_metadata", counting)
+    status = spool_status(ours)
+    assert (len(status.waiting), len(status.other_database), len(status.set_aside)) == (1, 1, 1)
+    assert sorted(reads) == sorted({*reads}) and len(reads) == 3, reads
+
+
 # --------------------------------------------------------------------------- which database
 
 
@@ -328,6 +358,87 @@ def test_a_recreated_database_at_the_same_address_is_another_database(tmp_path: 
     assert replay_spool(settings, actor=LEAD) == 0
     assert _stored(settings, event.event_uid) is None
     assert len(spool_status(settings).other_database) == 1
+
+
+# --------------------------------------------------------------------------- adoption
+
+
+def test_records_no_database_takes_are_adopted_only_when_named(
+    backend_settings: Settings, tmp_path: Path
+) -> None:
+    from core.audit import adopt_spooled, list_adoptable
+    from core.audit.spool import DatabaseTag
+    from core.errors import InputError
+
+    settings = backend_settings.model_copy(update={"home": tmp_path / "home"})
+    old, gone = _header(rows_in=3, rows_scored=3), _header(rows_in=2, rows_scored=2)
+    old_file = write_old_spool_file(settings, old, _table(3))
+    kept = tmp_path / "old-copy.parquet"
+    shutil.copy(old_file, kept)
+    never = DatabaseTag("a-database-gone-for-good", "0123456789abcdef", "postgresql://h:5432/x")
+    spool_record(settings, gone, [_table(2)], never)
+
+    # shown, never replayed on a guess
+    assert replay_spool(settings, actor=LEAD) == 0
+    status = spool_status(settings)
+    assert not status.waiting and len(status.other_database) == 2
+    assert [(r.event_uid, r.untagged) for r in status.other_database] == [
+        (old.event_uid, True),
+        (gone.event_uid, False),
+    ]
+    assert status.other_database[1].database_key == "a-database-gone-for-good"
+
+    with pytest.raises(InputError, match="name the records to adopt"):
+        list_adoptable(settings)
+    with pytest.raises(InputError, match="name the records to adopt"):
+        adopt_spooled(settings, actor=LEAD)
+    listed = list_adoptable(settings, untagged=True)  # a dry run writes nothing
+    assert [r.event_uid for r in listed.records] == [old.event_uid] and not listed.adopted
+    assert _stored(settings, old.event_uid) is None and pending_spool(settings) == 2
+
+    done = adopt_spooled(settings, actor=LEAD, untagged=True)
+    assert [r.event_uid for r in done.stored] == [old.event_uid]
+    assert not done.set_aside and not done.waiting
+    assert _stored(settings, old.event_uid) == ("complete", 1, 3)
+    assert count_predictions(settings, old.event_uid) == 3
+    assert pending_spool(settings) == 1  # the other database's record is left alone
+
+    # adopted twice (a copy of its file comes back): stored once
+    shutil.copy(kept, old_file)
+    again = adopt_spooled(settings, actor=LEAD, untagged=True)
+    assert [r.event_uid for r in again.stored] == [old.event_uid]
+    assert count_predictions(settings, old.event_uid) == 3 and pending_spool(settings) == 1
+
+    assert not adopt_spooled(settings, actor=LEAD, from_database="no-such-database").records
+    done = adopt_spooled(settings, actor=LEAD, from_database="a-database-gone-for-good")
+    assert [r.event_uid for r in done.stored] == [gone.event_uid]
+    assert count_predictions(settings, gone.event_uid) == 2 and pending_spool(settings) == 0
+
+
+def test_adoption_waits_for_the_replay_lock(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    from core.audit import adopt_spooled
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'wb.db'}")
+    event = _header(rows_in=4, rows_scored=4)
+    write_old_spool_file(settings, event, _table(4))
+    lock = FileLock(spool_dir(settings) / ".replay.lock")
+    lock.acquire()
+    outcome: list[object] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(adopt_spooled(settings, actor=LEAD, untagged=True)),
+        daemon=True,
+    )
+    try:
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive() and _stored(settings, event.event_uid) is None
+    finally:
+        lock.release()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and len(outcome) == 1
+    assert count_predictions(settings, event.event_uid) == 4
 
 
 # --------------------------------------------------------------------------- one replayer
@@ -461,7 +572,7 @@ def test_a_long_batch_does_not_lock_out_a_form_score_or_an_alias_move(
             settings=patient,
             choice=resolve_model(live),
             source_kind="ui",
-            actor="form",
+            actor=analyst("form"),
         )
         set_alias(patient, version=1, alias="during-batch", actor=LEAD, reason="test")
         assert _stored(batch_settings, header.event_uid)[0] == "in_progress"  # still going
@@ -532,7 +643,11 @@ def test_a_file_with_long_and_odd_ids_is_scored_and_audited(
     csv = tmp_path / "odd.csv"
     frame.to_csv(csv, index=False)
     result = score_file(
-        csv, settings=settings, choice=resolve_model(settings), source_kind="cli", actor="t"
+        csv,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("t"),
     )
     assert result.audit.stored == "database", result.audit.message
     with Session(get_engine(settings)) as session:

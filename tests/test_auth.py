@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from core.aliases import ensure_alias, set_alias
 from core.artifacts import GLOBAL_ARTIFACT, get_global_explanation, load_global_explanation
-from core.audit import replay_spool, retry_failed
+from core.audit import adopt_spooled, replay_spool, retry_failed
 from core.auth import (
     Action,
     Actor,
@@ -248,6 +248,8 @@ def test_an_analyst_cannot_replay_or_retry_audit_records(tmp_path: Path) -> None
         replay_spool(settings, actor=ANALYST)
     with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
         retry_failed(settings, actor=ANALYST)
+    with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
+        adopt_spooled(settings, untagged=True, actor=ANALYST)
     assert replay_spool(settings, actor=LEAD) == 0
 
 

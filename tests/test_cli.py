@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from core.config import Settings, get_settings
 from core.schema import FEATURES
-from tests.conftest import Trained, settings_env
+from tests.conftest import Trained, analyst, settings_env
 
 runner = CliRunner()
 
@@ -59,6 +59,34 @@ def test_logreg_baseline_and_unknown_model(home: Settings, tiny_csv: Path) -> No
     assert _invoke(home, "train", "--data", str(tiny_csv), "--model", "logreg").exit_code == 0
     wrong = _invoke(home, "train", "--data", str(tiny_csv), "--model", "xgboost")
     assert wrong.exit_code == 2 and "unknown model kind 'xgboost'" in wrong.stderr
+
+
+@pytest.mark.parametrize("database", ["sqlite-unopenable", "postgresql-refused"])
+def test_train_with_the_app_database_down_says_the_version_was_registered(
+    home: Settings, tiny_csv: Path, tmp_path: Path, database: str
+) -> None:
+    """Registering needs the registry only; the alias move needs its history row too."""
+    from core.registry import list_versions
+    from tests.conftest import free_port
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a regular file: nothing can be opened under it\n")
+    url = (
+        f"sqlite:///{blocker}/workbench.db"
+        if database.startswith("sqlite")
+        else f"postgresql://wb@127.0.0.1:{free_port()}/app"
+    )
+    down = home.model_copy(update={"database_url": url})
+    result = _invoke(down, "train", "--data", str(tiny_csv))
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    # (MLflow prints "Created version '1' of model ..." on its own)
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    expected = "error: registered fraud-detector version 1; the alias @champion was not set: "
+    assert error.startswith(expected) and len(error) < 300, error
+    assert "app database" in error and "train again" in error, error
+    [registered] = list_versions(home)  # the registry agrees: kept, and not aliased
+    assert (registered.version, registered.aliases) == (1, ())
 
 
 def test_generate_writes_a_loadable_file_with_drift(home: Settings, tmp_path: Path) -> None:
@@ -214,6 +242,81 @@ def test_audit_status_shows_waiting_set_aside_and_foreign_records(tmp_path: Path
     assert "Traceback" not in down.output and "secret" not in down.output
 
 
+def test_score_reads_the_model_version_once(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path, monkeypatch
+) -> None:
+    """A spy on MLflow's client (not on our code): one registry read of the version."""
+    from mlflow.tracking import MlflowClient
+
+    settings = trained_embedded.settings
+    data = tmp_path / "in.csv"
+    tiny_frame.head(50).to_csv(data, index=False)
+    calls: list[str] = []
+    for name in ("get_model_version", "get_model_version_by_alias"):
+        real = getattr(MlflowClient, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(MlflowClient, name, spy)
+    for choice, expected in ((["--version", "1"], "get_model_version"), ([], "by_alias")):
+        calls.clear()
+        out = tmp_path / f"out{len(choice)}.csv"
+        result = _invoke(settings, "score", "--data", str(data), "--out", str(out), *choice)
+        assert result.exit_code == 0, result.output
+        assert len(calls) == 1 and calls[0].endswith(expected), calls
+
+
+def test_audit_adopt_lists_first_and_writes_only_with_yes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from core.audit import (
+        ScoringEventRecord,
+        count_predictions,
+        make_predictions_table,
+        pending_spool,
+    )
+    from tests.conftest import write_old_spool_file
+
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'wb.db'}")
+    event = ScoringEventRecord("cli", "t", "m", 1, None, 0.5, 3, 3, 0, 0)
+    table = make_predictions_table(
+        row_number=np.arange(1, 4),
+        transaction_id=None,
+        features=np.zeros((3, 30)),
+        probability=np.zeros(3),
+        decision=np.zeros(3),
+    )
+    old = write_old_spool_file(settings, event, table)
+
+    status = _invoke(settings, "audit", "status")
+    assert "1 waiting for another database" in status.stdout
+    assert "workbench audit adopt --untagged" in status.stdout
+
+    bare = _invoke(settings, "audit", "adopt")
+    assert bare.exit_code == 2 and bare.stderr.count("\n") == 1
+    assert bare.stderr.startswith("error: name the records to adopt")
+
+    listed = _invoke(settings, "audit", "adopt", "--untagged")
+    assert listed.exit_code == 0, listed.output
+    assert old.name in listed.stdout and "nothing was written: add --yes" in listed.stdout
+    assert count_predictions(settings, event.event_uid) == 0 and pending_spool(settings) == 1
+
+    down = settings.model_copy(update={"database_url": f"sqlite:///{old}/not-a-folder/wb.db"})
+    refused = _invoke(down, "audit", "adopt", "--untagged", "--yes")
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1, refused.output
+    assert "no record was adopted" in refused.stderr and "Traceback" not in refused.output
+    assert pending_spool(settings) == 1
+
+    done = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "adopted 1 record(s) into the app database" in done.stdout and "1 stored" in done.stdout
+    assert count_predictions(settings, event.event_uid) == 3 and pending_spool(settings) == 0
+    nothing = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
+    assert nothing.exit_code == 0 and "no spooled record matches" in nothing.stdout
+
+
 # --------------------------------------------------------------------------- safe output files
 
 
@@ -294,7 +397,7 @@ def test_a_failed_run_keeps_the_previous_out_and_leaves_no_partial_file(
             settings=settings,
             choice=resolve_model(settings),
             source_kind="cli",
-            actor="t",
+            actor=analyst("t"),
             out=out,
             chunk_rows=128,
         )
@@ -377,14 +480,58 @@ def test_usage_errors_exit_2(home: Settings, args: list[str]) -> None:
     assert "Traceback" not in result.output
 
 
+USAGE_ERRORS = [
+    (["status", "--no-such-option"], "No such option: --no-such-option", "workbench status"),
+    (["score", "--data", "x.csv"], "Missing option '--out'", "workbench score"),
+    (
+        ["generate", "--out", "g.csv", "--rows", "many"],
+        "Invalid value for '--rows'",
+        "workbench generate",
+    ),
+    (["no-such-command"], "No such command 'no-such-command'", "workbench"),
+    (["audit", "no-such-subcommand"], "No such command 'no-such-subcommand'", "workbench audit"),
+]
+
+
+def _one_plain_usage_line(stdout: str, stderr: str, code: int, message: str, path: str) -> None:
+    shown = f"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert code == 2, shown
+    assert stdout == "", shown
+    assert stderr.count("\n") == 1 and stderr.startswith("error: "), shown
+    assert message in stderr and f"Try '{path} --help' for help." in stderr, shown
+    assert not set(stderr) & set("╭╮╰╯│─"), shown  # no rich box
+
+
+@pytest.mark.parametrize(("args", "message", "path"), USAGE_ERRORS)
+def test_a_usage_error_is_one_plain_line(
+    home: Settings, args: list[str], message: str, path: str
+) -> None:
+    result = _invoke(home, *args)
+    _one_plain_usage_line(result.stdout, result.stderr, result.exit_code, message, path)
+
+
+def test_a_usage_error_is_one_plain_line_in_a_real_process(tmp_path: Path) -> None:
+    script = Path(__file__).parents[1] / ".venv" / "bin" / "workbench"
+    done = subprocess.run(
+        [str(script), "status", "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "80"},
+    )
+    _args, message, path = USAGE_ERRORS[0]
+    _one_plain_usage_line(done.stdout, done.stderr, done.returncode, message, path)
+
+
 def test_the_exit_code_table() -> None:
-    from cli.main import (
+    from cli.common import (
         EXIT_BACKEND,
         EXIT_DRIFT,
         EXIT_INPUT,
         EXIT_OK,
         EXIT_REFUSED,
-        _exit_code,
+        exit_code,
     )
     from core.errors import (
         BackendError,
@@ -398,7 +545,7 @@ def test_the_exit_code_table() -> None:
 
     assert (EXIT_OK, EXIT_BACKEND, EXIT_INPUT, EXIT_REFUSED, EXIT_DRIFT) == (0, 1, 2, 3, 4)
     codes = {
-        cls.__name__: _exit_code(cls("x"))
+        cls.__name__: exit_code(cls("x"))
         for cls in (
             BackendError,
             OutputError,

@@ -37,6 +37,7 @@ ARGS: dict[tuple[str, ...], list[str]] = {
     ("generate",): ["--out", "{out}", "--rows", "2000"],
     ("bootstrap",): ["--rows", "2000"],
     ("score",): ["--data", "{csv}", "--out", "{out}"],
+    ("audit", "adopt"): ["--untagged", "--yes"],
 }
 # Commands that cannot do anything without the tracking store (the registry).
 NEED_TRACKING = {("train",), ("bootstrap",), ("status",), ("versions",), ("score",)}

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from core.config import Settings
 from core.db import get_engine, upgrade_database
-from core.db.engine import VERSION_TABLE, check_database
+from core.db.engine import MIGRATIONS, VERSION_TABLE, check_database
 from core.errors import BackendError
 from tests.conftest import free_port
 
@@ -196,8 +196,6 @@ def test_migration_0003_keeps_existing_rows_complete_and_names_the_database(
     from alembic.config import Config
     from sqlalchemy import create_engine, text
 
-    from core.db.engine import MIGRATIONS
-
     engine = create_engine(f"sqlite:///{tmp_path / 'at-0002.db'}")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -230,3 +228,115 @@ def test_migration_0003_keeps_existing_rows_complete_and_names_the_database(
     assert alias_status == "confirmed"
     assert len(ids) == 1 and len(ids[0][0]) == 36
     engine.dispose()
+
+
+# --------------------------------------------------------------------------- migration race
+
+_MIGRATE = """
+import sys, time
+from pathlib import Path
+from core.config import Settings
+from core.db import get_database_id
+go = Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():  # all processes start migrating at the same moment
+    time.sleep(0.002)
+print(get_database_id(Settings(home=sys.argv[3], database_url=sys.argv[1])), flush=True)
+"""
+
+
+def _migrate_at_once(url: str, tmp_path: Path, *, processes: int = 2) -> list[str]:
+    """Start ``processes`` fresh processes that migrate ``url`` at the same moment; return
+    the database id each one reads (each fails the test if its process failed)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE, url, str(go), str(tmp_path / f"home-{k}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(processes)
+    ]
+    for process in started:  # each has imported core and waits
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    go.touch()
+    ids = []
+    for process in started:
+        out, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err[-3000:]
+        ids.append(out.strip())
+    return ids
+
+
+@pytest.mark.timeout(600)
+def test_processes_migrating_a_new_sqlite_database_at_once_do_not_collide(
+    tmp_path: Path,
+) -> None:
+    for attempt in range(3):  # a collision needs the timing to line up: try a few times
+        folder = tmp_path / f"attempt-{attempt}"
+        folder.mkdir()
+        url = f"sqlite:///{folder / 'new.db'}"
+        ids = _migrate_at_once(url, folder)
+        assert len(set(ids)) == 1 and len(ids[0]) == 36, ids  # one database, one id
+        _assert_migrated_once(url)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_processes_migrating_a_new_postgres_database_at_once_do_not_collide(
+    tmp_path: Path,
+) -> None:
+    import uuid
+
+    import psycopg2
+
+    from tests.conftest import PG_ADMIN_URL, unavailable
+
+    try:
+        admin = psycopg2.connect(PG_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}".strip())
+    admin.autocommit = True
+    server = PG_ADMIN_URL.rsplit("/", 1)[0].split("://", 1)[1]
+    try:
+        # both drivers: psycopg 3 binds parameters on the server, psycopg2 on the client
+        for attempt, driver in enumerate(["psycopg2", "psycopg", "psycopg2", "psycopg"]):
+            name = f"wb_test_race_{uuid.uuid4().hex[:8]}"
+            with admin.cursor() as cursor:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = f"postgresql+{driver}://{server}/{name}"
+                folder = tmp_path / f"attempt-{attempt}"
+                folder.mkdir()
+                ids = _migrate_at_once(url, folder)
+                assert len(set(ids)) == 1 and len(ids[0]) == 36, ids
+                _assert_migrated_once(url)
+            finally:
+                with admin.cursor() as cursor:
+                    cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+def _assert_migrated_once(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+            ids = connection.execute(text("SELECT database_id FROM workbench_database")).all()
+        newest = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+        assert [v[0] for v in versions] == [newest] and len(ids) == 1
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()

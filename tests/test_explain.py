@@ -25,7 +25,7 @@ from core.schema import FEATURES
 from core.scoring import DECISION, resolve_model, score_file
 from core.training.split import split_by_time
 from core.training.train import _fit, _xy
-from tests.conftest import LEAD, Trained
+from tests.conftest import LEAD, Trained, analyst
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,11 @@ def test_batch_scoring_gives_reasons_to_alerts_only_and_audits_them(
     path = tmp_path / "b.csv"
     tiny_frame.tail(2000).to_csv(path, index=False)
     result = score_file(
-        path, settings=settings, choice=resolve_model(settings), source_kind="cli", actor="t"
+        path,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("t"),
     )
     scored = result.scored
     alerts, quiet = scored[scored[DECISION] == 1], scored[scored[DECISION] == 0]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.aliases import set_alias
@@ -41,7 +43,7 @@ from core.tracking import get_client, point_mlflow, use_tracking
 from core.training import train_model
 from core.training.split import split_by_time
 from core.training.train import _fit, _log_and_register, _xy, file_sha256
-from tests.conftest import LEAD, Trained, free_port
+from tests.conftest import LEAD, Trained, analyst, free_port
 
 
 def test_training_registers_and_aliases_the_first_version(trained: Trained, tiny_csv: Path) -> None:
@@ -129,7 +131,7 @@ def test_second_version_leaves_the_alias_and_can_be_promoted(
             .order_by(AliasEvent.id)
         ).all()
     assert [(e.from_version, e.to_version, e.actor, e.status) for e in events] == [
-        (None, 1, "train", "confirmed"),
+        (None, 1, "lead", "confirmed"),  # the person who trained, not "train"
         (1, 2, "lead", "confirmed"),
     ]
     logreg = load_model(settings, get_version(settings, 2))
@@ -249,11 +251,13 @@ def test_a_version_without_a_valid_threshold_predicts_lists_but_never_decides(
         read_threshold(settings, choice.model.info)
     record = tiny_frame[list(FEATURES)].iloc[0].to_dict()
     with pytest.raises(InputError, match=expected):
-        score_record(record, settings=settings, choice=choice, source_kind="cli", actor="t")
+        score_record(
+            record, settings=settings, choice=choice, source_kind="cli", actor=analyst("t")
+        )
     path = tmp_path / "few.csv"
     tiny_frame.head(5).to_csv(path, index=False)
     with pytest.raises(MissingThresholdError, match=expected):
-        score_file(path, settings=settings, choice=choice, source_kind="cli", actor="t")
+        score_file(path, settings=settings, choice=choice, source_kind="cli", actor=analyst("t"))
 
 
 def test_a_changed_threshold_decides_from_the_next_call(
@@ -269,9 +273,15 @@ def test_a_changed_threshold_decides_from_the_next_call(
     for threshold, alert in ((p / 2, 1), ((1 + p) / 2, 0), (p / 3, 1)):
         client.set_model_version_tag(settings.model_name, "1", "threshold", repr(threshold))
         single = score_record(
-            row.iloc[0].to_dict(), settings=settings, choice=choice, source_kind="ui", actor="t"
+            row.iloc[0].to_dict(),
+            settings=settings,
+            choice=choice,
+            source_kind="ui",
+            actor=analyst("t"),
         )
-        batch = score_file(path, settings=settings, choice=choice, source_kind="cli", actor="t")
+        batch = score_file(
+            path, settings=settings, choice=choice, source_kind="cli", actor=analyst("t")
+        )
         assert (single.decision, single.threshold) == (alert, threshold)
         assert (batch.alerts, batch.threshold) == (alert, threshold)
 
@@ -385,6 +395,63 @@ def test_a_refused_alias_move_leaves_a_failed_history_row(trained: Trained) -> N
     assert set_alias(settings, version=1, alias="moved-ok", actor=LEAD, reason="r") is None
     assert _alias_events(settings, "moved-ok") == [(None, 1, "confirmed")]
     assert get_alias_version(settings, "moved-ok") == 1
+
+
+@contextmanager
+def _confirmation_refused(settings: Settings) -> Iterator[None]:
+    """The app database takes the intent row and any other write, but refuses to confirm
+    a move of this model (a trigger), as a database that fails at that moment would."""
+    model = settings.model_name
+    engine = get_engine(settings)
+    if engine.dialect.name == "sqlite":
+        create = [
+            f"CREATE TRIGGER refuse_confirm BEFORE UPDATE OF status ON alias_events "
+            f"WHEN NEW.status = 'confirmed' AND NEW.model_name = '{model}' "
+            "BEGIN SELECT RAISE(ABORT, 'confirmation refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_confirm"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_confirm() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.status = 'confirmed' AND NEW.model_name = '{model}' THEN "
+            "RAISE EXCEPTION 'confirmation refused by the test'; END IF; RETURN NEW; END "
+            "$$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_confirm BEFORE UPDATE ON alias_events "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_confirm()",
+        ]
+        drop = ["DROP TRIGGER refuse_confirm ON alias_events", "DROP FUNCTION refuse_confirm()"]
+    with engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
+
+
+def test_a_move_whose_history_cannot_be_confirmed_is_undone(trained: Trained) -> None:
+    """The registry moved, the confirmation failed: the alias goes back, the row says so."""
+    source = trained.settings
+    settings = source.model_copy(update={"model_name": f"undo-{uuid.uuid4().hex[:8]}"})
+    mv = get_client(source).get_model_version(source.model_name, str(trained.result.version))
+    point_mlflow(source)  # MLflow resolves a models:/ source through its global URI
+    for _ in range(2):  # versions 1 and 2 of a model of its own: the trained one, twice
+        mlflow.register_model(mv.source, settings.model_name, tags=mv.tags)
+    assert set_alias(settings, version=1, alias="undo-me", actor=LEAD, reason="r") is None
+    with _confirmation_refused(settings), pytest.raises(BackendError) as refused:
+        set_alias(settings, version=2, alias="undo-me", actor=LEAD, reason="r")
+    assert "confirmation refused by the test" in str(refused.value)
+    assert "undo-me was moved back (version 1)" in str(refused.value)
+    assert get_alias_version(settings, "undo-me") == 1
+    assert _alias_events(settings, "undo-me") == [(None, 1, "confirmed"), (1, 2, "failed")]
+
+    # from unset: the alias is removed again
+    with _confirmation_refused(settings), pytest.raises(BackendError, match=r"\(unset\)"):
+        set_alias(settings, version=2, alias="fresh", actor=LEAD, reason="r")
+    assert get_alias_version(settings, "fresh") is None
+    assert _alias_events(settings, "fresh") == [(None, 2, "failed")]
 
 
 def test_an_unreachable_registry_writes_no_history(tmp_path: Path) -> None:

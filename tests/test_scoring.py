@@ -27,7 +27,7 @@ from core.scoring import (
     score_file,
     score_record,
 )
-from tests.conftest import Trained
+from tests.conftest import Trained, analyst
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,9 @@ def batch_csv(tiny_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
 def test_score_file_accounts_for_every_row_and_sorts(trained: Trained, batch_csv: Path) -> None:
     settings = trained.settings
     choice = resolve_model(settings)
-    result = score_file(batch_csv, settings=settings, choice=choice, source_kind="cli", actor="t")
+    result = score_file(
+        batch_csv, settings=settings, choice=choice, source_kind="cli", actor=analyst("t")
+    )
     assert (result.rows_in, result.rows_scored, result.rows_rejected) == (600, 596, 4)
     assert result.rejected["row"].tolist() == [11, 21, 31, 41]
     assert result.rejected["column"].tolist() == ["V4", "Amount", "V7", "V2"]
@@ -68,7 +70,9 @@ def test_score_file_accounts_for_every_row_and_sorts(trained: Trained, batch_csv
 def test_every_score_is_audited_on_each_backend(trained: Trained, batch_csv: Path) -> None:
     settings = trained.settings
     choice = resolve_model(settings)
-    result = score_file(batch_csv, settings=settings, choice=choice, source_kind="cli", actor="ci")
+    result = score_file(
+        batch_csv, settings=settings, choice=choice, source_kind="cli", actor=analyst("ci")
+    )
     assert not result.audit.spooled
     assert count_predictions(settings, result.audit.event_uid) == 596
     with Session(get_engine(settings)) as session:
@@ -95,7 +99,7 @@ def test_streamed_output_files(trained_embedded: Trained, batch_csv: Path, tmp_p
         settings=settings,
         choice=resolve_model(settings),
         source_kind="cli",
-        actor="t",
+        actor=analyst("t"),
         out=out,
         chunk_rows=128,
     )
@@ -137,7 +141,7 @@ def test_an_output_that_cannot_be_written_is_reported_and_the_scores_still_audit
             settings=settings,
             choice=resolve_model(settings),
             source_kind="cli",
-            actor="full-disk",
+            actor=analyst("full-disk"),
             out=out,
             chunk_rows=128,
         )
@@ -155,7 +159,11 @@ def test_a_file_with_every_row_bad_gives_a_report(
     path = tmp_path / "allbad.csv"
     bad.to_csv(path, index=False)
     result = score_file(
-        path, settings=settings, choice=resolve_model(settings), source_kind="ui", actor="t"
+        path,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="ui",
+        actor=analyst("t"),
     )
     assert (result.rows_in, result.rows_scored, result.rows_rejected) == (2, 0, 2)
     assert result.scored.empty and result.alerts == 0
@@ -172,7 +180,11 @@ def test_unreadable_file_raises_and_audits_nothing(
         before = session.query(ScoringEvent).count()
     with pytest.raises(InputError, match="the file is empty"):
         score_file(
-            path, settings=settings, choice=resolve_model(settings), source_kind="ui", actor="t"
+            path,
+            settings=settings,
+            choice=resolve_model(settings),
+            source_kind="ui",
+            actor=analyst("t"),
         )
     with Session(get_engine(settings)) as session:
         assert session.query(ScoringEvent).count() == before
@@ -221,16 +233,18 @@ def test_score_record_names_bad_fields_and_audits(trained_embedded: Trained) -> 
     settings = trained_embedded.settings
     choice = resolve_model(settings)
     record = dict.fromkeys(FEATURES, 0.5)
-    result = score_record(record, settings=settings, choice=choice, source_kind="ui", actor="t")
+    result = score_record(
+        record, settings=settings, choice=choice, source_kind="ui", actor=analyst("t")
+    )
     assert 0 <= result.probability <= 1
     assert count_predictions(settings, result.audit.event_uid) == 1
     record["V4"] = "abc"
     record["Amount"] = -1
     with pytest.raises(InputError, match=r"V4: 'abc' is not a number; Amount: -1 is negative"):
-        score_record(record, settings=settings, choice=choice, source_kind="ui", actor="t")
+        score_record(record, settings=settings, choice=choice, source_kind="ui", actor=analyst("t"))
     del record["V4"]
     with pytest.raises(InputError, match="missing required columns: V4"):
-        score_record(record, settings=settings, choice=choice, source_kind="ui", actor="t")
+        score_record(record, settings=settings, choice=choice, source_kind="ui", actor=analyst("t"))
 
 
 def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -> None:
@@ -240,7 +254,11 @@ def test_download_bytes_round_trip(trained_embedded: Trained, batch_csv: Path) -
 
     settings = trained_embedded.settings
     scored = score_file(
-        batch_csv, settings=settings, choice=resolve_model(settings), source_kind="ui", actor="t"
+        batch_csv,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="ui",
+        actor=analyst("t"),
     ).scored
     from_parquet = pd.read_parquet(io.BytesIO(to_parquet_bytes(scored)))
     pd.testing.assert_frame_equal(from_parquet, scored, check_dtype=False)

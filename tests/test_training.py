@@ -340,3 +340,34 @@ def test_plots_draw_the_right_data_in_the_house_style() -> None:
     perfect = ax.lines[1]
     assert (to_hex(perfect.get_color()), perfect.get_linestyle()) == (to_hex("grey"), ":")
     assert ax.get_legend()._loc == 2  # upper left
+
+
+def test_logging_a_logreg_model_prints_no_pickle_warning(
+    tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """MLflow checks a logged model's input example by loading the model back, which the
+    pickle defence refuses: a long warning on every LogReg training, for nothing."""
+    import logging
+    import os
+
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    source = logging.getLogger("mlflow.models.model")
+    handler = Collect(level=logging.DEBUG)
+    source.addHandler(handler)
+    try:
+        data = tmp_path / "tiny.csv"
+        tiny_frame.to_csv(data, index=False)
+        result = train_from_csv(
+            data, settings=Settings(home=tmp_path), model_kind="logreg", actor=LEAD
+        )
+    finally:
+        source.removeHandler(handler)
+    assert result.model_kind == "logreg" and result.version == 1
+    shown = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+    assert not [m for m in shown if "serving input" in m or "PICKLE" in m], shown
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"  # not weakened

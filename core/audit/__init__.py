@@ -6,9 +6,12 @@
 - ``stream``: the background writer a scoring call feeds chunk by chunk;
 - ``spool``: records that could not be written yet, and the database each belongs to;
 - ``replay``: writing the spool back, once, in order, by one process at a time;
+- ``adopt``: records no database will take (untagged, or meant for a database gone for
+  good), written into the configured one when a user names them;
 - driver errors are sorted into connection and content errors by ``core.db.classify_error``.
 """
 
+from core.audit.adopt import Adoption, adopt_spooled, list_adoptable
 from core.audit.records import (
     PREDICTION_COLUMNS,
     PREDICTION_SCHEMA,
@@ -43,16 +46,19 @@ __all__ = [
     "IN_PROGRESS",
     "PREDICTION_COLUMNS",
     "PREDICTION_SCHEMA",
+    "Adoption",
     "AuditReceipt",
     "AuditStream",
     "DatabaseTag",
     "ScoringEventRecord",
     "SpoolStatus",
     "SpooledRecord",
+    "adopt_spooled",
     "compute_input_hashes",
     "count_predictions",
     "failed_dir",
     "flush_spool",
+    "list_adoptable",
     "log_scoring",
     "make_predictions_table",
     "pending_spool",

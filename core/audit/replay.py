@@ -177,8 +177,7 @@ def spool_status(settings: Settings) -> SpoolStatus:
     folder = spool_dir(settings)
     for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
         try:
-            _event, tag, _rows = _read_tag(path)
-            record = _describe(path)
+            record, tag = _describe(path)
         except FileNotFoundError:
             continue
         except Exception as exc:
@@ -188,7 +187,7 @@ def spool_status(settings: Settings) -> SpoolStatus:
     failed = failed_dir(settings)
     for path in sorted(failed.glob("*.parquet")) if failed.exists() else []:
         try:
-            status.set_aside.append(_describe(path, reason=_read_reason(path)))
+            status.set_aside.append(_describe(path, reason=_read_reason(path))[0])
         except FileNotFoundError:
             continue
         except Exception as exc:

@@ -14,7 +14,8 @@ Layout under ``<home>/spool``:
 A record belongs to the database whose id (``workbench_database``, made by the
 migration) it carries, and is never written to another. A record spooled before this
 home ever reached its database carries no id: it belongs to the database at the same
-address (URL without password, query and driver) and to no other.
+address (URL without password, query and driver) and to no other. Only an explicit
+adoption (``core.audit.adopt``) gives a record another database.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 _EVENT_KEY = b"workbench_event"
 _CHUNKS_KEY = b"workbench_chunks"
 _DATABASE_KEY = b"workbench_database"
+_ADOPTED_KEY = b"workbench_adopted_from"
+UNTAGGED_LABEL = "unknown (spooled before records named their database)"
 REPLAY_WAIT = 60.0  # seconds an explicit replay waits for another replayer
 
 
@@ -75,6 +78,15 @@ class SpooledRecord:
     rows: int
     database: str
     reason: str | None = None
+    database_id: str | None = None
+    untagged: bool = False
+    """Spooled before records named their database (``workbench audit adopt --untagged``)."""
+
+    @property
+    def database_key(self) -> str:
+        """How ``workbench audit adopt --from-database`` names this record's database: its
+        id, or its address (as shown) for a record spooled before the id was known."""
+        return self.database_id or self.database
 
 
 @dataclass(frozen=True)
@@ -240,7 +252,7 @@ def _read_tag(path: Path) -> tuple[ScoringEventRecord, DatabaseTag, int]:
     raw = kv.get(_DATABASE_KEY)
     # Spooled by an older version, which did not say: the address it was meant for is
     # unknown, so it is only replayed where nothing else can claim it (see module doc).
-    tag = DatabaseTag(**json.loads(raw)) if raw else DatabaseTag(None, "", "unknown (old spool)")
+    tag = DatabaseTag(**json.loads(raw)) if raw else DatabaseTag(None, "", UNTAGGED_LABEL)
     return ScoringEventRecord(**payload), tag, meta.num_rows
 
 
@@ -256,13 +268,42 @@ def _read_chunks(path: Path) -> list[pa.Table]:
     return chunks
 
 
-def _describe(path: Path, *, reason: str | None = None) -> SpooledRecord:
+def _describe(path: Path, *, reason: str | None = None) -> tuple[SpooledRecord, DatabaseTag]:
+    """A spool file as ``workbench audit status`` shows it, and its database: one read of
+    its metadata."""
     event, tag, rows = _read_tag(path)
-    return SpooledRecord(
+    record = SpooledRecord(
         file=path.name,
         event_uid=event.event_uid,
         created_at=event.created_at.isoformat(),
         rows=rows,
         database=tag.label if tag.database_id is None else f"{tag.label} (id {tag.database_id})",
         reason=reason,
+        database_id=tag.database_id,
+        untagged=is_untagged(tag),
     )
+    return record, tag
+
+
+def is_untagged(tag: DatabaseTag) -> bool:
+    """Whether a record was spooled before records named their database (no id, no address)."""
+    return tag.database_id is None and not tag.address
+
+
+def retag(path: Path, database: DatabaseTag, *, adopted_from: DatabaseTag) -> None:
+    """Make a spool file belong to ``database`` (adoption), keeping where it was meant to go.
+
+    Rewritten under a temporary name and renamed over the original: a reader sees the old
+    file or the new one, never half of either; the name (the spool order) is unchanged.
+    """
+    table = pq.read_table(path)
+    metadata = dict(table.schema.metadata or {})
+    metadata[_DATABASE_KEY] = json.dumps(asdict(database)).encode()
+    origin = {**asdict(adopted_from), "adopted_at": datetime.now(UTC).isoformat()}
+    metadata[_ADOPTED_KEY] = json.dumps(origin).encode()
+    partial = path.with_suffix(".adopting")
+    try:
+        pq.write_table(table.replace_schema_metadata(metadata), partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from filelock import FileLock, Timeout
 from sqlalchemy import Engine, create_engine, event, make_url, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,8 +38,13 @@ def _make_engine(url: str, busy_timeout: float) -> Engine:
         if path and path != ":memory:":
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise BackendError(f"app database {url} cannot be opened: {exc}") from exc
+            except OSError as exc:  # the URL names the path already: say what is wrong
+                why = (
+                    f"{Path(exc.filename).name!r} is not a folder"
+                    if isinstance(exc, FileExistsError) and exc.filename
+                    else exc.strerror or str(exc)
+                )
+                raise BackendError(f"app database {url} cannot be opened: {why}") from exc
         # busy_timeout: how long a writer waits for another writer's lock before failing
         engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
@@ -111,23 +119,65 @@ def database_label(settings: Settings) -> str:
 
 
 def upgrade_database(engine: Engine) -> None:
-    """Run the Alembic migrations on ``engine`` up to head.
+    """Run the Alembic migrations on ``engine`` up to head, one process at a time.
+
+    Two processes starting on a new database would both find it empty and both create
+    the tables; one fails ("table already exists", or a duplicate in PostgreSQL's
+    catalog). So the upgrade holds a lock across processes: on SQLite a file lock beside
+    the database file; on PostgreSQL a transaction-level advisory lock (released with the
+    migration's commit or rollback, so a crashed process cannot leave it held). The
+    second process then finds the database at head and has nothing to do.
 
     Raises:
-        BackendError: the database cannot be reached or a migration fails.
+        BackendError: the database cannot be reached, a migration fails, or another
+            process has held the migration lock for ``MIGRATION_WAIT`` seconds.
     """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["version_table"] = VERSION_TABLE
+    where = engine.url.render_as_string(hide_password=True)
     try:
-        with engine.begin() as connection:
+        with _sqlite_migration_lock(engine), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                wait = {"wait": f"{MIGRATION_WAIT:.0f}s"}  # SET takes no bound parameter
+                connection.execute(text("SELECT set_config('lock_timeout', :wait, true)"), wait)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_KEY})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
+        raise BackendError(f"app database {where} failed: {describe_error(exc)}") from exc
+
+
+MIGRATION_WAIT = 300.0  # seconds a process waits for another one's migration
+# One fixed advisory-lock key for our migrations (advisory locks are per database, so
+# MLflow's tables in the same database are not concerned): the first 8 bytes of
+# sha256("fraud-workbench migrations"), as a signed 64-bit integer.
+_PG_KEY = int.from_bytes(
+    hashlib.sha256(b"fraud-workbench migrations").digest()[:8], "big", signed=True
+)
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold ``<database file>.migrate.lock`` on SQLite (nothing elsewhere)."""
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock = FileLock(f"{database}.migrate.lock")
+    try:
+        lock.acquire(timeout=MIGRATION_WAIT)
+    except Timeout:
         raise BackendError(
-            f"app database {engine.url.render_as_string(hide_password=True)} "
-            f"failed: {describe_error(exc)}"
-        ) from exc
+            f"app database sqlite:{database}: another process has been migrating it for "
+            f"{MIGRATION_WAIT:.0f} s"
+        ) from None
+    except OSError as exc:
+        raise BackendError(f"app database sqlite:{database} cannot be opened: {exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def check_database(settings: Settings) -> None:

@@ -27,7 +27,7 @@ from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import load_transactions
 from core.db.text import safe_text
-from core.errors import InputError
+from core.errors import BackendError, InputError
 from core.explain import compute_global
 from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
 from core.reference import compute_reference
@@ -177,7 +177,8 @@ def train_model(
     Raises:
         PermissionDenied: the actor may not train.
         InputError: unknown model kind or too few frauds to split.
-        BackendError: MLflow cannot be reached.
+        BackendError: MLflow cannot be reached; or the version was registered but the live
+            alias, unset, could not be set on it (the message names the version).
     """
     require(actor, Action.TRAIN)
     if model_kind not in MODEL_KINDS:
@@ -234,7 +235,14 @@ def train_model(
         log_global_explanation(settings, run_id, compute_global(adapter, split.test))
 
     report(0.95, "Checking the live alias")
-    alias_set = ensure_alias(settings, version=version, actor=actor)
+    try:
+        alias_set = ensure_alias(settings, version=version, actor=actor)
+    except BackendError as exc:  # the version exists: say so, not only why the alias failed
+        raise BackendError(
+            f"registered {settings.model_name} version {version}; the alias "
+            f"@{settings.live_alias} was not set: {exc}; train again once the app database "
+            "answers to set it"
+        ) from exc
     report(1.0, f"Registered {settings.model_name} version {version}")
     return TrainResult(
         run_id=run_id,

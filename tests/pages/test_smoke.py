@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.ui.pages import PAGE_SPECS
 from core.config import Settings
-from tests.conftest import REPO, Trained, settings_env
+from tests.conftest import REPO, Trained, analyst, settings_env
 
 MAIN = str(REPO / "app" / "main.py")
 
@@ -104,7 +104,7 @@ def test_home_shows_and_replays_the_audit_spool(
         settings=back,
         choice=resolve_model(live),
         source_kind="ui",
-        actor="t",
+        actor=analyst("t"),
     )
     elsewhere = Settings(**same, database_url=f"postgresql://x@127.0.0.1:{free_port()}/gone")
     event = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
@@ -121,6 +121,8 @@ def test_home_shows_and_replays_the_audit_spool(
     assert reasons["Event"].tolist() == [refused.event_uid]
     assert "NOT NULL constraint failed" in reasons["Reason"].iloc[0]
     assert "1 spooled audit record(s) belong to another app database" in at.info[0].value
+    adopt = "workbench audit adopt --from-database postgresql://127.0.0.1:"
+    assert adopt in at.info[0].value and at.info[0].value.endswith("/gone")
     at.button[0].click().run()
     assert at.success[0].value == "Replayed 1 event(s)."
     assert pending_spool(back) == 1  # the other database's record stays

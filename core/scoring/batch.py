@@ -1,116 +1,38 @@
-"""Scoring: one vectorised path for a form, a batch file, the CLI and the API.
-
-The model is loaded once per version (``core.registry.load_model``) and called on numpy
-arrays in schema order through its kind's adapter. Predicting needs no threshold; deciding
-does: every scoring call reads the version's threshold tag afresh
-(``core.registry.read_threshold``), so a changed threshold applies from the next call, and
-a version without a valid one is refused before anything is scored. Every call is written to
-the audit log (``core.audit``).
-"""
+"""Scoring a file: validated, scored, explained (alerts only) and audited chunk by chunk."""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.audit import (
-    AuditReceipt,
-    AuditStream,
-    ScoringEventRecord,
-    log_scoring,
-    make_predictions_table,
-)
+from core.audit import AuditReceipt, AuditStream, make_predictions_table
+from core.auth import Action, Actor, require
 from core.config import Settings
-from core.data import iter_transactions, validate_records
+from core.data import iter_transactions
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
-from core.errors import InputError
-from core.explain import (
-    TOP_REASONS,
-    Contributions,
-    Reason,
-    compute_reasons,
-    reason_columns,
-    reasons_to_json,
-)
+from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.output import CsvSink
-from core.registry import (
-    LoadedModel,
-    get_version,
-    get_version_by_alias,
-    load_model,
-    read_threshold,
+from core.registry import LoadedModel, read_threshold
+from core.schema import FEATURES
+from core.scoring.base import (
+    DECISION,
+    ID_COLUMNS,
+    MODEL_VERSION,
+    PROBABILITY,
+    REASON_COLUMNS,
+    ModelChoice,
+    Progress,
+    SourceKind,
+    event_header,
+    score_features,
+    transaction_ids,
 )
-from core.schema import FEATURES, ROW
-
-log = logging.getLogger(__name__)
-
-PROBABILITY = "fraud_probability"
-DECISION = "decision"
-MODEL_VERSION = "model_version"
-REASON_COLUMNS = tuple(f"reason_{k + 1}" for k in range(TOP_REASONS))
-ID_COLUMNS = ("transaction_id", "txn_id", "TransactionID", "id")
-"""Passthrough columns recognised as a transaction id for the audit log, in this order."""
-
-Progress = Callable[[float, str], None]
-SourceKind = Literal["ui", "cli", "api"]
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The model a call scores with, and the alias it was reached through (if any)."""
-
-    model: LoadedModel
-    alias: str | None
-
-    @property
-    def label(self) -> str:
-        info = self.model.info
-        via = f"@{self.alias} → " if self.alias else ""
-        return f"{info.name} {via}version {info.version}"
-
-
-def resolve_model(
-    settings: Settings, *, alias: str | None = None, version: int | None = None
-) -> ModelChoice:
-    """Pick a model by version, or by alias (default: the live alias), and load it.
-
-    Raises:
-        InputError: both an alias and a version were given.
-        NotFoundError: no such version or alias.
-        BackendError: the registry or the artifacts cannot be reached.
-    """
-    if alias is not None and version is not None:
-        raise InputError("give an alias or a version, not both")
-    if version is not None:
-        info = get_version(settings, version, with_metrics=False)
-        return ModelChoice(load_model(settings, info), None)
-    alias = alias or settings.live_alias
-    info = get_version_by_alias(settings, alias, with_metrics=False)
-    return ModelChoice(load_model(settings, info), alias)
-
-
-def score_features(
-    model: LoadedModel, features: np.ndarray, *, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and 0/1 decisions (alert when probability >= threshold).
-
-    Args:
-        model: a loaded model version.
-        features: (rows, 30) float64 array in ``FEATURES`` order.
-        threshold: the decision threshold (see ``core.registry.read_threshold``).
-    """
-    if len(features) == 0:
-        return np.empty(0), np.empty(0, dtype=np.int8)
-    probability = model.predict_proba(features)
-    return probability, (probability >= threshold).astype(np.int8)
 
 
 @dataclass
@@ -155,13 +77,6 @@ def result_columns(scored: pd.DataFrame) -> list[str]:
     return [*ids, PROBABILITY, DECISION, *REASON_COLUMNS, MODEL_VERSION]
 
 
-def _transaction_ids(frame: pd.DataFrame) -> np.ndarray | None:
-    for name in ID_COLUMNS:
-        if name in frame.columns:
-            return frame[name].astype("string").to_numpy()
-    return None
-
-
 def estimate_rows(source: Source) -> int:
     """Rough data-row count (newlines minus the header) for progress; 0 when unknown.
 
@@ -184,11 +99,12 @@ def score_file(
     settings: Settings,
     choice: ModelChoice,
     source_kind: SourceKind,
-    actor: str,
+    actor: Actor,
     input_name: str | None = None,
     out: Path | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Progress | None = None,
+    threshold: float | None = None,
 ) -> BatchResult:
     """Validate, score and audit a transactions CSV, chunk by chunk.
 
@@ -197,12 +113,15 @@ def score_file(
         settings: where the audit log lives.
         choice: the model to score with (see :func:`resolve_model`).
         source_kind: ``ui``, ``cli`` or ``api``, for the audit log.
-        actor: who asked, for the audit log.
+        actor: who asked (any role may score); named in the audit log.
         input_name: the file's name, for the audit log.
         out: stream scored rows to this CSV (and rejected rows to ``<out>.rejected.csv``)
             instead of keeping them in memory.
         chunk_rows: rows per chunk; bounds memory use.
         progress: called with (fraction done, message).
+        threshold: the version's threshold when the caller read the version a moment ago
+            (the CLI, right after :func:`resolve_model`); by default it is read now. A
+            caller that keeps a ``choice`` (the app) must not pass it: thresholds change.
 
     Returns:
         Row accounting, alerts, the audit receipt and, unless ``out`` was given, the
@@ -210,16 +129,19 @@ def score_file(
         ``model_version``, ``reason_1``..``reason_3`` for alerts) sorted by probability.
 
     Raises:
+        PermissionDenied: the actor's role may not score.
         InputError: the file as a whole cannot be read (see ``core.data``).
         MissingThresholdError: the version has no valid threshold; nothing is scored.
         OutputError: ``out`` cannot be written; what was scored is still audited.
     """
+    require(actor, Action.SCORE)
     start = time.perf_counter()
     report = progress or (lambda _f, _m: None)
     info = choice.model.info
-    threshold = read_threshold(settings, info)
+    if threshold is None:
+        threshold = read_threshold(settings, info)
     total: int | None = None  # counted once the file has passed its header checks
-    header = _event_header(choice, source_kind, actor, input_name, threshold=threshold)
+    header = event_header(choice, source_kind, actor.name, input_name, threshold=threshold)
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
     rejected_parts: list[pd.DataFrame] = []
@@ -242,7 +164,7 @@ def score_file(
             audit.add(
                 make_predictions_table(
                     row_number=chunk.valid.index.to_numpy(),
-                    transaction_id=_transaction_ids(chunk.valid),
+                    transaction_id=transaction_ids(chunk.valid),
                     features=features,
                     probability=probability,
                     decision=decision,
@@ -314,31 +236,6 @@ def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
     return pd.array(pa.array(values, pa.string()), dtype=pd.StringDtype("pyarrow"))
 
 
-def _event_header(
-    choice: ModelChoice,
-    source_kind: SourceKind,
-    actor: str,
-    input_name: str | None,
-    *,
-    threshold: float,
-) -> ScoringEventRecord:
-    """The audit event of a scoring call, with its row totals still at zero."""
-    info = choice.model.info
-    return ScoringEventRecord(
-        source=source_kind,
-        actor=actor,
-        model_name=info.name,
-        model_version=info.version,
-        alias=choice.alias,
-        threshold=threshold,
-        rows_in=0,
-        rows_scored=0,
-        rows_rejected=0,
-        alerts=0,
-        input_name=input_name,
-    )
-
-
 def _explain_alerts(
     model: LoadedModel, features: np.ndarray, decision: np.ndarray
 ) -> tuple[dict[str, list[str | None]], list[str | None]]:
@@ -355,69 +252,3 @@ def _explain_alerts(
         for i, row_reasons in zip(alerts, reasons, strict=True):
             as_json[i] = reasons_to_json(row_reasons)
     return text, as_json
-
-
-@dataclass(frozen=True)
-class SingleResult:
-    probability: float
-    decision: int
-    model_label: str
-    model_version: int
-    threshold: float
-    features: dict[str, float]
-    contributions: Contributions  # one row: for the waterfall
-    reasons: list[Reason]
-    audit: AuditReceipt
-
-
-def score_record(
-    record: Mapping[str, Any],
-    *,
-    settings: Settings,
-    choice: ModelChoice,
-    source_kind: SourceKind,
-    actor: str,
-) -> SingleResult:
-    """Validate, score and audit one transaction given as feature -> value.
-
-    Raises:
-        InputError: a value is missing or bad; the message names every bad field.
-        MissingThresholdError: the version has no valid threshold; nothing is scored.
-    """
-    threshold = read_threshold(settings, choice.model.info)
-    checked = validate_records(pd.DataFrame([dict(record)], index=pd.Index([1], name=ROW)))
-    if len(checked.rejected):
-        raise InputError(str(checked.rejected["reason"].iloc[0]))
-    features = checked.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
-    probability, decision = score_features(choice.model, features, threshold=threshold)
-    info = choice.model.info
-    contributions = choice.model.contributions(features)
-    reasons = compute_reasons(contributions, features)[0]
-    receipt = log_scoring(
-        settings,
-        replace(
-            _event_header(choice, source_kind, actor, "single transaction", threshold=threshold),
-            rows_in=1,
-            rows_scored=1,
-            alerts=int(decision[0]),
-        ),
-        make_predictions_table(
-            row_number=None,
-            transaction_id=_transaction_ids(checked.valid),
-            features=features,
-            probability=probability,
-            decision=decision,
-            reasons=[reasons_to_json(reasons)],
-        ),
-    )
-    return SingleResult(
-        probability=float(probability[0]),
-        decision=int(decision[0]),
-        model_label=choice.label,
-        model_version=info.version,
-        threshold=threshold,
-        features=dict(zip(FEATURES, features[0].tolist(), strict=True)),
-        contributions=contributions,
-        reasons=reasons,
-        audit=receipt,
-    )
