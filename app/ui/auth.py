@@ -70,6 +70,14 @@ def require_actor(settings: Settings) -> Actor:
         return actor
     st.title(":material/shield: Fraud Workbench")
     if settings.auth == "oidc":
+        if not _oidc_configured():
+            st.error(
+                "WORKBENCH_AUTH=oidc needs an [auth] section in .streamlit/secrets.toml "
+                "(redirect_uri, cookie_secret, client_id, client_secret, "
+                "server_metadata_url); see .streamlit/secrets.toml.example.",
+                icon=":material/settings:",
+            )
+            st.stop()
         st.info("Sign in to use the workbench.", icon=":material/lock:")
         if st.button("Sign in", icon=":material/login:", type="primary"):
             st.login()
@@ -82,6 +90,14 @@ def require_actor(settings: Settings) -> Actor:
         )
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises; this keeps the type checker calm
+
+
+def _oidc_configured() -> bool:
+    """Whether the secrets hold an [auth] section for st.login (no secrets file: no)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no or unreadable secrets.toml: Streamlit raises its own errors
+        return False
 
 
 def render_sidebar(actor: Actor, settings: Settings) -> None:

@@ -87,6 +87,7 @@ def test_oidc_signed_out_sees_only_the_sign_in(
 ) -> None:
     at = _app(workbench_env, trained_embedded.settings, WORKBENCH_AUTH="oidc")
     at.user = {"is_logged_in": False}
+    at.secrets["auth"] = {"client_id": "fraud-workbench"}  # an [auth] section is there
     at.run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
@@ -200,3 +201,15 @@ def test_an_ml_lead_trains_from_the_train_page(
     version = list_versions(settings)[0]
     run = get_client(settings).get_run(version.run_id)
     assert (run.data.params["data"], run.data.tags["mlflow.user"]) == ("my-data.csv", "olivia")
+
+
+def test_oidc_without_an_auth_section_says_what_to_configure(
+    trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, trained_embedded.settings, WORKBENCH_AUTH="oidc")
+    at.user = {"is_logged_in": False}
+    at.secrets.clear()  # no [auth] section: st.login would raise
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith("WORKBENCH_AUTH=oidc needs an [auth] section")
+    assert not at.button
