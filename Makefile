@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml Makefil
 	touch $@
 
 run: install
-	$(VENV)/bin/workbench bootstrap
+	$(VENV)/bin/workbench bootstrap --if-allowed
 	$(VENV)/bin/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
 
 test: install lint

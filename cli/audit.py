@@ -93,6 +93,9 @@ def audit_adopt(
     """
     from core.audit import adopt_spooled, list_adoptable
 
+    if untagged and from_database is not None:
+        print_error("name one kind of record to adopt: --untagged or --from-database ID, not both")
+        raise typer.Exit(EXIT_INPUT)
     if not untagged and from_database is None:
         print_error(
             "name the records to adopt: --untagged, or --from-database ID "

@@ -20,9 +20,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from core.auth import Actor, cli_actor
+from core.auth import Actor
 from core.config import Settings, find_old_home, get_settings, old_home_message
 from core.errors import ConfigError, InputError, NotFoundError, RefusedError, WorkbenchError
+from core.identity import cli_actor
 
 # soft_wrap: messages stay one line each (grep-able, and paths are never split mid-word)
 err = Console(stderr=True, soft_wrap=True)
@@ -102,6 +103,8 @@ def _usage_error(exc: ClickException) -> NoReturn:
     if ctx is not None and ctx.command.get_help_option(ctx) is not None:
         stop = "" if message.endswith((".", "?", "!")) else "."
         message = f"{message}{stop} Try '{ctx.command_path} {ctx.help_option_names[0]}' for help."
+    if "--actor" in message and ctx is not None and ctx.parent is not None:
+        message += " (--actor goes before the command: workbench --actor NAME COMMAND ...)"
     print_error(message)
     sys.exit(exc.exit_code)
 

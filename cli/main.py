@@ -138,14 +138,29 @@ def bootstrap(
     rows: Annotated[
         int | None, typer.Option(help="Rows of demo data (default: WORKBENCH_DEMO_ROWS).")
     ] = None,
+    if_allowed: Annotated[
+        bool,
+        typer.Option(
+            "--if-allowed",
+            help="At start-up: when the actor may not train, say so and exit 0 instead of 3.",
+        ),
+    ] = False,
 ) -> None:
     """Train and alias a demo model if the live alias is unset (idempotent)."""
     with start_up():
+        from core.auth import Action
         from core.bootstrap import ensure_demo_model
 
     settings = load_settings()
+    actor = load_actor(settings)
+    if if_allowed and not actor.can(Action.TRAIN):
+        print_warning(
+            f"{actor.name} (role {actor.role}) may not train, so no demo model is trained; "
+            "an ML lead can train one from the app or the command line"
+        )
+        return
     with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
-        result = ensure_demo_model(settings, rows=rows, progress=report, actor=load_actor(settings))
+        result = ensure_demo_model(settings, rows=rows, progress=report, actor=actor)
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
     else:
@@ -244,7 +259,8 @@ def whoami(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     actor = load_actor(settings)
     allowed = sorted(str(a) for a in PERMISSIONS[actor.role])
     if as_json:
-        typer.echo(json.dumps({"name": actor.name, "role": actor.role, "may": allowed}))
+        record = {"name": actor.name, "role": actor.role, "mode": settings.auth, "may": allowed}
+        typer.echo(json.dumps(record))
         return
     typer.echo(f"{actor.name}, role {actor.role} (WORKBENCH_AUTH={settings.auth})")
     typer.echo("  may: " + "; ".join(allowed))

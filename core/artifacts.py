@@ -17,7 +17,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from core.auth import Action, Actor
+from core.auth import Action, Actor, require
 from core.config import Settings, show_url
 from core.errors import BackendError, NotFoundError
 from core.explain import GlobalExplanation, compute_global
@@ -153,12 +153,16 @@ def load_global_explanation(settings: Settings, run_id: str) -> GlobalExplanatio
     )
 
 
-def log_global_explanation(settings: Settings, run_id: str, explanation: GlobalExplanation) -> None:
+def log_global_explanation(
+    settings: Settings, run_id: str, explanation: GlobalExplanation, *, actor: Actor
+) -> None:
     """Store a global explanation as an artifact of ``run_id`` (works on finished runs).
 
     Raises:
+        PermissionDenied: the actor may not write into a run.
         BackendError: the artifact store cannot be written.
     """
+    require(actor, Action.STORE_ARTIFACTS)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / PurePosixPath(GLOBAL_ARTIFACT).name
         explanation.to_frame().to_parquet(path, index=False)
@@ -193,7 +197,7 @@ def get_global_explanation(
         log.info("run %s has no stored global explanation: computing it once", run_id)
     explanation = compute_global(model, get_test_split(settings, run_id))
     if actor.can(Action.STORE_ARTIFACTS):
-        log_global_explanation(settings, run_id, explanation)
+        log_global_explanation(settings, run_id, explanation, actor=actor)
     else:
         log.info("%s may not store into run %s: explanation not stored", actor, run_id)
     return explanation

@@ -13,21 +13,20 @@ Roles come from ``WORKBENCH_ROLES`` (:func:`parse_role_map`), e.g.
 - anyone not mapped gets ``WORKBENCH_DEFAULT_ROLE``, or by default ``ml_lead`` in
   ``local`` mode on a loopback address and ``analyst`` everywhere else.
 
-Names and groups match case-insensitively (e-mail addresses and directory groups are).
+Names and groups match with ASCII letters case-insensitive (see :func:`name_key`).
+
+This module is a leaf (config imports it); who someone is, from a sign-in or the command
+line, is worked out in :mod:`core.identity`.
 """
 
 from __future__ import annotations
 
 import getpass
-import ipaddress
+import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from core.errors import ConfigError, InputError, PermissionDenied
-
-if TYPE_CHECKING:  # config imports this module; the type is only needed for hints
-    from core.config import Settings
 
 
 class Role(StrEnum):
@@ -104,9 +103,35 @@ def require(actor: Actor, action: Action) -> None:
         )
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def name_key(name: str) -> str:
+    """How names and groups are compared: ASCII letters case-insensitively, everything
+    else exactly. Unicode case folding would let another account in (the Kelvin sign
+    folds to 'k', 'ß' to 'ss')."""
+    return name.strip().translate(_ASCII_LOWER)
+
+
+def check_name(name: object, *, what: str = "user name") -> str:
+    """A usable user name: a non-empty string without control or format characters.
+
+    Raises:
+        InputError: the name is not text, is empty, or holds control characters.
+    """
+    if not isinstance(name, str):
+        raise InputError(f"the {what} is not text ({type(name).__name__})")
+    name = name.strip()
+    if not name:
+        raise InputError(f"the {what} is empty")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        raise InputError(f"the {what} {name!r} holds control or format characters")
+    return name
+
+
 @dataclass(frozen=True)
 class RoleMap:
-    """Parsed ``WORKBENCH_ROLES``: user and group entries, keys case-folded."""
+    """Parsed ``WORKBENCH_ROLES``: user and group entries, keyed by :func:`name_key`."""
 
     users: dict[str, Role] = field(default_factory=dict)
     groups: dict[str, Role] = field(default_factory=dict)
@@ -139,50 +164,12 @@ def parse_role_map(text: str) -> RoleMap:
                 f"{', '.join(Role)}"
             ) from None
         target = groups if is_group else users
-        key = name.casefold()
+        key = name_key(name)
         if key in target and target[key] != role:
             kind = "group" if is_group else "user"
             raise ConfigError(f"WORKBENCH_ROLES: the {kind} {name!r} is given two roles")
         target[key] = role
     return RoleMap(users=users, groups=groups)
-
-
-def default_role(mode: str, *, loopback: bool) -> Role:
-    """The role of anyone not mapped, when ``WORKBENCH_DEFAULT_ROLE`` is not set:
-    ``ml_lead`` for one person on their own machine (local mode, loopback), else analyst."""
-    return Role.ML_LEAD if mode == "local" and loopback else Role.ANALYST
-
-
-def resolve_role(
-    name: str,
-    groups: tuple[str, ...] | list[str],
-    role_map: RoleMap,
-    *,
-    fallback: Role,
-) -> Role:
-    """A user's own entry, else the highest role among their mapped groups, else
-    ``fallback``."""
-    own = role_map.users.get(name.casefold())
-    if own is not None:
-        return own
-    mapped = [role_map.groups[g.casefold()] for g in groups if g.casefold() in role_map.groups]
-    return max(mapped, key=lambda r: r.rank) if mapped else fallback
-
-
-def is_loopback(address: str | None) -> bool:
-    """Whether a server bound to ``address`` is reachable from this machine only.
-
-    An empty address means every interface (Streamlit's and uvicorn's default).
-    """
-    if not address:
-        return False
-    host = address.strip().strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def os_user() -> str:
@@ -201,42 +188,3 @@ def parse_groups(value: object) -> tuple[str, ...]:
     if not isinstance(items, list | tuple):
         return ()
     return tuple(str(g).strip() for g in items if str(g).strip())
-
-
-def actor_for(
-    settings: Settings,
-    *,
-    name: str,
-    groups: tuple[str, ...] | list[str] = (),
-    mode: str,
-    loopback: bool,
-) -> Actor:
-    """The actor ``name`` (with ``groups``) gets under ``settings``' role map.
-
-    Args:
-        name: the user name as established by ``mode``.
-        groups: groups sent by the identity provider or the proxy.
-        mode: ``local``, ``oidc``, ``header`` or ``cli`` (recorded on the actor).
-        loopback: whether the interface is reachable from this machine only; with
-            ``WORKBENCH_AUTH=local`` it makes unmapped users ``ml_lead`` by default.
-
-    Raises:
-        InputError: the name is empty.
-    """
-    name = name.strip()
-    if not name:
-        raise InputError("no user name: give one (the CLI's --actor) or sign in")
-    fallback = settings.default_role or default_role(settings.auth, loopback=loopback)
-    role = resolve_role(name, groups, settings.role_map, fallback=fallback)
-    return Actor(name=name, role=role, mode=mode, groups=tuple(groups))
-
-
-def cli_actor(settings: Settings, name: str | None = None) -> Actor:
-    """The actor of a command-line run: ``--actor``, else ``WORKBENCH_LOCAL_USER`` (whose
-    default is the OS user); the role comes from the same map as the app's.
-
-    This is accountability, not security: anyone with a shell and the database
-    credentials can name themselves anyone. The command line runs on this machine, so
-    it counts as loopback (``ml_lead`` by default in local mode only).
-    """
-    return actor_for(settings, name=name or settings.local_user, mode="cli", loopback=True)

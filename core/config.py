@@ -25,8 +25,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from core.auth import AUTH_MODES, Role, RoleMap, os_user, parse_role_map
-from core.errors import ConfigError
+from core.auth import AUTH_MODES, Role, RoleMap, check_name, os_user, parse_role_map
+from core.errors import ConfigError, InputError
 
 TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
 ARTIFACT_SCHEMES = ("file", "s3")
@@ -151,8 +151,9 @@ class Settings(BaseSettings):
         default="X-Forwarded-User", description="Header mode: the trusted user-name header."
     )
     auth_groups_header: str = Field(
-        default="X-Forwarded-Groups",
-        description="Header mode: the trusted groups header (comma-separated); '' for none.",
+        default="",
+        description="Header mode: the trusted groups header (comma-separated); off ('') unless "
+        "the proxy sets it on every request.",
     )
 
     @field_validator("home")
@@ -180,6 +181,14 @@ class Settings(BaseSettings):
                 f"WORKBENCH_AUTH={value!r}: unknown mode; valid modes are: {', '.join(AUTH_MODES)}"
             )
         return mode
+
+    @field_validator("local_user")
+    @classmethod
+    def _usable_local_user(cls, value: str) -> str:
+        try:
+            return check_name(value)
+        except InputError as exc:
+            raise ConfigError(f"WORKBENCH_LOCAL_USER: {exc}") from None
 
     @field_validator("roles")
     @classmethod

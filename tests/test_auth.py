@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pyarrow as pa
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,15 +16,28 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.aliases import ensure_alias, set_alias
-from core.artifacts import GLOBAL_ARTIFACT, get_global_explanation, load_global_explanation
-from core.audit import adopt_spooled, replay_spool, retry_failed
+from core.artifacts import (
+    GLOBAL_ARTIFACT,
+    get_global_explanation,
+    load_global_explanation,
+    log_global_explanation,
+)
+from core.audit import (
+    ScoringEventRecord,
+    adopt_spooled,
+    count_predictions,
+    log_scoring,
+    make_predictions_table,
+    replay_spool,
+    retry_failed,
+    spool_status,
+)
 from core.auth import (
     Action,
     Actor,
     Role,
-    actor_for,
-    cli_actor,
-    is_loopback,
+    check_name,
+    name_key,
     parse_groups,
     parse_role_map,
     require,
@@ -29,11 +45,13 @@ from core.auth import (
 from core.bootstrap import ensure_demo_model
 from core.config import Settings, get_settings
 from core.db import AliasEvent, ScoringEvent, get_engine
+from core.db.engine import dispose_engines
 from core.errors import ConfigError, InputError, NotFoundError, PermissionDenied, RefusedError
+from core.identity import actor_for, cli_actor, header_actor, is_loopback, oidc_actor
 from core.registry import get_alias_version, list_versions, load_model
 from core.tracking import get_client, use_tracking
 from core.training import train_from_csv, train_model
-from tests.conftest import ANALYST, LEAD, Trained, settings_env
+from tests.conftest import ANALYST, LEAD, Trained, settings_env, write_old_spool_file
 
 ROLES = "alice=ml_lead,bob=analyst,group:fraud-leads=ml_lead,group:fraud-team=analyst"
 
@@ -150,9 +168,87 @@ def test_groups_come_from_a_list_or_a_comma_separated_string() -> None:
     assert parse_groups(42) == ()
 
 
-def test_an_empty_name_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no user name"):
-        actor_for(Settings(home=tmp_path), name="  ", mode="t", loopback=True)
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("  ", "the user name is empty"),
+        ("bob\nINFO fake", "holds control or format characters"),
+        ("bob\u200b", "holds control or format characters"),  # zero-width space
+        (["alice@example.com"], "the user name is not text \\(list\\)"),
+    ],
+)
+def test_an_unusable_name_is_refused(tmp_path: Path, name: object, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        actor_for(Settings(home=tmp_path), name=name, mode="t", loopback=True)
+
+
+def test_only_ascii_letters_match_case_insensitively(tmp_path: Path) -> None:
+    # Unicode case folding would give the Kelvin sign's account Kate's role, and 'ß' 'ss''s
+    settings = Settings(home=tmp_path, auth="header", roles="kate=ml_lead,group:strasse=ml_lead")
+    assert _role(settings, "KATE") is Role.ML_LEAD
+    assert _role(settings, "\u212aate") is Role.ANALYST
+    assert _role(settings, "x", ("STRASSE",)) is Role.ML_LEAD
+    assert _role(settings, "x", ("straße",)) is Role.ANALYST
+    assert name_key(" Ab\u212a ") == "ab\u212a"
+    assert check_name(" bob ") == "bob"
+
+
+def test_an_empty_local_user_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="WORKBENCH_LOCAL_USER: the user name is empty"):
+        Settings(home=tmp_path, local_user=" ")
+
+
+# -- identities from a sign-in ------------------------------------------------------------
+
+
+def test_oidc_names_the_user_by_the_configured_claim_else_sub(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, auth="oidc", roles=ROLES)
+    claims = {"sub": "u-1", "email": "alice", "preferred_username": "al", "groups": ["x"]}
+    assert oidc_actor(settings, claims) == Actor("alice", Role.ML_LEAD, "oidc", ("x",))
+    by_username = settings.model_copy(update={"oidc_user_claim": "preferred_username"})
+    assert oidc_actor(by_username, claims).name == "al"
+    assert oidc_actor(settings, {"sub": "u-2"}) == Actor("u-2", Role.ANALYST, "oidc")
+
+
+def test_oidc_refuses_an_unverified_email_and_an_odd_claim(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, auth="oidc", roles=ROLES)
+    with pytest.raises(InputError, match="the e-mail 'alice' is not verified"):
+        oidc_actor(settings, {"sub": "u", "email": "alice", "email_verified": False})
+    assert oidc_actor(settings, {"sub": "u", "email": "alice", "email_verified": True}).role == (
+        Role.ML_LEAD
+    )
+    with pytest.raises(InputError, match="not text"):
+        oidc_actor(settings, {"sub": "u", "email": ["alice"]})
+
+
+def _headers(**values: list[str]):  # type: ignore[no-untyped-def]
+    # what st.context.headers.get_all returns: every value of a header, case-insensitively
+    lowered = {k.lower().replace("_", "-"): v for k, v in values.items()}
+    return lambda name: lowered.get(name.lower(), [])
+
+
+def test_header_mode_reads_the_user_and_only_a_configured_groups_header(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, auth="header", roles=ROLES)
+    headers = _headers(x_forwarded_user=["carol"], x_forwarded_groups=["fraud-leads"])
+    # the groups header is off by default: a client could send it through a proxy that
+    # sets only the user header
+    assert header_actor(settings, headers) == Actor("carol", Role.ANALYST, "header")
+    with_groups = settings.model_copy(update={"auth_groups_header": "X-Forwarded-Groups"})
+    assert header_actor(with_groups, headers).role is Role.ML_LEAD
+    assert header_actor(settings, _headers()) is None
+
+
+def test_header_mode_refuses_a_header_sent_twice(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, auth="header", roles=ROLES, auth_groups_header="X-Forwarded-Groups"
+    )
+    with pytest.raises(InputError, match="the X-Forwarded-User header arrived 2 times"):
+        header_actor(settings, _headers(x_forwarded_user=["mallory", "alice"]))
+    with pytest.raises(InputError, match="the X-Forwarded-Groups header arrived 2 times"):
+        header_actor(
+            settings,
+            _headers(x_forwarded_user=["bob"], x_forwarded_groups=["a", "fraud-leads"]),
+        )
 
 
 def test_permissions_by_role() -> None:
@@ -242,15 +338,46 @@ def test_training_records_who_trained(trained_embedded: Trained) -> None:
     assert version.tags["trained_by"] == LEAD.name
 
 
-def test_an_analyst_cannot_replay_or_retry_audit_records(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
-    with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
-        replay_spool(settings, actor=ANALYST)
-    with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
-        retry_failed(settings, actor=ANALYST)
-    with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
-        adopt_spooled(settings, untagged=True, actor=ANALYST)
-    assert replay_spool(settings, actor=LEAD) == 0
+def _one_row() -> pa.Table:
+    return make_predictions_table(
+        row_number=None,
+        transaction_id=None,
+        features=np.zeros((1, 30)),
+        probability=np.zeros(1),
+        decision=np.zeros(1),
+    )
+
+
+def test_an_analyst_cannot_replay_retry_or_adopt_and_nothing_moves(tmp_path: Path) -> None:
+    blocker = tmp_path / "db"
+    settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{blocker / 'w.db'}")
+    event = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
+    bad = _one_row().set_column(2, "input_hash", pa.nulls(1, pa.string()))
+    assert log_scoring(settings, event, bad).stored == "set_aside"  # refused for content
+    dispose_engines()
+    blocker.rename(tmp_path / "db-away")
+    blocker.write_text("a file where the database folder should be: unreachable")
+    waiting = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
+    assert log_scoring(settings, waiting, _one_row()).stored == "spool"
+    blocker.unlink()
+    (tmp_path / "db-away").rename(blocker)
+    dispose_engines()
+    write_old_spool_file(
+        settings, ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0), _one_row()
+    )
+    before = spool_status(settings)
+    assert (len(before.waiting), len(before.set_aside), len(before.other_database)) == (1, 1, 1)
+    for action in (
+        lambda: replay_spool(settings, actor=ANALYST),
+        lambda: retry_failed(settings, actor=ANALYST),
+        lambda: adopt_spooled(settings, untagged=True, actor=ANALYST),
+    ):
+        with pytest.raises(PermissionDenied, match="may not replay, retry or adopt audit records"):
+            action()
+    after = spool_status(settings)
+    assert (len(after.waiting), len(after.set_aside), len(after.other_database)) == (1, 1, 1)
+    assert count_predictions(settings, waiting.event_uid) == 0
+    assert replay_spool(settings, actor=LEAD) == 1  # the same records, for an ML lead
 
 
 def test_an_analyst_gets_a_computed_explanation_but_never_writes_into_the_run(
@@ -264,6 +391,8 @@ def test_an_analyst_gets_a_computed_explanation_but_never_writes_into_the_run(
     folder = Path(get_client(settings).get_run(run_id).info.artifact_uri.removeprefix("file://"))
     (folder / GLOBAL_ARTIFACT).unlink()
 
+    with pytest.raises(PermissionDenied, match="may not store artifacts into a finished"):
+        log_global_explanation(settings, run_id, stored, actor=ANALYST)
     explanation = get_global_explanation(settings, model, actor=ANALYST)
     assert explanation.importance().equals(stored.importance())
     with pytest.raises(NotFoundError):
@@ -291,11 +420,34 @@ def test_the_cli_actor_comes_from_actor_or_the_local_user(tmp_path: Path) -> Non
     assert cli_actor(settings) == Actor(name="olivia", role=Role.ML_LEAD, mode="cli")
     oidc = Settings(home=tmp_path, roles=ROLES, auth="oidc", local_user="olivia")
     assert cli_actor(oidc).role is Role.ANALYST  # unmapped outside local mode
+    with pytest.raises(InputError, match="the user name is empty"):
+        cli_actor(settings, "")  # an empty --actor is refused, not the local user
+
+
+def test_bootstrap_if_allowed_skips_training_for_an_analyst_and_exits_0(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    result = _invoke(settings, "bootstrap", "--if-allowed", WORKBENCH_AUTH="oidc")
+    assert result.exit_code == 0, result.output
+    assert "may not train, so no demo model is trained" in result.stderr
+    assert _run_count(settings) == 0
+
+
+def test_actor_after_the_command_gets_a_hint(tmp_path: Path) -> None:
+    result = _invoke(Settings(home=tmp_path), "whoami", "--actor", "bob")
+    assert result.exit_code == 2
+    assert "--actor goes before the command: workbench --actor NAME COMMAND" in result.stderr
 
 
 def test_cli_refuses_an_analyst_with_exit_3_and_one_line(tmp_path: Path, tiny_csv: Path) -> None:
     settings = Settings(home=tmp_path / "home")
-    for args in (["train", "--data", str(tiny_csv)], ["audit", "replay"], ["bootstrap"]):
+    refused = (
+        ["train", "--data", str(tiny_csv)],
+        ["audit", "replay"],
+        ["audit", "retry-failed"],
+        ["audit", "adopt", "--untagged", "--yes"],
+        ["bootstrap"],
+    )
+    for args in refused:
         result = _invoke(settings, "--actor", "bob", *args, WORKBENCH_ROLES=ROLES)
         assert result.exit_code == 3, (args, result.output)
         assert result.stderr.startswith("error: bob (role analyst) may not "), result.stderr
@@ -307,7 +459,12 @@ def test_whoami_names_the_actor_and_role(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     result = _invoke(settings, "--actor", "Bob", "whoami", "--json", WORKBENCH_ROLES=ROLES)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().startswith('{"name": "Bob", "role": "analyst", "may": [')
+    assert json.loads(result.stdout) == {
+        "name": "Bob",
+        "role": "analyst",
+        "mode": "local",
+        "may": ["explain scores", "run drift reports", "score transactions", "view pages"],
+    }
     env_actor = _invoke(settings, "whoami", WORKBENCH_ROLES=ROLES, WORKBENCH_ACTOR="alice")
     assert env_actor.stdout.startswith("alice, role ml_lead (WORKBENCH_AUTH=local)")
 
@@ -337,3 +494,13 @@ def test_a_malformed_role_map_stops_every_command_with_one_line(tmp_path: Path) 
         assert result.stderr.strip() == (
             "error: WORKBENCH_ROLES: 'bob=boss' names the role 'boss'; roles are: analyst, ml_lead"
         )
+
+
+def test_audit_adopt_takes_one_kind_of_record(tmp_path: Path) -> None:
+    result = _invoke(
+        Settings(home=tmp_path), "audit", "adopt", "--untagged", "--from-database", "x"
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: name one kind of record to adopt: --untagged or --from-database ID, not both"
+    )

@@ -309,7 +309,7 @@ def test_a_failed_download_is_a_backend_error_and_overwrites_nothing(trained: Tr
     other = client.create_run(experiment.experiment_id).info.run_id
     test = pd.read_parquet(download_artifact(settings, run_id, "data/test.parquet"))
     marker = compute_global(model.adapter, test.head(7), rows=7)
-    log_global_explanation(settings, other, marker)
+    log_global_explanation(settings, other, marker, actor=LEAD)
     broken = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
     try:
         with pytest.raises(BackendError, match=r"reference/feature_stats\.json of run"):

@@ -1,7 +1,7 @@
 """Who is using the app, by ``WORKBENCH_AUTH`` mode, and the sidebar that says so.
 
-The mode establishes a name (and groups); core maps it to a role and enforces what the
-role may do. This module only reads the identity from Streamlit:
+The mode establishes a name (and groups); core maps it to a role (``core.identity``) and
+enforces what the role may do. This module only reads the identity from Streamlit:
 
 - ``local``: ``WORKBENCH_LOCAL_USER``; ``ml_lead`` by default only while the server
   listens on a loopback address;
@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import Actor, actor_for, is_loopback, parse_groups
+from app.ui.format import escape_markdown
+from core.auth import Actor
 from core.config import Settings
 from core.errors import WorkbenchError
+from core.identity import actor_for, header_actor, is_loopback, oidc_actor
 
 MODE_LABELS = {
     "local": "local (one person, no sign-in)",
     "oidc": "signed in with OpenID Connect",
     "header": "signed in by the reverse proxy",
 }
+OIDC_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
 
 
 def server_address() -> str:
@@ -33,7 +36,7 @@ def current_actor(settings: Settings) -> Actor | None:
     """The person using this session, or None when nobody is signed in (yet).
 
     Raises:
-        InputError: the identity provider or proxy sent an empty user name.
+        InputError: the identity provider or proxy sent an unusable user name.
     """
     if settings.auth == "local":
         return actor_for(
@@ -43,20 +46,23 @@ def current_actor(settings: Settings) -> Actor | None:
             loopback=is_loopback(server_address()),
         )
     if settings.auth == "oidc":
-        if not st.user.is_logged_in:
+        # st.user raises on is_logged_in until an [auth] section exists: check it first
+        if oidc_problem() is not None or not st.user.is_logged_in:
             return None
-        name = st.user.get(settings.oidc_user_claim) or st.user.get("sub")
-        groups = parse_groups(st.user.get(settings.oidc_groups_claim))
-        return actor_for(settings, name=str(name or ""), groups=groups, mode="oidc", loopback=False)
-    headers = st.context.headers
-    name = headers.get(settings.auth_user_header)
-    if not name:
-        return None
-    header_groups = (
-        headers.get(settings.auth_groups_header) if settings.auth_groups_header else None
-    )
-    groups = parse_groups(header_groups)
-    return actor_for(settings, name=name, groups=groups, mode="header", loopback=False)
+        return oidc_actor(settings, st.user.to_dict())
+    return header_actor(settings, st.context.headers.get_all)
+
+
+def oidc_problem() -> str | None:
+    """What is missing from the secrets' [auth] section for st.login, or None."""
+    try:
+        section = st.secrets.get("auth")
+    except Exception:  # no or unreadable secrets.toml: Streamlit raises its own errors
+        section = None
+    if not section:
+        return "an [auth] section in .streamlit/secrets.toml"
+    missing = [key for key in OIDC_KEYS if not section.get(key)]
+    return f"{', '.join(missing)} in its [auth] section" if missing else None
 
 
 def require_actor(settings: Settings) -> Actor:
@@ -64,23 +70,15 @@ def require_actor(settings: Settings) -> Actor:
     try:
         actor = current_actor(settings)
     except WorkbenchError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(f"You cannot be signed in: {exc}", icon=":material/error:")
+        if settings.auth == "oidc" and st.button("Sign out", icon=":material/logout:"):
+            st.logout()
         st.stop()
     if actor is not None:
         return actor
     st.title(":material/shield: Fraud Workbench")
     if settings.auth == "oidc":
-        if not _oidc_configured():
-            st.error(
-                "WORKBENCH_AUTH=oidc needs an [auth] section in .streamlit/secrets.toml "
-                "(redirect_uri, cookie_secret, client_id, client_secret, "
-                "server_metadata_url); see .streamlit/secrets.toml.example.",
-                icon=":material/settings:",
-            )
-            st.stop()
-        st.info("Sign in to use the workbench.", icon=":material/lock:")
-        if st.button("Sign in", icon=":material/login:", type="primary"):
-            st.login()
+        _sign_in()
     else:
         st.error(
             f"No user name arrived in the **{settings.auth_user_header}** header. In header "
@@ -92,18 +90,29 @@ def require_actor(settings: Settings) -> Actor:
     raise AssertionError("unreachable")  # st.stop() raises; this keeps the type checker calm
 
 
-def _oidc_configured() -> bool:
-    """Whether the secrets hold an [auth] section for st.login (no secrets file: no)."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no or unreadable secrets.toml: Streamlit raises its own errors
-        return False
+def _sign_in() -> None:
+    problem = oidc_problem()
+    if problem is not None:
+        st.error(
+            f"WORKBENCH_AUTH=oidc needs {problem} (redirect_uri, cookie_secret, client_id, "
+            "client_secret, server_metadata_url); see .streamlit/secrets.toml.example.",
+            icon=":material/settings:",
+        )
+        return
+    st.info("Sign in to use the workbench.", icon=":material/lock:")
+    if st.button("Sign in", icon=":material/login:", type="primary"):
+        try:
+            st.login()
+        except Exception as exc:  # Streamlit's own auth errors (provider unreachable, ...)
+            st.error(f"Sign-in could not start: {exc}", icon=":material/error:")
 
 
 def render_sidebar(actor: Actor, settings: Settings) -> None:
     """Which mode is active, who you are, your role, and sign-out where it applies."""
     with st.sidebar:
-        st.markdown(f":material/account_circle: **{actor.name}**  \nrole **{actor.role}**")
+        st.markdown(
+            f":material/account_circle: **{escape_markdown(actor.name)}**  \nrole **{actor.role}**"
+        )
         st.caption(f"Mode: {MODE_LABELS[settings.auth]}")
         if settings.auth == "oidc" and st.button("Sign out", icon=":material/logout:"):
             st.logout()
@@ -117,6 +126,6 @@ def exposed_without_sign_in(settings: Settings, actor: Actor) -> str | None:
     where = address or "every network interface"
     return (
         f"This workbench listens on {where} with no sign-in (WORKBENCH_AUTH=local): every "
-        f"visitor acts as **{actor.name}** with the role **{actor.role}**. Set "
-        "WORKBENCH_AUTH=oidc or header so that people sign in."
+        f"visitor acts as **{escape_markdown(actor.name)}** with the role **{actor.role}**. "
+        "Set WORKBENCH_AUTH=oidc or header so that people sign in."
     )

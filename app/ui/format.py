@@ -20,3 +20,14 @@ def format_metric(value: float | None, digits: int = 3) -> str:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+# Characters that can start markup mid-line (emphasis, links, HTML, tables, LaTeX,
+# strikethrough, Streamlit's :icon: and :color[...] directives). CommonMark lets a backslash
+# escape any of them.
+_MARKDOWN_SPECIAL = "\\`*_[]<>|~$:"
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown as itself inside Streamlit markdown (a name cannot become a link)."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)

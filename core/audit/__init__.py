@@ -22,7 +22,7 @@ from core.audit.records import (
     safe_text,
     safe_text_array,
 )
-from core.audit.replay import flush_spool, replay_spool, retry_failed, spool_status
+from core.audit.replay import replay_spool, retry_failed, spool_status
 from core.audit.spool import (
     DatabaseTag,
     SpooledRecord,
@@ -57,7 +57,6 @@ __all__ = [
     "compute_input_hashes",
     "count_predictions",
     "failed_dir",
-    "flush_spool",
     "list_adoptable",
     "log_scoring",
     "make_predictions_table",

@@ -232,7 +232,7 @@ def train_model(
         )
         run_id = run.info.run_id
         report(0.9, "Explaining a sample of the test split")
-        log_global_explanation(settings, run_id, compute_global(adapter, split.test))
+        log_global_explanation(settings, run_id, compute_global(adapter, split.test), actor=actor)
 
     report(0.95, "Checking the live alias")
     try:

@@ -18,13 +18,23 @@ from tests.conftest import REPO, Trained, settings_env
 
 MAIN = str(REPO / "app" / "main.py")
 TRAIN = str(REPO / "pages" / "train.py")
+AUTH_SECTION = {
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+    "cookie_secret": "not-used-in-this-test",
+    "client_id": "fraud-workbench",
+    "client_secret": "not-used-in-this-test",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
 ROLES = "alice@example.com=ml_lead,group:fraud-leads=ml_lead,group:fraud-team=analyst"
 
 
 def _app(monkeypatch: pytest.MonkeyPatch, settings: Settings, **extra: str) -> AppTest:
     for key, value in {**settings_env(settings), **extra}.items():
         monkeypatch.setenv(key, value)
-    return AppTest.from_file(MAIN, default_timeout=120)
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    if extra.get("WORKBENCH_AUTH") == "oidc":
+        at.secrets["auth"] = dict(AUTH_SECTION)  # what st.login needs (tests may change it)
+    return at
 
 
 def _sidebar(at: AppTest) -> str:
@@ -87,7 +97,7 @@ def test_oidc_signed_out_sees_only_the_sign_in(
 ) -> None:
     at = _app(workbench_env, trained_embedded.settings, WORKBENCH_AUTH="oidc")
     at.user = {"is_logged_in": False}
-    at.secrets["auth"] = {"client_id": "fraud-workbench"}  # an [auth] section is there
+    at.secrets["auth"] = AUTH_SECTION
     at.run()
     assert not at.exception
     assert [b.label for b in at.button] == ["Sign in"]
@@ -212,4 +222,76 @@ def test_oidc_without_an_auth_section_says_what_to_configure(
     at.run()
     assert not at.exception
     assert at.error[0].value.startswith("WORKBENCH_AUTH=oidc needs an [auth] section")
+    assert not at.button
+
+
+def test_home_offers_audit_retry_to_an_ml_lead_only(
+    trained_embedded: Trained, tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from core.audit import ScoringEventRecord, log_scoring, make_predictions_table
+
+    live = trained_embedded.settings
+    settings = Settings(
+        home=tmp_path / "home", tracking_uri=live.tracking_uri, model_name=live.model_name
+    )
+    row = make_predictions_table(
+        row_number=None,
+        transaction_id=None,
+        features=np.zeros((1, 30)),
+        probability=np.zeros(1),
+        decision=np.zeros(1),
+    )
+    refused = row.set_column(2, "input_hash", pa.nulls(1, pa.string()))
+    event = ScoringEventRecord("ui", "t", "m", 1, None, 0.5, 1, 1, 0, 0)
+    assert log_scoring(settings, event, refused).stored == "set_aside"
+
+    lead = _app(workbench_env, settings).run()
+    assert "1 audit record(s) were refused" in lead.error[0].value
+    assert "Retry the set-aside records" in [b.label for b in lead.button]
+
+    config.set_option("server.address", "0.0.0.0")  # the same home, seen by a visitor
+    analyst = _app(workbench_env, settings).run()
+    assert not analyst.exception
+    assert "role **analyst**" in _sidebar(analyst)
+    assert "1 audit record(s) were refused" in analyst.error[0].value  # shown, not hidden
+    assert "Retry the set-aside records" not in [b.label for b in analyst.button]
+    assert "An ML lead can replay or retry these records." in [c.value for c in analyst.caption]
+
+
+def test_the_explain_page_renders_for_an_analyst(
+    trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    config.set_option("server.address", "0.0.0.0")
+    at = _app(workbench_env, trained_embedded.settings).run()
+    at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "role **analyst**" in _sidebar(at)
+    assert at.subheader and "The live model overall" in [s.value for s in at.subheader]
+
+
+def test_a_name_cannot_inject_markdown_into_the_sidebar(
+    trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, trained_embedded.settings, WORKBENCH_AUTH="oidc")
+    at.user = {"is_logged_in": True, "email": "x** [click me](http://evil.example) **"}
+    at.run()
+    assert not at.exception
+    assert "\\[click me\\](http\\://evil.example)" in _sidebar(at)
+    assert "[click me](http" not in _sidebar(at)
+
+
+def test_oidc_with_an_incomplete_auth_section_names_what_is_missing(
+    trained_embedded: Trained, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, trained_embedded.settings, WORKBENCH_AUTH="oidc")
+    at.user = {"is_logged_in": False}
+    at.secrets["auth"] = {**AUTH_SECTION, "cookie_secret": "", "client_secret": ""}
+    at.run()
+    assert not at.exception
+    assert at.error[0].value.startswith(
+        "WORKBENCH_AUTH=oidc needs cookie_secret, client_secret in its [auth] section"
+    )
     assert not at.button
