@@ -283,7 +283,7 @@ def _confirm(settings: Settings, event_id: int) -> None:
             )
     except SQLAlchemyError as exc:
         raise BackendError(f"settling alias move {event_id}: {describe_error(exc)}") from exc
-    log.warning("alias move %s was left pending; the registry shows it done", event_id)
+    log.info("alias move %s was left pending; the registry shows it done", event_id)
 
 
 def _record_external(
@@ -318,7 +318,7 @@ def _record_external(
         return None
     except SQLAlchemyError as exc:
         raise BackendError(f"recording an external alias move: {describe_error(exc)}") from exc
-    log.warning(
+    log.info(
         "%s@%s moved outside the workbench: %s -> %s",
         settings.model_name,
         alias,
