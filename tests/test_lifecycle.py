@@ -247,6 +247,12 @@ def test_rollback_refuses_without_history_from_unset_and_to_a_deleted_version(
     gone = _copy(settings, 1)
     promote(settings, version=gone, alias=alias, reason="r", actor=LEAD)
     promote(settings, version=1, alias=alias, reason="r", actor=LEAD)
+    client = MlflowClient(str(settings.tracking_uri))
+    kept = client.get_model_version(settings.model_name, str(gone)).tags["threshold"]
+    client.delete_model_version_tag(settings.model_name, str(gone), "threshold")
+    with pytest.raises(GateFailed, match="threshold: no valid threshold"):
+        rollback(settings, alias=alias, reason="r", actor=LEAD)
+    client.set_model_version_tag(settings.model_name, str(gone), "threshold", kept)
     MlflowClient(str(settings.tracking_uri)).delete_model_version(settings.model_name, str(gone))
     with pytest.raises(NotFoundError, match=f"back to version {gone}: it no longer exists"):
         rollback(settings, alias=alias, reason="r", actor=LEAD)
