@@ -33,6 +33,7 @@ from cli.common import (
     set_actor_name,
     start_up,
 )
+from cli.lifecycle import register as register_lifecycle
 from core.errors import InputError, NotFoundError, OutputError
 
 app = typer.Typer(
@@ -318,6 +319,7 @@ def score(
 
 
 app.add_typer(audit_app, name="audit")
+register_lifecycle(app)  # promote, rollback, threshold, history (cli/lifecycle.py)
 
 
 def run_guarded(command: Callable[[], object]) -> None:

@@ -8,6 +8,7 @@ together (see :func:`set_alias`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.db import AliasEvent, get_engine
+from core.db.locks import registry_lock
 from core.db.text import safe_text
 from core.errors import BackendError, WorkbenchError
 from core.registry import _wrap, get_alias_version, get_version
@@ -25,20 +27,34 @@ from core.tracking import get_client
 
 log = logging.getLogger(__name__)
 
+FIRST_REASON = "first model: live alias was unset"
+"""The reason recorded when training sets an unset live alias (kind ``first``)."""
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """A confirmed alias move and its history row."""
+
+    alias: str
+    from_version: int | None
+    to_version: int
+    threshold: float | None
+    event_id: int
+
 
 def set_alias(
-    settings: Settings, *, version: int, alias: str | None = None, actor: Actor, reason: str
+    settings: Settings,
+    *,
+    version: int,
+    alias: str | None = None,
+    actor: Actor,
+    reason: str,
+    kind: str = "promote",
 ) -> int | None:
     """Point ``alias`` (default: the live alias) at ``version`` and record the move.
 
-    The history row and the registry move succeed or fail together: the intent is
-    written first (``pending``), then the alias moves, then the row is confirmed. If the
-    move raises, the alias is read again and the row settled from what it is (a registry
-    may apply a move and fail to answer); if the confirmation fails the alias is moved
-    back, unless someone moved it meanwhile, and the row marked ``failed`` where the
-    database still takes that write. A ``pending`` row is left behind when the
-    outcome cannot be read, or when the process dies between the move and the
-    confirmation; it names the intended move, and the registry holds the truth.
+    No gates: :func:`core.lifecycle.promote` is the gated move for people. This one holds
+    the alias's lock (``core.db.locks``) around :func:`move_alias`.
 
     Returns:
         The version the alias pointed at before, or None.
@@ -50,18 +66,71 @@ def set_alias(
     """
     require(actor, Action.MOVE_ALIAS)
     alias = alias or settings.live_alias
-    get_version(settings, version, with_metrics=False)  # NotFoundError before anything moves
+    with registry_lock(settings, settings.model_name, alias):
+        move = move_alias(
+            settings, version=version, alias=alias, actor=actor, reason=reason, kind=kind
+        )
+    return move.from_version
+
+
+def move_alias(
+    settings: Settings,
+    *,
+    version: int,
+    alias: str,
+    actor: Actor,
+    reason: str,
+    kind: str,
+    gates: list[dict[str, Any]] | None = None,
+) -> AliasMove:
+    """Move ``alias`` to ``version`` with its history row; the caller holds the alias's lock.
+
+    The history row and the registry move succeed or fail together: the intent is
+    written first (``pending``), then the alias moves, then the row is confirmed. If the
+    move raises, the alias is read again and the row settled from what it is (a registry
+    may apply a move and fail to answer); if the confirmation fails the alias is moved
+    back, unless someone moved it meanwhile, and the row marked ``failed`` where the
+    database still takes that write. A ``pending`` row is left behind when the
+    outcome cannot be read, or when the process dies between the move and the
+    confirmation; it names the intended move, and the registry holds the truth.
+
+    Args:
+        kind: what the history calls the move (first, promote, override, rollback).
+        gates: the gate results that allowed it, as stored (``GateResult.as_json``).
+
+    Returns:
+        The move, with the version the alias pointed at before and the history row's id.
+
+    Raises:
+        PermissionDenied: the actor may not move aliases (nothing is written).
+        NotFoundError: no such version.
+        BackendError: the registry or the app database failed (nothing moved).
+    """
+    require(actor, Action.MOVE_ALIAS)
+    # NotFoundError before anything moves; the threshold is recorded with the move
+    info = get_version(settings, version, with_metrics=False)
     previous = get_alias_version(settings, alias)
-    user_text = {"actor": safe_text(actor.name, 128), "reason": safe_text(reason, 2000)}
     intent = AliasEvent(
         model_name=settings.model_name,
         alias=alias,
         from_version=previous,
         to_version=version,
         status="pending",
-        **user_text,
+        kind=kind,
+        role=str(actor.role),
+        threshold=info.threshold,
+        gates=gates,
+        actor=safe_text(actor.name, 128),
+        reason=safe_text(reason, 2000),
     )
-    _alias_history(settings, "recording the alias move", lambda s: s.add(intent))
+    record_intent(settings, intent, action="recording the alias move")
+    done = AliasMove(
+        alias=alias,
+        from_version=previous,
+        to_version=version,
+        threshold=info.threshold,
+        event_id=intent.id,
+    )
     client = get_client(settings)
     try:
         client.set_registered_model_alias(settings.model_name, alias, str(version))
@@ -70,7 +139,7 @@ def set_alias(
         # history follows the alias as it is, not the exception.
         now = _current_version(settings, alias)
         if now == version:
-            _settle_alias_event(settings, intent.id, "confirmed")
+            settle_event(settings, intent.id, "confirmed")
             log.warning(
                 "%s@%s moved to %s although the registry said: %s",
                 settings.model_name,
@@ -78,23 +147,23 @@ def set_alias(
                 now,
                 exc,
             )
-            return previous
+            return done
         if now != _UNKNOWN:
-            _settle_alias_event(settings, intent.id, "failed")
+            settle_event(settings, intent.id, "failed")
         if isinstance(exc, MlflowException):
             raise _wrap(settings, f"setting {alias} to version {version}", exc) from exc
         raise BackendError(f"setting {alias} to version {version} failed: {exc}") from exc
     try:
-        _settle_alias_event(settings, intent.id, "confirmed", strict=True)
+        settle_event(settings, intent.id, "confirmed", strict=True)
     except BackendError as exc:
         if not _undo_alias_move(settings, alias, previous, moved_to=version):
             raise
         # The move did not stick: the history says so, where the database still lets it.
-        _settle_alias_event(settings, intent.id, "failed")
+        settle_event(settings, intent.id, "failed")
         back = "unset" if previous is None else f"version {previous}"
         raise BackendError(f"{exc}; {alias} was moved back ({back})") from exc
     log.info("%s@%s: %s -> %s by %s", settings.model_name, alias, previous, version, actor)
-    return previous
+    return done
 
 
 _UNKNOWN = -1
@@ -119,10 +188,23 @@ def _alias_history(settings: Settings, action: str, work: Any) -> None:
         ) from exc
 
 
-def _settle_alias_event(
-    settings: Settings, event_id: int, status: str, *, strict: bool = False
-) -> None:
-    """Mark an alias intent confirmed or failed (``strict``: raise if that fails)."""
+def record_intent(settings: Settings, event: AliasEvent, *, action: str) -> None:
+    """Write a history row (usually ``pending``) in its own transaction; ``event.id`` is
+    set afterwards.
+
+    Raises:
+        BackendError: the app database failed (``action`` says what was being done).
+    """
+    _alias_history(settings, action, lambda s: s.add(event))
+
+
+def settle_event(settings: Settings, event_id: int, status: str, *, strict: bool = False) -> None:
+    """Mark a history row confirmed or failed.
+
+    Raises:
+        BackendError: only with ``strict``, when the app database failed (otherwise the
+            row stays pending and the failure is logged).
+    """
 
     def settle(session: Session) -> None:
         session.execute(update(AliasEvent).where(AliasEvent.id == event_id).values(status=status))
@@ -173,5 +255,11 @@ def ensure_alias(settings: Settings, *, version: int, actor: Actor) -> str | Non
     """
     if get_alias_version(settings, settings.live_alias) is not None:
         return None
-    set_alias(settings, version=version, actor=actor, reason="first model: live alias was unset")
+    set_alias(
+        settings,
+        version=version,
+        actor=actor,
+        reason=FIRST_REASON,
+        kind="first",
+    )
     return settings.live_alias

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     experiment_name: str = "fraud-workbench"
     model_name: str = Field(default="fraud-detector", description="Registered model name.")
     live_alias: str = Field(default="champion", description="Alias the app scores against.")
+    promote_auprc_tolerance: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="A promotion's AUPRC gate: the candidate may be this much below the "
+        "version the alias points at now, on the same evaluation rows.",
+    )
     demo_rows: int = Field(
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )

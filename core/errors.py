@@ -32,3 +32,20 @@ class RefusedError(WorkbenchError):
 
 class PermissionDenied(RefusedError):
     """The actor's role does not allow the action (see :mod:`core.auth`). Exit code 3."""
+
+
+class StaleAliasError(RefusedError):
+    """A compare-and-set failed: the alias is no longer where the caller saw it (someone
+    moved it meanwhile); the message says who moved it and when. Exit code 3."""
+
+
+class GateFailed(RefusedError):
+    """A promotion gate failed and the move was not forced. Exit code 3.
+
+    Attributes:
+        results: every gate's result (``core.gates.GateResult``), passed ones included.
+    """
+
+    def __init__(self, message: str, *, results: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.results = results

@@ -25,6 +25,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli.main import app
+from core.aliases import set_alias
 from core.config import Settings, get_settings
 from core.training import train_from_csv
 from tests.conftest import LEAD, REPO, free_port, settings_env
@@ -38,9 +39,24 @@ ARGS: dict[tuple[str, ...], list[str]] = {
     ("bootstrap",): ["--rows", "2000"],
     ("score",): ["--data", "{csv}", "--out", "{out}"],
     ("audit", "adopt"): ["--untagged", "--yes"],
+    # a new alias per run ({alias}): the runs share one registry, and a promote to where
+    # the alias already points would be refused as bad input
+    ("promote",): ["--version", "1", "--alias", "{alias}", "--reason", "r"],
+    # the live alias has a move to undo, and each rollback is one more (see `healthy`)
+    ("rollback",): ["--alias", "champion", "--reason", "r"],
+    ("threshold",): ["--version", "1", "--value", "0.5", "--reason", "r"],
 }
 # Commands that cannot do anything without the tracking store (the registry).
-NEED_TRACKING = {("train",), ("bootstrap",), ("status",), ("versions",), ("score",)}
+NEED_TRACKING = {
+    ("train",),
+    ("bootstrap",),
+    ("status",),
+    ("versions",),
+    ("score",),
+    ("promote",),
+    ("rollback",),
+    ("threshold",),
+}
 
 
 def all_commands() -> list[tuple[str, ...]]:
@@ -146,6 +162,8 @@ def healthy(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Setting
     home = tmp_path_factory.mktemp("healthy-home")
     settings = Settings(home=home, model_name=f"unreachable-{uuid.uuid4().hex[:8]}")
     train_from_csv(tiny_csv, settings=settings, actor=LEAD)
+    train_from_csv(tiny_csv, settings=settings, actor=LEAD)  # version 2, for a rollback
+    set_alias(settings, version=2, actor=LEAD, reason="a move for `rollback` to undo")
     return settings
 
 
@@ -162,7 +180,8 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def _arguments(command: tuple[str, ...], csv: Path, out: Path) -> list[str]:
     extra = ARGS.get(command, [])
-    return [*command, *(a.format(csv=csv, out=out) for a in extra)]
+    alias = f"unreachable-{uuid.uuid4().hex[:8]}"
+    return [*command, *(a.format(csv=csv, out=out, alias=alias) for a in extra)]
 
 
 def _check(command: tuple[str, ...], broken: Broken, code: int, stdout: str, stderr: str) -> None:

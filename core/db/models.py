@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -85,21 +86,36 @@ class Prediction(Base):
 
 
 class AliasEvent(Base):
-    """One move of a registered model's alias (promotion, rollback, first alias)."""
+    """One history row: an alias move (first alias, promotion, override, rollback, a move
+    made outside the workbench) or a change of a version's decision threshold."""
 
     __tablename__ = "alias_events"
 
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
     model_name: Mapped[str] = mapped_column(String(256))
-    alias: Mapped[str] = mapped_column(String(128))
+    # None for a threshold change, which concerns a version, not an alias (migration 0004)
+    alias: Mapped[str | None] = mapped_column(String(128))
     from_version: Mapped[int | None] = mapped_column(Integer)
-    to_version: Mapped[int] = mapped_column(Integer)
+    # The version the alias points at afterwards (None: a move outside the workbench removed
+    # the alias); for a threshold change, the version whose threshold changed.
+    to_version: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(2000))
     # The intent is written first (pending), then the alias moves, then it is confirmed
     # (or marked failed): the history and the registry agree (migration 0003).
     status: Mapped[str] = mapped_column(String(16), server_default="confirmed")
+    # Migration 0004: first / promote / override / rollback / external / threshold.
+    kind: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(String(16))  # None: before roles were recorded
+    threshold: Mapped[float | None] = mapped_column(Float)  # the version's, at the move
+    old_threshold: Mapped[float | None] = mapped_column(Float)  # threshold changes only
+    gates: Mapped[list | None] = mapped_column(JSON)  # [{name, passed, detail}, ...]
+    # Set on rows that several processes may write for the same fact (a move noticed in
+    # the registry): the UNIQUE constraint keeps one.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_alias_events_dedupe_key"),)
 
 
 class DatabaseIdentity(Base):

@@ -1,0 +1,286 @@
+"""Promotion gates: the checks a version passes before an alias moves to it.
+
+- ``auprc``: the candidate's AUPRC is at least the current version's minus a tolerance,
+  both computed on the same evaluation rows (by default the current version's test
+  split), when the alias already points somewhere;
+- ``loads``: the model loads safely and predicts on its input example (the MLmodel's,
+  or the first rows of its test split when it has none);
+- ``signature``: its MLmodel signature takes our 30 features, by name, in order, as numbers;
+- ``threshold``: its decision threshold is set and valid.
+
+Each gate gives a :class:`GateResult`, stored with the move in the history. A gate that
+cannot be evaluated (no evaluation data, a model that does not load) fails with the
+reason; a backend that does not answer raises ``BackendError`` instead, as nothing
+about the version is known then.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from sklearn.metrics import average_precision_score
+
+from core.artifacts import download_model, get_test_split
+from core.config import Settings
+from core.errors import NotFoundError, RefusedError
+from core.models import ADAPTERS, load_adapter
+from core.registry import ModelVersionInfo, load_model
+from core.schema import FEATURES, LABEL
+
+GATE_AUPRC = "auprc"
+GATE_LOADS = "loads"
+GATE_SIGNATURE = "signature"
+GATE_THRESHOLD = "threshold"
+EXAMPLE_ROWS = 5
+"""Rows of the test split a version without an input example is tried on."""
+
+_NUMERIC = frozenset({"double", "float", "long", "integer"})
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's outcome, as the history stores it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GateResult:
+        return cls(name=str(data["name"]), passed=bool(data["passed"]), detail=str(data["detail"]))
+
+    def __str__(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class AuprcEvidence:
+    """The two AUPRCs the ``auprc`` gate compares, computed on the same rows.
+
+    Attributes:
+        candidate_auprc: the version to promote.
+        current_auprc: the version the alias points at now.
+        evaluation_name: what the rows are (e.g. the current version's test split).
+        rows: how many rows; frauds: how many of them are frauds.
+        weighted: whether the AUPRCs are weighted to the natural prevalence.
+        leakage: why the rows overlap the candidate's training data, if they do (the
+            gate then fails with this text); None when no overlap was found.
+    """
+
+    candidate_auprc: float
+    current_auprc: float
+    evaluation_name: str
+    rows: int
+    frauds: int
+    weighted: bool = False
+    leakage: str | None = None
+
+
+def compute_auprc_evidence(
+    settings: Settings, *, candidate: ModelVersionInfo, current: ModelVersionInfo
+) -> AuprcEvidence:
+    """Score the current version's test split with both versions; AUPRC of each.
+
+    Args:
+        settings: where the registry and artifacts are.
+        candidate: the version to promote.
+        current: the version the alias points at now (its test split is the evaluation).
+
+    Returns:
+        Unweighted evidence; no leakage check is made here.
+
+    Raises:
+        NotFoundError: the current version has no test split.
+        RefusedError: a model cannot be loaded safely.
+        BackendError: the stores cannot be reached.
+    """
+    frame = get_test_split(settings, current.run_id)
+    features = frame.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    labels = frame[LABEL].to_numpy(dtype=np.int8)
+    scores = {
+        info.version: load_model(settings, info).predict_proba(features)
+        for info in (candidate, current)
+    }
+    return AuprcEvidence(
+        candidate_auprc=float(average_precision_score(labels, scores[candidate.version])),
+        current_auprc=float(average_precision_score(labels, scores[current.version])),
+        evaluation_name=f"test split of version {current.version}",
+        rows=len(labels),
+        frauds=int(labels.sum()),
+    )
+
+
+def check_auprc(evidence: AuprcEvidence, *, tolerance: float) -> GateResult:
+    """The ``auprc`` gate: candidate >= current - tolerance, on leak-free rows with frauds."""
+    where = (
+        f"on the {evidence.evaluation_name} ({evidence.rows:,} rows, {evidence.frauds:,} frauds"
+        f"{', weighted to the natural prevalence' if evidence.weighted else ''})"
+    )
+    if evidence.leakage is not None:
+        return GateResult(GATE_AUPRC, False, f"evaluation data leaks: {evidence.leakage}")
+    if evidence.frauds == 0:
+        return GateResult(GATE_AUPRC, False, f"no fraud {where}: AUPRC is undefined")
+    passed = evidence.candidate_auprc >= evidence.current_auprc - tolerance
+    relation = ">=" if passed else "<"
+    return GateResult(
+        GATE_AUPRC,
+        passed,
+        f"candidate {evidence.candidate_auprc:.4f} {relation} current "
+        f"{evidence.current_auprc:.4f} - tolerance {tolerance:g} {where}",
+    )
+
+
+def check_threshold(info: ModelVersionInfo) -> GateResult:
+    """The ``threshold`` gate: the version's threshold tag is a number in (0, 1)."""
+    if info.threshold is None:
+        return GateResult(GATE_THRESHOLD, False, f"no valid threshold: {info.threshold_problem}")
+    return GateResult(GATE_THRESHOLD, True, f"threshold {info.threshold:.4f}")
+
+
+def check_artifact(settings: Settings, info: ModelVersionInfo) -> tuple[GateResult, GateResult]:
+    """The ``loads`` and ``signature`` gates, from a fresh download of the version.
+
+    Returns:
+        (loads, signature).
+
+    Raises:
+        NotFoundError: the version does not exist.
+        BackendError: the registry or the artifact store cannot be reached.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = download_model(settings, info.name, info.version, Path(tmp))
+        try:
+            mlmodel = Model.load(folder / "MLmodel")
+        except (MlflowException, OSError, ValueError) as exc:
+            failed = f"its MLmodel file cannot be read: {exc}"
+            return GateResult(GATE_LOADS, False, failed), GateResult(GATE_SIGNATURE, False, failed)
+        return _check_loads(settings, info, folder, mlmodel), _check_signature(mlmodel)
+
+
+def _check_loads(
+    settings: Settings, info: ModelVersionInfo, folder: Path, mlmodel: Model
+) -> GateResult:
+    try:
+        adapter = load_adapter(folder, ADAPTERS)
+    except Exception as exc:  # refused (pickle, unknown kind) or unreadable: its own fault
+        return GateResult(GATE_LOADS, False, f"does not load: {exc}")
+    try:
+        example, source = _input_example(settings, info, folder, mlmodel)
+    except NotFoundError as exc:
+        return GateResult(GATE_LOADS, False, f"loads, but has nothing to predict on: {exc}")
+    missing = [name for name in FEATURES if name not in example.columns]
+    if missing:
+        return GateResult(
+            GATE_LOADS, False, f"its {source} lacks the columns {', '.join(missing[:5])}"
+        )
+    try:
+        proba = np.asarray(
+            adapter.predict_proba(example.loc[:, list(FEATURES)].to_numpy(dtype=np.float64))
+        )
+    except Exception as exc:  # whatever the model raises, it does not predict
+        return GateResult(GATE_LOADS, False, f"loads but fails to predict on its {source}: {exc}")
+    if proba.shape != (len(example),) or not np.all((proba >= 0) & (proba <= 1)):
+        return GateResult(
+            GATE_LOADS, False, f"predicts no probability per row on its {source}: {proba!r}"
+        )
+    return GateResult(
+        GATE_LOADS, True, f"{adapter.kind} model predicts on its {source} ({len(example)} rows)"
+    )
+
+
+def _input_example(
+    settings: Settings, info: ModelVersionInfo, folder: Path, mlmodel: Model
+) -> tuple[pd.DataFrame, str]:
+    """The MLmodel's input example, else the first rows of the version's test split."""
+    try:
+        example = mlmodel.load_input_example(str(folder))
+    except Exception:  # an unreadable example counts as none: the test split is tried
+        example = None
+    if isinstance(example, pd.DataFrame) and len(example):
+        return example, "input example"
+    if isinstance(example, dict | list) and example:
+        return pd.DataFrame(example), "input example"
+    try:
+        split = get_test_split(settings, info.run_id)
+    except NotFoundError:
+        raise NotFoundError("no input example and no logged test split") from None
+    return split.head(EXAMPLE_ROWS), f"test split's first {EXAMPLE_ROWS} rows"
+
+
+def _check_signature(mlmodel: Model) -> GateResult:
+    signature = mlmodel.signature
+    if signature is None or signature.inputs is None:
+        return GateResult(GATE_SIGNATURE, False, "the model has no signature")
+    inputs = signature.inputs
+    if not inputs.has_input_names():
+        return GateResult(GATE_SIGNATURE, False, "its signature's inputs have no names")
+    names = list(inputs.input_names())
+    if names != list(FEATURES):
+        missing = [n for n in FEATURES if n not in names]
+        extra = [n for n in names if n not in FEATURES]
+        why = (
+            f"missing {', '.join(missing[:5]) or 'none'}; extra {', '.join(extra[:5]) or 'none'}"
+            if missing or extra
+            else "the columns are in another order"
+        )
+        return GateResult(GATE_SIGNATURE, False, f"inputs do not match our schema: {why}")
+    wrong = [
+        f"{name} is {getattr(kind, 'name', kind)}"
+        for name, kind in zip(names, inputs.input_types(), strict=True)
+        if getattr(kind, "name", str(kind)) not in _NUMERIC
+    ]
+    if wrong:
+        return GateResult(GATE_SIGNATURE, False, f"non-numeric inputs: {', '.join(wrong[:5])}")
+    return GateResult(GATE_SIGNATURE, True, f"inputs are the {len(FEATURES)} schema features")
+
+
+def run_gates(
+    settings: Settings,
+    *,
+    candidate: ModelVersionInfo,
+    current: ModelVersionInfo | None,
+    evaluation: AuprcEvidence | None = None,
+    tolerance: float,
+) -> list[GateResult]:
+    """Every promotion gate for ``candidate``: auprc, loads, signature, threshold.
+
+    Args:
+        settings: where the registry and artifacts are.
+        candidate: the version to promote.
+        current: the version the alias points at now, or None when it is unset (the
+            ``auprc`` gate then passes: there is nothing to compare with).
+        evaluation: ready AUPRC evidence; by default it is computed on the current
+            version's test split (:func:`compute_auprc_evidence`).
+        tolerance: how far below the current AUPRC the candidate's may be.
+
+    Returns:
+        The four results, in that order; failures included.
+
+    Raises:
+        BackendError: the registry or the artifact store cannot be reached.
+    """
+    loads, signature = check_artifact(settings, candidate)
+    if current is None:
+        auprc = GateResult(GATE_AUPRC, True, "skipped: the alias points nowhere yet")
+    elif evaluation is not None:
+        auprc = check_auprc(evaluation, tolerance=tolerance)
+    elif not loads.passed:
+        auprc = GateResult(GATE_AUPRC, False, "not evaluated: the candidate does not load")
+    else:
+        try:
+            evidence = compute_auprc_evidence(settings, candidate=candidate, current=current)
+        except (NotFoundError, RefusedError) as exc:
+            auprc = GateResult(GATE_AUPRC, False, f"not evaluated: {exc}")
+        else:
+            auprc = check_auprc(evidence, tolerance=tolerance)
+    return [auprc, loads, signature, check_threshold(candidate)]
