@@ -1,13 +1,17 @@
-"""Loader edges found by mutation testing: the 64 KiB sniff window and its boundaries."""
+"""Loader edges found by mutation testing: the 64 KiB sniff window and its boundaries, the
+end of the read, chunking, blank lines and records that did not come from a file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from core.data import load_transactions
+from core.data import load_transactions, validate_records
 from core.errors import InputError
+from core.schema import FEATURES
 from tests.test_loader import HEADER, _csv, _row
 
 WINDOW = 64 * 1024  # bytes the loader reads to check the header and the encoding
@@ -61,3 +65,59 @@ def test_a_short_file_of_blank_lines_has_no_data_rows(tmp_path: Path) -> None:
     assert len(text) == WINDOW - 1
     with pytest.raises(InputError, match=r"^the file has a header but no data rows$"):
         load_transactions(_csv(tmp_path, text))
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85"])
+def test_a_line_break_csv_does_not_know_leaves_no_data_rows(tmp_path: Path, separator: str) -> None:
+    # Python splits lines at U+2028 and NEL, so the header check sees a data row; CSV does
+    # not, so the reader finds none after the header: an error, not an empty result.
+    with pytest.raises(InputError, match=r"^the file has a header but no data rows$"):
+        load_transactions(_csv(tmp_path, HEADER + separator + _row(1)))
+
+
+def test_an_unclosed_quote_is_a_parse_error_naming_where(tmp_path: Path) -> None:
+    lines = [HEADER, _row(1), _row(2), '"' + _row(3), _row(4)]
+    with pytest.raises(
+        InputError,
+        match=r"^the file could not be parsed as CSV after data row 2: .*EOF inside string",
+    ):
+        load_transactions(_csv(tmp_path, "\n".join(lines)), chunk_rows=2)
+
+
+def test_two_chunks_are_loaded_whole(tmp_path: Path) -> None:
+    lines = [HEADER, _row(1), _row(2), _row(3, V4="x"), _row(4)]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)), chunk_rows=2)
+    assert result.valid.index.tolist() == [1, 2, 4]
+    assert result.rejected["row"].tolist() == [3]
+    assert result.rows_in == 4
+
+
+def test_a_blank_line_and_a_row_without_its_first_value(tmp_path: Path) -> None:
+    lines = [HEADER, "", _row(2, Time=""), _row(3)]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.valid.index.tolist() == [3]
+    assert result.rejected[["row", "column", "reason"]].values.tolist() == [
+        [1, "(row)", "(row): blank line, no values"],
+        [2, "Time", "Time: empty value; expected a number"],
+    ]
+
+
+def test_validate_records_keeps_passthrough_the_label_and_names_the_index() -> None:
+    good = {name: str(float(i)) for i, name in enumerate(FEATURES)}  # text, as from a form
+    records = pd.DataFrame(
+        [{**good, "Class": "1", "txn": "007"}, {**good, "Class": "x", "txn": "008"}],
+        index=[5, 6],  # no index name: the result's is "row" all the same
+    )
+    result = validate_records(records)
+    assert result.passthrough == ["txn"] and result.has_label
+    assert result.valid.index.tolist() == [5, 6] and result.valid.index.name == "row"
+    assert result.valid["V4"].tolist() == [4.0, 4.0] and result.valid["V4"].dtype == np.float64
+    assert result.valid["txn"].tolist() == ["007", "008"]
+    # a bad optional label is a warning, as when scoring a file: the row is kept
+    assert result.valid["Class"].tolist()[0] == 1.0 and np.isnan(result.valid["Class"].iloc[1])
+    assert len(result.rejected) == 0
+    assert result.warnings == [
+        "extra columns kept as passthrough, not fed to the model: txn",
+        "Class: 1 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 6: 'x' is not a number)",
+    ]

@@ -192,7 +192,7 @@ def iter_transactions(
             seen = _FIELDS_SEEN.search(str(exc))
             if seen is None or int(seen[1]) <= len(layout.columns) + spare_fields:
                 raise InputError(
-                    f"the file could not be parsed as CSV near data row {offset}: {exc}"
+                    f"the file could not be parsed as CSV after data row {offset}: {exc}"
                 ) from exc
             spare_fields = max(int(seen[1]) - len(layout.columns), 2 * spare_fields)
         except UnicodeDecodeError as exc:
