@@ -41,11 +41,20 @@ bench: install
 	$(PY) bench/explain_latency.py
 
 # Mutation testing (slow, not in CI): see [tool.mutmut] in pyproject.toml and
-# bench/README.md, "Mutation testing". Survivors: `.venv/bin/mutmut show <name>`.
+# bench/README.md, "Mutation testing". Verdicts are kept in mutants/: a later run tests only
+# new or changed mutants (a new test does not rerun old survivors). MUTANTS='core.explain*'
+# reruns the mutants so named; `rm -rf mutants` for a clean run. Survivors are listed, then
+# killed / covered per file (covered: at least one test reaches the mutant).
+# `.venv/bin/mutmut show <name>` prints one.
+MUTANTS ?=
 mutation: install
-	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
 	$(VENV)/bin/mutmut export-cicd-stats
 	$(VENV)/bin/mutmut results
+	@$(VENV)/bin/mutmut results --all true | awk -F': ' '{ split($$1, a, /\.x(_|ǁ)/); \
+		m = a[1]; gsub(/ /, "", m); if ($$2 != "no tests" && $$2 != "not checked") { c[m]++; \
+		if ($$2 == "killed" || $$2 == "timeout") k[m]++ } } END { for (m in c) \
+		printf "%s: %d / %d = %.1f%%\n", m, k[m], c[m], 100 * k[m] / c[m] }' | sort
 
 # Re-pin after editing requirements*.in: the dev lock resolves everything together and the
 # runtime lock (what the Docker image installs) takes the same versions.

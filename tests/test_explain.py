@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,9 +17,15 @@ from core.artifacts import download_artifact, get_global_explanation
 from core.db import Prediction, ScoringEvent, get_engine
 from core.explain import (
     Contributions,
+    GlobalExplanation,
+    Reason,
+    compute_global,
     compute_linear_contributions,
     compute_reasons,
     reason_columns,
+    reasons_to_json,
+    sample_for_global,
+    split_tree_contributions,
 )
 from core.models import ADAPTERS, LightGBMModel, LogRegModel
 from core.registry import get_version_by_alias, load_model
@@ -165,3 +173,174 @@ def test_global_explanation_is_stored_with_the_version(trained: Trained) -> None
     # the stored values are the model's real contributions on those rows
     again = model.contributions(explanation.features.to_numpy())
     np.testing.assert_allclose(again.values, explanation.contributions.to_numpy(), atol=1e-9)
+
+
+# Array-only tests below: no model training, no MLflow. `make mutation` selects them by name
+# (pyproject.toml, [tool.mutmut]); each expected value is worked out by hand or with numpy.
+
+
+def test_tree_output_splits_into_contributions_and_the_last_column_as_base() -> None:
+    output = np.array([[1, -2, 3, 10], [0, 4, -1, 20]])  # ints, as a caller may pass
+    got = split_tree_contributions(output)
+    assert got.values.dtype == np.float64 and got.base.dtype == np.float64
+    np.testing.assert_array_equal(got.values, [[1.0, -2.0, 3.0], [0.0, 4.0, -1.0]])
+    np.testing.assert_array_equal(got.base, [10.0, 20.0])
+    np.testing.assert_array_equal(got.raw_score, [12.0, 23.0])
+
+
+def test_linear_shap_accepts_lists_and_keeps_the_intercept_exact() -> None:
+    got = compute_linear_contributions(
+        [[2, 6]],  # integer lists: converted, not truncated
+        weights=[1, 3],
+        intercept=np.float32(-1.5),
+        mean=np.array([1.0, 2.0]),
+        scale=np.array([4.0, 8.0]),
+    )
+    # 1 * (2 - 1) / 4 = 0.25; 3 * (6 - 2) / 8 = 1.5
+    np.testing.assert_array_equal(got.values, [[0.25, 1.5]])
+    assert got.base.dtype == np.float64 and got.base.tolist() == [-1.5]
+    # an object array (a frame holding a text column gives one) still gives float64
+    mixed = compute_linear_contributions(
+        np.array([[2, 6]], dtype=object),
+        weights=np.array([1, 3], dtype=object),
+        intercept=0.0,
+        mean=np.array([1.0, 2.0]),
+        scale=np.array([4.0, 8.0]),
+    )
+    assert mixed.values.dtype == np.float64 and mixed.values.tolist() == [[0.25, 1.5]]
+
+
+def test_reasons_honour_top_ties_and_zero() -> None:
+    values = np.zeros((1, 30))
+    values[0, [5, 2, 9, 7]] = [0.5, 0.5, 0.8, 0.0]  # V5 and V2 tie; V7 pushes nothing
+    x = np.full((1, 30), 1234.5678)
+    reasons = compute_reasons(Contributions(values, np.zeros(1)), x, top=2)
+    # a tie keeps the features' order (V2 before V5)
+    assert [(r.feature, r.contribution) for r in reasons[0]] == [("V9", 0.8), ("V2", 0.5)]
+    assert str(reasons[0][0]) == "V9 = 1235 (+0.800)"
+    everything = compute_reasons(Contributions(values, np.zeros(1)), x, top=30)
+    assert [r.feature for r in everything[0]] == ["V9", "V2", "V5"]  # a zero is no reason
+    values[0, 20] = 0.1
+    default = compute_reasons(Contributions(values, np.zeros(1)), x)  # top 3 by default
+    assert [r.feature for r in default[0]] == ["V9", "V2", "V5"]
+    many = np.zeros((1, 30))
+    many[0, 10:] = 0.5  # twenty ties: the first three features win, V10, V11, V12
+    tied = compute_reasons(Contributions(many, np.zeros(1)), x)
+    assert [r.feature for r in tied[0]] == ["V10", "V11", "V12"]
+    assert compute_reasons(Contributions(np.zeros((0, 30)), np.zeros(0)), np.zeros((0, 30))) == []
+
+
+def test_reason_columns_follow_top() -> None:
+    reasons = [[Reason("V1", 1.0, 0.25), Reason("V2", -2.0, 0.125)], []]
+    assert reason_columns(reasons, top=2) == {
+        "reason_1": ["V1 = 1 (+0.250)", None],
+        "reason_2": ["V2 = -2 (+0.125)", None],
+    }
+    assert list(reason_columns(reasons)) == ["reason_1", "reason_2", "reason_3"]
+
+
+def test_reasons_to_json_keeps_every_field() -> None:
+    text = reasons_to_json([Reason("V14", -3.5, 1.25), Reason("Amount", 12.0, 0.5)])
+    assert json.loads(text) == [
+        {"feature": "V14", "value": -3.5, "contribution": 1.25},
+        {"feature": "Amount", "value": 12.0, "contribution": 0.5},
+    ]
+    assert reasons_to_json([]) == "[]"
+
+
+def _frame(values: np.ndarray, *, index: list[int] | None = None) -> pd.DataFrame:
+    return pd.DataFrame(values, columns=list(FEATURES), index=index)
+
+
+def test_global_importance_is_the_mean_absolute_contribution_largest_first() -> None:
+    shap = np.zeros((2, 30))
+    shap[:, 3] = [-4.0, 2.0]  # V3: mean |.| 3
+    shap[:, 7] = [1.0, 1.0]  # V7: 1
+    shap[:, 0] = [0.0, -5.0]  # Time: 2.5
+    explanation = GlobalExplanation(features=_frame(np.ones((2, 30))), contributions=_frame(shap))
+    importance = explanation.importance()
+    assert importance.index[:3].tolist() == ["V3", "Time", "V7"]
+    assert importance.iloc[:3].tolist() == [3.0, 2.5, 1.0]
+    assert (importance.iloc[3:] == 0).all() and len(importance) == 30
+
+
+def test_global_explanation_frame_round_trip() -> None:
+    features = _frame(np.arange(60.0).reshape(2, 30), index=[7, 3])
+    shap = _frame(-np.arange(60.0).reshape(2, 30), index=[7, 3])
+    frame = GlobalExplanation(features=features, contributions=shap).to_frame()
+    assert frame.columns.tolist() == [*FEATURES, *(f"shap_{name}" for name in FEATURES)]
+    assert frame.index.tolist() == [0, 1]
+    assert frame["V1"].tolist() == [1.0, 31.0] and frame["shap_V1"].tolist() == [-1.0, -31.0]
+    back = GlobalExplanation.from_frame(frame.iloc[:, ::-1])  # column order does not matter
+    assert back.features.columns.tolist() == list(FEATURES)
+    assert back.contributions.columns.tolist() == list(FEATURES)
+    np.testing.assert_array_equal(back.features.to_numpy(), features.to_numpy())
+    np.testing.assert_array_equal(back.contributions.to_numpy(), shap.to_numpy())
+
+
+def _test_split(n: int, frauds: list[int]) -> pd.DataFrame:
+    frame = _frame(np.arange(n * 30, dtype=float).reshape(n, 30), index=list(range(100, 100 + n)))
+    frame["Class"] = 0
+    frame.loc[[100 + i for i in frauds], "Class"] = 1
+    return frame
+
+
+def test_global_sample_keeps_every_fraud_and_fills_with_a_seeded_sample() -> None:
+    test = _test_split(40, frauds=[3, 17, 31])
+    got = sample_for_global(test, rows=10, seed=5)
+    frauds = test[test["Class"] == 1]
+    rest = test[test["Class"] == 0].sample(n=7, random_state=5)  # pandas' own sampling
+    assert got.index.tolist() == [103, 117, 131, *rest.index]
+    assert sample_for_global(test, rows=10, seed=5).index.equals(got.index)  # reproducible
+    assert not sample_for_global(test, rows=10, seed=6).index.equals(got.index)
+    # fewer rows asked for than frauds: the frauds all the same, nothing else
+    assert sample_for_global(test, rows=2, seed=5).index.tolist() == frauds.index.tolist()
+    # more rows asked for than there are: every row once
+    assert sorted(sample_for_global(test, rows=100).index) == test.index.tolist()
+    assert len(sample_for_global(test)) == 40  # at most 2,000 rows by default
+    seed_0 = sample_for_global(test, rows=10, seed=0).index
+    assert sample_for_global(test, rows=10).index.equals(seed_0)  # seed 0 by default
+    big = _test_split(2_003, frauds=[0, 1, 2])
+    by_default = sample_for_global(big)
+    assert len(by_default) == 2_000 and by_default["Class"].sum() == 3
+
+
+def test_global_sample_without_labels_is_a_plain_sample() -> None:
+    test = _test_split(40, frauds=[]).drop(columns="Class")
+    got = sample_for_global(test, rows=6, seed=2)
+    assert got.index.tolist() == test.sample(n=6, random_state=2).index.tolist()
+
+
+def _linear_model(weights: dict[int, float], intercept: float) -> LogRegModel:
+    """A real LogReg pipeline with hand-set coefficients; the scaler is fitted on rows whose
+    column 1 (V1) has mean 1 and std 1 and all others mean 0 and scale 1."""
+    x_fit = np.zeros((4, 30))
+    x_fit[:, 1] = [0.0, 2.0, 0.0, 2.0]
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression())])
+    pipeline.fit(_frame(x_fit), [0, 1, 0, 1])
+    logreg = pipeline.named_steps["logreg"]
+    logreg.coef_ = np.zeros((1, 30))
+    for j, w in weights.items():
+        logreg.coef_[0, j] = w
+    logreg.intercept_ = np.array([intercept])
+    return LogRegModel(pipeline)
+
+
+def test_global_explanation_is_the_model_contributions_on_the_sample() -> None:
+    test = _test_split(12, frauds=[2, 9])
+    model = _linear_model({1: 2.0, 4: -0.5}, intercept=-1.0)
+    got = compute_global(model, test, rows=5, seed=1)
+    sample = pd.concat([test.loc[[102, 109]], test[test["Class"] == 0].sample(n=3, random_state=1)])
+    x = sample[list(FEATURES)].to_numpy()
+    assert got.features.index.tolist() == [0, 1, 2, 3, 4]
+    assert got.features.columns.tolist() == list(FEATURES)  # no Class
+    np.testing.assert_array_equal(got.features.to_numpy(), x)
+    expected = np.zeros_like(x)
+    expected[:, 1] = 2.0 * (x[:, 1] - 1.0)  # (x - mean 1) / scale 1
+    expected[:, 4] = -0.5 * x[:, 4]
+    assert got.contributions.columns.tolist() == list(FEATURES)
+    np.testing.assert_allclose(got.contributions.to_numpy(), expected)
+    assert len(compute_global(model, test, seed=1).features) == 12  # default: every row
+    by_default = compute_global(model, test, rows=5).features  # seed 0 by default
+    seed_0 = sample_for_global(test, rows=5, seed=0)[list(FEATURES)].to_numpy()
+    np.testing.assert_array_equal(by_default.to_numpy(), seed_0)

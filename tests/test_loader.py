@@ -386,10 +386,12 @@ def test_text_beyond_the_sniff_window(tmp_path: Path) -> None:
     header = HEADER + ",note"
     rows = [f"{_row(i)},ok" for i in range(1, 400)]
     body = ("\n".join([header, *rows]) + "\n").encode()
-    pad = 65_536 - len(body) - len(_row(400)) - 2  # put row 400's note across the window edge
-    last = f"{_row(400)},{'n' * pad}".encode() + "\N{MUSICAL SYMBOL G CLEF}".encode() + b"\n"
-    result = load_transactions(_csv(tmp_path, body + last))  # a character cut: not an error
-    assert result.rows_in == 400 and len(result.valid) == 400
+    short = ("\n".join([header, *rows[:199]]) + "\n").encode()  # about 40 KiB
+    pad = 65_536 - len(short) - len(_row(200)) - 2  # put row 200's note across the window edge
+    assert pad > 0
+    last = f"{_row(200)},{'n' * pad}".encode() + "\N{MUSICAL SYMBOL G CLEF}".encode() + b"\n"
+    result = load_transactions(_csv(tmp_path, short + last))  # a character cut: not an error
+    assert result.rows_in == 200 and len(result.valid) == 200
     bad = body + f"{_row(400)},ok\n".encode() + b"\xff" * 70_000
     with pytest.raises(InputError, match=r"^the file is not UTF-8 text after data row \d+; "):
         load_transactions(_csv(tmp_path, bad, "bad.csv"))

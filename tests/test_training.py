@@ -176,6 +176,16 @@ def test_metrics_count_a_score_at_the_threshold_as_an_alert() -> None:
     assert compute_metrics(y.astype(float), p, threshold=0.3, k=3).precision_at_k == 2 / 3
 
 
+def test_precision_at_k_queues_tied_scores_in_row_order() -> None:
+    # 10 rows score 0.9 and 20 score 0.5 (rows 1, 3, 5, ...): a queue of 13 takes the 0.9s,
+    # then the first three 0.5s of the file, rows 1, 3 and 5, the only frauds: 3 / 13.
+    p = np.tile([0.2, 0.5, 0.9, 0.5], 10)
+    y = np.zeros(40, dtype=int)
+    y[[1, 3, 5]] = 1
+    m = compute_metrics(y, p, threshold=0.95, k=13)
+    assert m.precision_at_k == 3 / 13
+
+
 def test_plots_show_the_curves_and_the_operating_point() -> None:
     y = np.array([1, 0, 1, 0, 0, 0, 1, 0])
     p = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.3, 0.6])

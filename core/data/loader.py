@@ -103,7 +103,9 @@ def _inspect_header(source: Source) -> _Layout:
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut by the sniff window
+        # A UTF-8 character is at most 4 bytes: one cut by the sniff window starts in its
+        # last 3 bytes. A bad byte before them is a real error, named here.
+        if exc.start < len(head) - 3:
             raise InputError(
                 f"the file is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"
             ) from exc
@@ -190,7 +192,7 @@ def iter_transactions(
             seen = _FIELDS_SEEN.search(str(exc))
             if seen is None or int(seen[1]) <= len(layout.columns) + spare_fields:
                 raise InputError(
-                    f"the file could not be parsed as CSV near data row {offset}: {exc}"
+                    f"the file could not be parsed as CSV after data row {offset}: {exc}"
                 ) from exc
             spare_fields = max(int(seen[1]) - len(layout.columns), 2 * spare_fields)
         except UnicodeDecodeError as exc:
