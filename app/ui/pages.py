@@ -14,6 +14,8 @@ PAGE_SPECS: list[tuple[str, str, str, Action]] = [
     ("score.py", "Score a transaction", ":material/person_search:", Action.SCORE),
     ("batch.py", "Batch scoring", ":material/table_view:", Action.SCORE),
     ("explain.py", "Explain", ":material/insights:", Action.EXPLAIN),
+    ("compare.py", "Compare versions", ":material/compare_arrows:", Action.VIEW),
+    ("history.py", "Alias history", ":material/history:", Action.VIEW),
     ("train.py", "Train a model", ":material/model_training:", Action.TRAIN),
 ]
 
