@@ -367,3 +367,7 @@ def test_real_sample_auprc_raw_and_weighted(real_sample: Path, tmp_path: Path) -
     metrics = got.versions[0].metrics
     assert round(metrics.raw.auprc, 3) == 0.923
     assert round(metrics.weighted.auprc, 3) == 0.760
+    assert round(metrics.raw.precision, 3) == 0.942
+    assert round(metrics.weighted.precision, 3) == 0.219
+    assert round(metrics.raw.alerts_per_10k) == 638
+    assert round(metrics.weighted.alerts_per_10k) == 51
