@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-BATCH = 128
-"""Resamples per batch at most."""
-BATCH_CELLS = 8_000_000
-"""Resamples x rows per batch at most: ~100 MB of draws and counts, and int32 offsets."""
+BATCH = 32
+"""Resamples per batch at most: small batches keep the bincount's output in cache (1,000
+resamples of 57,000 rows: 1.0 s in batches of 32, 1.7 s in batches of 128)."""
+BATCH_CELLS = 2_000_000
+"""Resamples x rows per batch at most: ~20 MB of draws and counts, and int32 offsets."""
 
 
 def resample_counts(rows: int, *, resamples: int, seed: int) -> Iterator[np.ndarray]:
@@ -115,13 +116,22 @@ def bootstrap_average_precision(
     Returns:
         Shape (len(legit_weights), versions, resamples); NaN where a resample holds no fraud.
     """
+    prepared = _prepare(labels, scores)
+    return _batch_average_precision(prepared, counts, legit_weights)
+
+
+def _prepare(labels: np.ndarray, scores: Sequence[np.ndarray]) -> list[_Sorted]:
     labels = np.asarray(labels)
+    return [_sort(labels, np.asarray(s, dtype=np.float64)) for s in scores]
+
+
+def _batch_average_precision(
+    prepared: Sequence[_Sorted], counts: np.ndarray, legit_weights: Sequence[float]
+) -> np.ndarray:
     counts = np.atleast_2d(np.asarray(counts, dtype=np.float32))
-    result = np.empty((len(legit_weights), len(scores), len(counts)))
-    for v, version_scores in enumerate(scores):
-        result[:, v, :] = _average_precision(
-            _sort(labels, np.asarray(version_scores, dtype=np.float64)), counts, legit_weights
-        )
+    result = np.empty((len(legit_weights), len(prepared), len(counts)))
+    for v, version in enumerate(prepared):
+        result[:, v, :] = _average_precision(version, counts, legit_weights)
     return result
 
 
@@ -163,11 +173,10 @@ def paired_bootstrap_differences(
     Returns:
         ``[weight index][version index]``: the interval, None for the baseline itself.
     """
-    full = bootstrap_average_precision(
-        labels, scores, np.ones((1, len(labels))), legit_weights=legit_weights
-    )[:, :, 0]
+    prepared = _prepare(labels, scores)  # each version's scores sorted once
+    full = _batch_average_precision(prepared, np.ones((1, len(labels))), legit_weights)[:, :, 0]
     parts = [
-        bootstrap_average_precision(labels, scores, counts, legit_weights=legit_weights)
+        _batch_average_precision(prepared, counts, legit_weights)
         for counts in resample_counts(len(labels), resamples=resamples, seed=seed)
     ]
     drawn = np.concatenate(parts, axis=2) if parts else np.empty((len(legit_weights), 0, 0))

@@ -8,6 +8,8 @@ Loading lives here; the maths is in ``prevalence`` and ``bootstrap`` (arrays in,
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,6 +32,46 @@ from core.config import Settings
 from core.errors import InputError
 from core.registry import ModelVersionInfo, get_alias_version, get_version, load_model
 from core.schema import LABEL, ROW
+
+_SCORES: OrderedDict[tuple[str, str, int, str], np.ndarray] = OrderedDict()
+_SCORES_LOCK = threading.Lock()
+SCORE_CACHE_SIZE = 32
+"""Score arrays kept (least recently used dropped): one per version and evaluation set."""
+
+
+def score_evaluation(
+    settings: Settings, info: ModelVersionInfo, evaluation: Evaluation
+) -> np.ndarray:
+    """A version's fraud probabilities on the evaluation rows, computed once per pair.
+
+    The model is loaded once per version (``core.registry.load_model``); its scores on a
+    given set of rows never change (a version's artifact is immutable), so they are kept
+    by (tracking store, name, version, rows' fingerprint). Thresholds are never cached.
+
+    Raises:
+        NotFoundError: no such version.
+        RefusedError: the model cannot be loaded safely.
+        BackendError: the artifacts cannot be fetched.
+    """
+    key = (str(settings.tracking_uri), info.name, info.version, evaluation.fingerprint)
+    with _SCORES_LOCK:
+        cached = _SCORES.get(key)
+        if cached is not None:
+            _SCORES.move_to_end(key)
+            return cached
+    scores = load_model(settings, info).predict_proba(evaluation.features())
+    scores.setflags(write=False)  # shared between callers
+    with _SCORES_LOCK:
+        _SCORES[key] = scores
+        while len(_SCORES) > SCORE_CACHE_SIZE:
+            _SCORES.popitem(last=False)
+    return scores
+
+
+def clear_score_cache() -> None:
+    """Forget every cached score array (benchmarks time scoring with it)."""
+    with _SCORES_LOCK:
+        _SCORES.clear()
 
 
 @dataclass(frozen=True)
@@ -168,9 +210,7 @@ def compare_versions(
     if baseline not in chosen:
         raise InputError(f"the baseline version {baseline} is not among {chosen}")
     infos = [get_version(settings, v, with_metrics=False) for v in chosen]
-    features = evaluation.features()
-    # load_model caches each version's model: a second comparison loads nothing again
-    scores = [load_model(settings, info).predict_proba(features) for info in infos]
+    scores = [score_evaluation(settings, info, evaluation) for info in infos]
     labels = evaluation.labels
     weights = prevalence_weights(labels, sampling_fraction=evaluation.sampling_fraction)
     ones = np.ones(len(labels))

@@ -62,6 +62,11 @@ class Evaluation:
         return self.frame.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
 
     @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the model inputs: scores cached for these rows are reused by it."""
+        return hashlib.sha256(np.ascontiguousarray(self.features()).tobytes()).hexdigest()
+
+    @cached_property
     def row_hashes(self) -> pd.Series:
         """Each row's input hash, as the audit log and the training provenance keep it."""
         return row_hashes(self.frame)

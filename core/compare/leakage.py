@@ -24,11 +24,12 @@ from mlflow.exceptions import MlflowException
 from sklearn.metrics import average_precision_score
 
 from core.artifacts import download_artifact
+from core.compare.compare import score_evaluation
 from core.compare.evaluation import Evaluation
 from core.compare.prevalence import prevalence_weights
 from core.config import Settings
 from core.errors import NotFoundError
-from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version, load_model
+from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version
 from core.tracking import backend_errors, get_client
 from core.training.provenance import (
     HASH_COLUMN,
@@ -175,11 +176,10 @@ def auprc_evidence(
         BackendError: the registry or the artifact store cannot be reached.
     """
     candidate_info, current_info = _info(settings, candidate), _info(settings, current)
-    features = evaluation.features()
     weights = prevalence_weights(evaluation.labels, sampling_fraction=evaluation.sampling_fraction)
 
     def auprc(info: ModelVersionInfo) -> float:
-        proba = load_model(settings, info).predict_proba(features)
+        proba = score_evaluation(settings, info, evaluation)
         return float(average_precision_score(evaluation.labels, proba, sample_weight=weights))
 
     leakage = check_leakage(settings, evaluation, candidate_info)
