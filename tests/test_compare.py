@@ -34,6 +34,7 @@ from core.compare import (
     param_diff,
 )
 from core.compare.bootstrap import bootstrap_average_precision
+from core.compare.compare import score_evaluation
 from core.config import Settings, get_settings
 from core.data import generate_transactions
 from core.errors import InputError
@@ -220,6 +221,8 @@ def test_compare_versions_on_the_live_test_split(registered: Registered) -> None
     versions = [registered.lgbm, registered.logreg, registered.copy]
     got = compare_versions(settings, evaluation, versions, resamples=200, seed=3)
     assert got.baseline == registered.lgbm  # the live version
+    again = score_evaluation(settings, got.versions[0].info, evaluation)
+    assert again is got.versions[0].probability  # scored once per version and rows
     labels = test["Class"].to_numpy()
     weights = np.where(labels == 1, 1.0, 1 / FRACTION)
     by_version = {c.version: c for c in got.versions}
