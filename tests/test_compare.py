@@ -35,6 +35,7 @@ from core.compare import (
 )
 from core.compare.bootstrap import bootstrap_average_precision
 from core.compare.compare import score_evaluation
+from core.compare.versions import mlflow_version_url
 from core.config import Settings, get_settings
 from core.data import generate_transactions
 from core.errors import InputError
@@ -272,6 +273,13 @@ def test_versions_table_lists_every_version_with_what_is_known(registered: Regis
     assert lgbm.model_kind == "lightgbm" and lgbm.threshold is not None
     assert lgbm.data_sha256 == hashlib.sha256(registered.csv.read_bytes()).hexdigest()
     assert lgbm.metrics["auprc"] is not None and lgbm.weighted["auprc"] is not None
+    # weighted alerts = raw alerts scaled by the weight of the test rows (hand formula)
+    test = registered.frame.sort_values("Time", kind="stable").iloc[6_400:]
+    y, flagged = test["Class"].to_numpy(), lgbm.metrics["alerts_per_10k"] / 10_000 * 1_600
+    tp = lgbm.metrics["precision"] * flagged
+    weighted_flagged = tp + (flagged - tp) / FRACTION
+    weight = (y == 1).sum() + (y == 0).sum() / FRACTION
+    assert lgbm.weighted["alerts_per_10k"] == pytest.approx(10_000 * weighted_flagged / weight)
     forest = rows[registered.forest]
     assert forest.threshold is None and forest.model_kind is None
     assert forest.sampling_fraction is None and forest.data_sha256 is None
@@ -282,6 +290,12 @@ def test_versions_table_lists_every_version_with_what_is_known(registered: Regis
         assert forest.mlflow_url == link
     else:
         assert forest.mlflow_url is None
+
+
+def test_mlflow_links_leave_credentials_out() -> None:
+    server = Settings(tracking_uri="https://ann:secret@mlflow.example.org/base/", model_name="m")
+    assert mlflow_version_url(server, 7) == "https://mlflow.example.org/base/#/models/m/versions/7"
+    assert mlflow_version_url(Settings(model_name="m"), 7) is None  # SQLite: no UI to link
 
 
 def test_param_diff_shows_differences_only_when_asked(registered: Registered) -> None:
