@@ -69,6 +69,10 @@ def train(
         Path, typer.Option("--data", help="Labelled CSV (Time, V1..V28, Amount, Class).")
     ],
     model: Annotated[str, typer.Option("--model", help="lightgbm or logreg.")] = "lightgbm",
+    sampling_fraction: Annotated[
+        float,
+        typer.Option(help="Share of legitimate rows the data keeps (0 < F <= 1; all frauds)."),
+    ] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
@@ -83,6 +87,7 @@ def train(
             model_kind=model,  # type: ignore[arg-type]
             progress=report,
             actor=load_actor(settings),
+            sampling_fraction=sampling_fraction,
         )
     if as_json:
         typer.echo(json.dumps(result.as_json()))

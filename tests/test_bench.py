@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -26,3 +28,26 @@ def test_tuning_never_breaks_a_validation_tie_with_the_test_score() -> None:
         simpler_worse_on_test,
         bigger_better_on_test,
     ]
+
+
+def test_compare_bench_naive_baseline_computes_what_core_computes() -> None:
+    # the speed-up in bench/README.md is only fair if both sides compute the same intervals
+    import numpy as np
+
+    from core.compare import paired_bootstrap_differences
+
+    bench = _load("compare_speed")
+    rng = np.random.default_rng(2)
+    labels = (rng.random(300) < 0.1).astype(int)
+    scores = [rng.random(300) + labels * rng.random(300) for _ in range(3)]
+    naive = bench.naive_bootstrap(
+        labels, scores, baseline=0, legit_weight=4.0, resamples=50, seed=5
+    )
+    core = paired_bootstrap_differences(
+        labels, scores, baseline=0, legit_weights=(1.0, 4.0), resamples=50, seed=5
+    )
+    for w in range(2):
+        for v in (1, 2):
+            low, high = np.quantile(naive[w, v], [0.025, 0.975])
+            assert core[w][v].low == pytest.approx(low)
+            assert core[w][v].high == pytest.approx(high)

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from core.aliases import ensure_alias
 from core.artifacts import log_global_explanation
 from core.auth import Action, Actor, require
+from core.compare.prevalence import check_sampling_fraction, compute_prevalence_metrics
 from core.config import Settings
 from core.data import load_transactions
 from core.db.text import safe_text
@@ -48,6 +49,7 @@ from core.training.metrics import (
     plot_pr_curve,
     plot_roc_curve,
 )
+from core.training.provenance import TAG_SAMPLING_FRACTION, log_training_data
 from core.training.split import split_by_time
 
 log = logging.getLogger(__name__)
@@ -117,14 +119,20 @@ def train_from_csv(
     model_kind: ModelKind = "lightgbm",
     progress: Progress | None = None,
     actor: Actor,
+    sampling_fraction: float = 1.0,
 ) -> TrainResult:
     """Load a labelled CSV, then :func:`train_model` on its valid rows.
 
+    ``sampling_fraction`` is the share of legitimate rows the file keeps (0 < F <= 1; all
+    frauds are assumed kept), stored with the version.
+
     Raises:
         PermissionDenied: the actor may not train (checked before the file is read).
-        InputError: the file is unusable, has no labels, or too few frauds to split.
+        InputError: the file is unusable, has no labels, too few frauds to split, or the
+            sampling fraction is not in (0, 1].
     """
     require(actor, Action.TRAIN)
+    check_sampling_fraction(sampling_fraction)
     report = progress or _no_progress
     report(0.02, f"Reading {Path(path).name}")
     loaded = load_transactions(path, require_label=True)
@@ -141,6 +149,7 @@ def train_from_csv(
         rows_rejected=len(loaded.rejected),
         progress=progress,
         actor=actor,
+        sampling_fraction=sampling_fraction,
     )
 
 
@@ -155,6 +164,7 @@ def train_model(
     rows_rejected: int = 0,
     progress: Progress | None = None,
     actor: Actor,
+    sampling_fraction: float = 1.0,
 ) -> TrainResult:
     """Train, evaluate, log and register one model; alias it if the live alias is unset.
 
@@ -170,17 +180,23 @@ def train_model(
         rows_rejected: rows of the source the loader rejected, logged as a parameter.
         progress: called with (fraction done, message) as work advances.
         actor: who trains (``ml_lead``); recorded as the run's user.
+        sampling_fraction: share of legitimate rows kept in ``frame`` (0 < F <= 1), a run
+            parameter and version tag; test metrics are also logged weighted with it
+            (``test_weighted_*``). The training rows' Time range and input hashes are
+            logged for the leakage guard (``core.training.provenance``).
 
     Returns:
         The run, the registered version and its test metrics.
 
     Raises:
         PermissionDenied: the actor may not train.
-        InputError: unknown model kind or too few frauds to split.
+        InputError: unknown model kind, too few frauds to split, or a sampling fraction
+            outside (0, 1].
         BackendError: MLflow cannot be reached; or the version was registered but the live
             alias, unset, could not be set on it (the message names the version).
     """
     require(actor, Action.TRAIN)
+    fraction = check_sampling_fraction(sampling_fraction)
     if model_kind not in MODEL_KINDS:
         raise InputError(
             f"unknown model kind {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}"
@@ -197,6 +213,9 @@ def train_model(
     threshold = choose_threshold(y_val, _predict(model, x_val))
     test_proba = _predict(model, x_test)
     metrics = compute_metrics(y_test, test_proba, threshold=threshold, k=DEFAULT_K)
+    prevalence = compute_prevalence_metrics(
+        y_test, test_proba, threshold=threshold, sampling_fraction=fraction, k=DEFAULT_K
+    )
 
     report(0.6, "Logging the run to MLflow")
     use_tracking(settings)
@@ -214,6 +233,17 @@ def train_model(
             }
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.as_dict().items()})
+        mlflow.log_metrics(
+            {
+                "test_alerts_per_10k": prevalence.raw.alerts_per_10k,
+                **{
+                    f"test_weighted_{k}": v
+                    for k, v in prevalence.weighted.as_dict().items()
+                    if k != "k"
+                },
+            }
+        )
+        log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
         _log_plots(y_test, test_proba, threshold)
         _log_reference_and_test(split.train, split.test)
         report(0.75, "Logging and registering the model")
@@ -228,6 +258,7 @@ def train_model(
                 TAG_MODEL_KIND: model_kind,
                 TAG_DATA_SHA256: data_sha256,
                 TAG_TRAINED_BY: safe_text(actor.name, 250),
+                TAG_SAMPLING_FRACTION: repr(fraction),
             },
         )
         run_id = run.info.run_id

@@ -1,0 +1,194 @@
+"""The leakage guard: evaluation rows must not overlap a version's training data.
+
+A version judged on rows it was trained on looks better than it is, and a promotion gate
+fed that number passes a model it should block. Checks, strongest first:
+
+1. **Shared rows**: an evaluation row whose model inputs hash like a training row (the
+   audit log's input hash; training stores its rows' hashes, ``core.training.provenance``).
+2. **Same data, overlapping time**: the evaluation comes from the file the version was
+   trained on (same SHA-256) and its ``Time`` range overlaps the training rows'; or it *is*
+   that file, uploaded again.
+
+Versions trained before the provenance was stored, or elsewhere, are checked with what
+they have; with nothing stored, nothing can be found (None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from sklearn.metrics import average_precision_score
+
+from core.artifacts import download_artifact
+from core.compare.compare import score_evaluation
+from core.compare.evaluation import Evaluation
+from core.compare.prevalence import prevalence_weights
+from core.config import Settings
+from core.errors import NotFoundError
+from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version
+from core.tracking import backend_errors, get_client
+from core.training.provenance import (
+    HASH_COLUMN,
+    PARAM_TIME_MAX,
+    PARAM_TIME_MIN,
+    ROW_HASHES_ARTIFACT,
+)
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """Why the evaluation rows overlap a version's training data.
+
+    Attributes:
+        version: the version whose training data they overlap.
+        kind: ``shared_rows`` (inputs identical to training rows) or ``same_data`` (the
+            same file, overlapping in time).
+        reason: one sentence for people; the AUPRC gate fails with it.
+        shared_rows: how many evaluation rows are training rows (``shared_rows`` only).
+    """
+
+    version: int
+    kind: Literal["shared_rows", "same_data"]
+    reason: str
+    shared_rows: int | None = None
+
+
+def _info(settings: Settings, version: int | ModelVersionInfo) -> ModelVersionInfo:
+    if isinstance(version, ModelVersionInfo):
+        return version
+    return get_version(settings, int(version), with_metrics=False)
+
+
+def _training_hashes(settings: Settings, run_id: str) -> pd.Series | None:
+    if not run_id:
+        return None
+    try:
+        path = download_artifact(settings, run_id, ROW_HASHES_ARTIFACT)
+    except NotFoundError:  # trained before hashes were stored, or elsewhere
+        return None
+    return pd.read_parquet(path)[HASH_COLUMN]
+
+
+def _time_range(settings: Settings, run_id: str) -> tuple[float, float] | None:
+    if not run_id:
+        return None
+    try:
+        params = get_client(settings).get_run(run_id).data.params
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise
+    try:
+        return float(params[PARAM_TIME_MIN]), float(params[PARAM_TIME_MAX])
+    except (KeyError, ValueError):
+        return None
+
+
+@backend_errors("checking the evaluation data against the training data")
+def check_leakage(
+    settings: Settings, evaluation: Evaluation, version: int | ModelVersionInfo
+) -> Leakage | None:
+    """Whether the evaluation rows overlap the version's training data.
+
+    Args:
+        settings: where the registry and artifacts are.
+        evaluation: the rows the version is to be judged on.
+        version: the version (number or registry info).
+
+    Returns:
+        The overlap and its reason, or None when none was found.
+
+    Raises:
+        NotFoundError: no such version.
+        BackendError: the registry or the artifact store cannot be reached.
+    """
+    info = _info(settings, version)
+    who = f"{info.name} version {info.version}"
+    trained_on = _training_hashes(settings, info.run_id)
+    if trained_on is not None:
+        shared = int(np.count_nonzero(evaluation.row_hashes.isin(trained_on).to_numpy()))
+        if shared:
+            return Leakage(
+                version=info.version,
+                kind="shared_rows",
+                reason=(
+                    f"{shared:,} of the {evaluation.rows:,} rows of {evaluation.name} are "
+                    f"rows {who} was trained on (identical model inputs)"
+                ),
+                shared_rows=shared,
+            )
+    data_hash = info.tags.get(TAG_DATA_SHA256)
+    if data_hash is None or data_hash != evaluation.data_sha256:
+        return None
+    if evaluation.source_version is None:
+        return Leakage(
+            version=info.version,
+            kind="same_data",
+            reason=f"{evaluation.name} is the file {who} was trained on (same SHA-256)",
+        )
+    trained = _time_range(settings, info.run_id)
+    if trained is None:
+        return None
+    start, end = trained
+    if evaluation.time_min < end and start < evaluation.time_max:  # touching is not overlap
+        return Leakage(
+            version=info.version,
+            kind="same_data",
+            reason=(
+                f"{evaluation.name} comes from the file {who} was trained on and its Time "
+                f"range {evaluation.time_min:g}-{evaluation.time_max:g} overlaps the "
+                f"training rows' {start:g}-{end:g}"
+            ),
+        )
+    return None
+
+
+def auprc_evidence(
+    settings: Settings,
+    *,
+    candidate: int | ModelVersionInfo,
+    current: int | ModelVersionInfo,
+    evaluation: Evaluation,
+) -> dict[str, Any]:
+    """What the promotion gate's AUPRC check needs, computed on ``evaluation``.
+
+    The AUPRCs are weighted to the natural prevalence (the same as raw when the sampling
+    fraction is 1), and the candidate is checked for leakage.
+
+    Args:
+        settings: where the registry and artifacts are.
+        candidate: the version to promote.
+        current: the version the alias points at now.
+        evaluation: the rows both are judged on.
+
+    Returns:
+        ``candidate_auprc``, ``current_auprc``, ``evaluation_name``, ``rows``, ``frauds``,
+        ``weighted`` (whether the sampling fraction is below 1) and ``leakage`` (the
+        reason text, or None): the fields of the lifecycle's ``AuprcEvidence``.
+
+    Raises:
+        NotFoundError: no such version.
+        RefusedError: a model cannot be loaded safely.
+        BackendError: the registry or the artifact store cannot be reached.
+    """
+    candidate_info, current_info = _info(settings, candidate), _info(settings, current)
+    weights = prevalence_weights(evaluation.labels, sampling_fraction=evaluation.sampling_fraction)
+
+    def auprc(info: ModelVersionInfo) -> float:
+        proba = score_evaluation(settings, info, evaluation)
+        return float(average_precision_score(evaluation.labels, proba, sample_weight=weights))
+
+    leakage = check_leakage(settings, evaluation, candidate_info)
+    return {
+        "candidate_auprc": auprc(candidate_info),
+        "current_auprc": auprc(current_info),
+        "evaluation_name": evaluation.name,
+        "rows": evaluation.rows,
+        "frauds": evaluation.frauds,
+        "weighted": evaluation.sampling_fraction < 1.0,
+        "leakage": None if leakage is None else leakage.reason,
+    }
