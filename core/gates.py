@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from sklearn.metrics import average_precision_score
 
 from core.artifacts import download_model, get_test_split
+from core.compare import auprc_evidence, load_evaluation
 from core.config import Settings
 from core.errors import NotFoundError, RefusedError
 from core.models import ADAPTERS, load_adapter
-from core.registry import ModelVersionInfo, load_model
-from core.schema import FEATURES, LABEL
+from core.registry import ModelVersionInfo
+from core.schema import FEATURES
 
 GATE_AUPRC = "auprc"
 GATE_LOADS = "loads"
@@ -91,32 +91,28 @@ def compute_auprc_evidence(
 ) -> AuprcEvidence:
     """Score the current version's test split with both versions; AUPRC of each.
 
+    The AUPRCs are weighted to the natural prevalence with the current version's stored
+    sampling fraction (raw where it is 1 or unknown), and the rows are checked against the
+    candidate's training data (:func:`core.compare.check_leakage`): rows it was trained on
+    would flatter it, so the gate fails on them.
+
     Args:
         settings: where the registry and artifacts are.
         candidate: the version to promote.
         current: the version the alias points at now (its test split is the evaluation).
 
     Returns:
-        Unweighted evidence; no leakage check is made here.
+        The evidence, with the leakage reason when the rows overlap the candidate's
+        training data.
 
     Raises:
         NotFoundError: the current version has no test split.
         RefusedError: a model cannot be loaded safely.
         BackendError: the stores cannot be reached.
     """
-    frame = get_test_split(settings, current.run_id)
-    features = frame.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
-    labels = frame[LABEL].to_numpy(dtype=np.int8)
-    scores = {
-        info.version: load_model(settings, info).predict_proba(features)
-        for info in (candidate, current)
-    }
+    evaluation = load_evaluation(settings, version=current.version)
     return AuprcEvidence(
-        candidate_auprc=float(average_precision_score(labels, scores[candidate.version])),
-        current_auprc=float(average_precision_score(labels, scores[current.version])),
-        evaluation_name=f"test split of version {current.version}",
-        rows=len(labels),
-        frauds=int(labels.sum()),
+        **auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
     )
 
 

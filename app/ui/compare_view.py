@@ -1,0 +1,216 @@
+"""The compare page's parts: cached core calls, the versions table and the comparison view.
+
+Pages stay short (read widgets -> call core -> render); the tables and figures they show
+are built here from core's results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+from core.compare import (
+    Comparison,
+    Evaluation,
+    Leakage,
+    VersionRow,
+    check_leakage,
+    compare_versions,
+    list_version_rows,
+    load_evaluation,
+    param_diff,
+)
+
+from app.ui.compare_charts import Curve, plot_calibration, plot_pr_curves
+from app.ui.format import escape_markdown
+from core.config import Settings
+from core.errors import WorkbenchError
+
+
+@st.cache_data(ttl=10, show_spinner="Reading the registered versions...")
+def version_rows(settings: Settings) -> list[VersionRow]:
+    return list_version_rows(settings)
+
+
+@st.cache_resource(ttl=600, max_entries=4, show_spinner="Fetching the test split...")
+def split_evaluation(settings: Settings, version: int | None) -> Evaluation:
+    """A version's test split (None: the live version's), kept for 10 minutes."""
+    return load_evaluation(settings, version=version)
+
+
+@st.cache_resource(ttl=600, max_entries=4, show_spinner="Reading the uploaded CSV...")
+def file_evaluation(
+    settings: Settings, digest: str, _data: bytes, name: str, fraction: float
+) -> Evaluation:
+    """An uploaded labelled CSV (``digest`` keys the cache; the bytes are not hashed twice)."""
+    import io
+
+    buffer = io.BytesIO(_data)
+    buffer.name = name
+    return load_evaluation(settings, path=buffer, sampling_fraction=fraction)
+
+
+def upload_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_resource(
+    ttl=600, max_entries=8, show_spinner="Scoring the versions on the evaluation rows..."
+)
+def comparison(
+    settings: Settings,
+    evaluation_key: str,
+    _evaluation: Evaluation,
+    versions: tuple[int, ...],
+    baseline: int,
+) -> Comparison:
+    return compare_versions(settings, _evaluation, list(versions), baseline=baseline)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def leakage(
+    settings: Settings, evaluation_key: str, _evaluation: Evaluation, version: int
+) -> Leakage | None:
+    return check_leakage(settings, _evaluation, version)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def parameters(
+    settings: Settings, versions: tuple[int, ...], differences_only: bool
+) -> pd.DataFrame:
+    return param_diff(settings, list(versions), differences_only=differences_only)
+
+
+TABLE_METRICS = ["auprc", "roc_auc", "precision", "recall", "f1", "precision_at_k", "brier"]
+
+
+def versions_table(rows: list[VersionRow], *, alias: str, tag: str) -> pd.DataFrame:
+    """The versions as a table, filtered by alias ("" = any) and a tag ``key`` or
+    ``key=value`` ("" = any)."""
+    kept = [r for r in rows if not alias or alias in r.aliases]
+    if tag:
+        key, _, value = tag.partition("=")
+        kept = [
+            r
+            for r in kept
+            if key.strip() in r.tags and (not value or r.tags[key.strip()] == value.strip())
+        ]
+    records = []
+    for r in kept:
+        record = {
+            "version": r.version,
+            "aliases": ", ".join(f"@{a}" for a in r.aliases),
+            "kind": r.model_kind or "trained elsewhere",
+            "trained": r.created_at,
+            "threshold": r.threshold,
+        }
+        for key in TABLE_METRICS:
+            record[key] = r.metrics.get(key)
+            record[f"{key} (weighted)"] = r.weighted.get(key)
+        record["sampling fraction"] = r.sampling_fraction
+        record["data SHA-256"] = (r.data_sha256 or "")[:12]
+        record["MLflow"] = r.mlflow_url
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def table_config() -> dict[str, object]:
+    number = {key: st.column_config.NumberColumn(format="%.4f") for key in TABLE_METRICS}
+    weighted = {
+        f"{key} (weighted)": st.column_config.NumberColumn(
+            format="%.4f",
+            help="At the natural prevalence (legitimate rows weighted by 1 / sampling fraction)",
+        )
+        for key in TABLE_METRICS
+    }
+    return {
+        **number,
+        **weighted,
+        "threshold": st.column_config.NumberColumn(format="%.4f"),
+        "trained": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        "MLflow": st.column_config.LinkColumn(display_text="open"),
+    }
+
+
+def describe_evaluation(evaluation: Evaluation) -> str:
+    """One line on what the evaluation rows are, with the counts that make rates honest."""
+    rate = evaluation.frauds / evaluation.rows if evaluation.rows else 0.0
+    text = (
+        f"Evaluation data: **{escape_markdown(evaluation.name)}**: {evaluation.rows:,} rows, "
+        f"{evaluation.frauds:,} frauds ({rate:.2%})"
+    )
+    if evaluation.sampling_fraction < 1:
+        legit = evaluation.rows - evaluation.frauds
+        natural = evaluation.frauds / (evaluation.frauds + legit / evaluation.sampling_fraction)
+        text += (
+            f"; legitimate rows sampled at {evaluation.sampling_fraction:.4%}, so the natural "
+            f"fraud rate is about {natural:.3%} and weighted figures count each legitimate row "
+            f"{1 / evaluation.sampling_fraction:,.1f} times"
+        )
+    return text + "."
+
+
+def metrics_table(result: Comparison) -> pd.DataFrame:
+    """Per version: its threshold and the metrics, raw and weighted, with the AUPRC
+    difference against the baseline and its paired bootstrap interval."""
+    records = []
+    for c in result.versions:
+        raw, weighted = c.metrics.raw, c.metrics.weighted
+        record: dict[str, object] = {
+            "version": c.version,
+            "threshold": c.threshold,
+            "suggested threshold (max F1)": c.suggest_threshold,
+            "AUPRC": raw.auprc,
+            "AUPRC (weighted)": weighted.auprc,
+            "ROC-AUC": raw.roc_auc,
+            "precision": raw.precision,
+            "precision (weighted)": weighted.precision,
+            "recall": raw.recall,
+            "alerts / 10k": raw.alerts_per_10k,
+            "alerts / 10k (weighted)": weighted.alerts_per_10k,
+            f"precision@{raw.k}": raw.precision_at_k,
+            "Brier": raw.brier,
+            "Brier (weighted)": weighted.brier,
+        }
+        for label, interval in (
+            ("ΔAUPRC", c.auprc_difference),
+            ("ΔAUPRC (weighted)", c.weighted_auprc_difference),
+        ):
+            record[label] = (
+                "baseline"
+                if interval is None
+                else f"{interval.difference:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
+            )
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def render_curves(result: Comparison, *, weighted: bool) -> None:
+    """PR and calibration curves overlaid, one colour per version, side by side."""
+    pr, calibration = [], []
+    for c in result.versions:
+        curve = c.pr_curve_weighted if weighted else c.pr_curve
+        rates = c.metrics.weighted if weighted else c.metrics.raw
+        point = None if rates.recall is None else (rates.recall, rates.precision)
+        pr.append(Curve(f"version {c.version}", curve.recall, curve.precision, point))
+        cal = c.calibration_weighted if weighted else c.calibration
+        calibration.append(Curve(f"version {c.version}", cal.predicted, cal.observed))
+    frauds, rows = result.frauds, result.rows
+    prevalence = frauds / rows if rows else None
+    if weighted and prevalence is not None and result.sampling_fraction < 1:
+        prevalence = frauds / (frauds + (rows - frauds) / result.sampling_fraction)
+    left, right = st.columns(2)
+    left.markdown("**Precision-recall** (diamond: each version at its threshold)")
+    left.plotly_chart(plot_pr_curves(pr, prevalence=prevalence), width="stretch")
+    right.markdown("**Calibration** (10 bins of predicted probability)")
+    right.plotly_chart(plot_calibration(calibration), width="stretch")
+
+
+def safe(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``call(*args, **kwargs)``, or None after showing its WorkbenchError."""
+    try:
+        return call(*args, **kwargs)
+    except WorkbenchError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None

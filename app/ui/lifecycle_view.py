@@ -1,0 +1,245 @@
+"""ML leads' actions in the app: promote through the gates, set a threshold, roll back.
+
+Each action calls core, which checks the role, the compare-and-set and the gates again:
+the buttons are hidden from analysts, and core refuses them anyway.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from core.compare import Comparison, Evaluation, auprc_evidence
+
+from app.ui import compare_view, state
+from app.ui.format import escape_markdown
+from core.auth import Actor
+from core.config import Settings
+from core.errors import GateFailed, WorkbenchError
+from core.gates import AuprcEvidence, GateResult
+from core.lifecycle import promote, rollback
+from core.registry import get_alias_version
+from core.thresholds import set_threshold
+
+_DONE = "lifecycle_done"  # a message shown once after the dialog closes
+# Which dialog is open ("promote", "threshold", "rollback:<alias>"): a dialog is opened by a
+# button, and stays open across the reruns its own widgets cause until it finishes or the
+# user dismisses it.
+_OPEN = "lifecycle_dialog"
+
+
+def open_dialog(name: str) -> None:
+    _dismiss()
+    st.session_state[_OPEN] = name
+
+
+def opened() -> str | None:
+    return st.session_state.get(_OPEN)
+
+
+def _dismiss() -> None:
+    for key in (_OPEN, "promote_failed", "promote_force"):
+        st.session_state.pop(key, None)
+
+
+def show_done() -> None:
+    """The last action's outcome, shown once on the page that ran it."""
+    message = st.session_state.pop(_DONE, None)
+    if message:
+        st.success(message, icon=":material/check:")
+
+
+def _finish(message: str) -> None:
+    st.session_state[_DONE] = message
+    _dismiss()
+    state.clear()
+    compare_view.version_rows.clear()
+    st.rerun()
+
+
+def gate_lines(results: tuple[GateResult, ...] | tuple[object, ...]) -> str:
+    """Each gate as one markdown line with a pass / fail icon."""
+    lines = []
+    for g in results:
+        icon = ":material/check_circle:" if g.passed else ":material/cancel:"  # type: ignore[attr-defined]
+        lines.append(f"- {icon} **{g.name}**: {escape_markdown(g.detail)}")  # type: ignore[attr-defined]
+    return "\n".join(lines)
+
+
+def _evidence(
+    settings: Settings, candidate: int, current: int | None, evaluation: Evaluation | None
+) -> AuprcEvidence | None:
+    """The AUPRC gate's evidence on the page's evaluation rows (weighted where the data is
+    down-sampled, leakage-checked); None lets core use the current version's test split."""
+    if current is None or evaluation is None or current == candidate:
+        return None
+    return AuprcEvidence(
+        **auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
+    )
+
+
+@st.dialog("Promote a version", width="large", on_dismiss=_dismiss)
+def promote_dialog(
+    settings: Settings,
+    actor: Actor,
+    versions: list[int],
+    aliases: list[str],
+    evaluation: Evaluation | None,
+    default: int | None,
+) -> None:
+    index = versions.index(default) if default in versions else 0
+    version = st.selectbox("Version", versions, index=index)
+    known = list(dict.fromkeys([settings.live_alias, *aliases]))
+    alias = st.selectbox("Alias", [*known, "(new alias)"])
+    if alias == "(new alias)":
+        alias = st.text_input("New alias name", placeholder="challenger").strip()
+    if not alias:
+        return
+    try:
+        now = get_alias_version(settings, alias)
+    except WorkbenchError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    st.markdown(
+        f"**@{escape_markdown(alias)}** points at "
+        + ("nothing yet." if now is None else f"version **{now}**.")
+        + " It moves only if nobody moves it meanwhile."
+    )
+    reason = st.text_area("Reason (required, kept in the history)", key="promote_reason")
+    # After failed gates, the override checkbox (below the button) is read on the next click.
+    force = bool(st.session_state.get("promote_failed")) and st.session_state.get(
+        "promote_force", False
+    )
+    if st.button(
+        "Promote", type="primary", icon=":material/rocket_launch:", disabled=not reason.strip()
+    ):
+        try:
+            evidence = _evidence(settings, version, now, evaluation)
+            move = promote(
+                settings,
+                version=version,
+                alias=alias,
+                reason=reason,
+                actor=actor,
+                expected=now,
+                force=force,
+                evaluation=evidence,
+            )
+        except GateFailed as exc:
+            st.session_state["promote_failed"] = exc
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            was = "unset" if move.from_version is None else f"version {move.from_version}"
+            _finish(
+                f"@{alias} moved from {was} to version {move.to_version} ({move.kind}).\n\n"
+                + gate_lines(move.gates)
+            )
+    failed: GateFailed | None = st.session_state.get("promote_failed")
+    if failed is not None:
+        st.error("Gates failed; nothing moved.", icon=":material/block:")
+        st.markdown(gate_lines(failed.results))
+        st.checkbox(
+            "Override the failed gates (recorded as an override, with the gates), then Promote",
+            key="promote_force",
+        )
+
+
+@st.dialog("Change a threshold", on_dismiss=_dismiss)
+def threshold_dialog(
+    settings: Settings,
+    actor: Actor,
+    result: Comparison | None,
+    versions: list[int],
+    default: int | None,
+) -> None:
+    version = st.selectbox(
+        "Version", versions, index=versions.index(default) if default in versions else 0
+    )
+    compared = (
+        None if result is None else next((c for c in result.versions if c.version == version), None)
+    )
+    current = None if compared is None else compared.threshold
+    suggestion = None if compared is None else compared.suggest_threshold
+    if current is not None:
+        st.markdown(f"Version {version} decides at **{current:.4f}** now.")
+    elif suggestion is not None:
+        st.markdown(
+            f"Version {version} has no threshold. The evaluation rows' max-F1 threshold is "
+            f"**{suggestion:.4f}** (suggested)."
+        )
+    value = st.number_input(
+        "New threshold",
+        min_value=0.0,
+        max_value=1.0,
+        format="%.4f",
+        value=float(
+            current if current is not None else suggestion if suggestion is not None else 0.5
+        ),
+    )
+    reason = st.text_area("Reason (required, kept in the history)", key="threshold_reason")
+    if st.button("Set threshold", type="primary", disabled=not reason.strip()):
+        try:
+            change = set_threshold(
+                settings, version=version, value=value, reason=reason, actor=actor
+            )
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            old = "none" if change.old_threshold is None else f"{change.old_threshold:.4f}"
+            _finish(
+                f"Version {version}'s threshold: {old} -> {change.threshold:.4f}; "
+                "decisions use it from the next score."
+            )
+
+
+@st.dialog("Roll back an alias", on_dismiss=_dismiss)
+def rollback_dialog(
+    settings: Settings, actor: Actor, alias: str, target: int | None, event_id: int
+) -> None:
+    st.markdown(
+        f"**@{escape_markdown(alias)}** goes back to "
+        + ("being unset" if target is None else f"version **{target}**")
+        + ", where it was before its last move. A rollback is itself a move: "
+        "another rollback undoes it."
+    )
+    reason = st.text_area("Reason (required, kept in the history)", key=f"rollback_reason_{alias}")
+    if st.button("Roll back", type="primary", icon=":material/undo:", disabled=not reason.strip()):
+        try:
+            move = rollback(
+                settings, alias=alias, reason=reason, actor=actor, expected_event=event_id
+            )
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+        else:
+            _finish(f"@{alias} rolled back to version {move.to_version}.")
+
+
+def render_lead_actions(
+    settings: Settings,
+    actor: Actor,
+    *,
+    versions: list[int],
+    result: Comparison | None,
+    evaluation: Evaluation | None,
+    aliases: list[str],
+    live: int | None,
+) -> None:
+    """The compare page's promote and threshold buttons (for those who may): any version,
+    the first compared one that is not live by default."""
+    st.subheader("Actions")
+    show_done()
+    compared = [c.version for c in result.versions] if result is not None else []
+    default = next((v for v in compared if v != live), compared[0] if compared else None)
+    left, right = st.columns(2)
+    if left.button("Promote...", icon=":material/rocket_launch:", disabled=not versions):
+        open_dialog("promote")
+    if right.button("Change threshold...", icon=":material/tune:", disabled=not versions):
+        open_dialog("threshold")
+    if opened() == "promote":
+        promote_dialog(settings, actor, versions, aliases, evaluation, default)
+    elif opened() == "threshold":
+        threshold_dialog(settings, actor, result, versions, default)
+    st.caption(
+        "Gates before a move: AUPRC no worse than the current version's minus "
+        f"{settings.promote_auprc_tolerance:g} on the evaluation rows above (blocked on "
+        "leakage), the model loads and predicts, its signature matches, its threshold is set."
+    )

@@ -1,0 +1,138 @@
+"""Compare versions: the versions table, then two or more versions on the same evaluation
+rows (raw and at the natural prevalence), and, for ML leads, promote and set thresholds."""
+
+import streamlit as st
+from core.compare import check_sampling_fraction
+
+from app.ui import compare_view as view
+from app.ui import lifecycle_view, state
+from core.auth import Action
+
+st.title(":material/compare_arrows: Compare versions")
+settings, actor = state.settings(), state.actor()
+
+rows = view.safe(view.version_rows, settings)
+if rows is None:
+    st.stop()
+if not rows:
+    st.info(
+        f"**{settings.model_name}** has no versions yet: train one first.", icon=":material/info:"
+    )
+    st.stop()
+
+aliases = sorted({a for r in rows for a in r.aliases})
+left, right = st.columns(2)
+alias_filter = left.selectbox(
+    "Alias", ["", *aliases], format_func=lambda a: (a and f"@{a}") or "any"
+)
+tag_filter = right.text_input(
+    "Tag", placeholder="key or key=value", help="Only versions with this tag"
+)
+table = view.versions_table(rows, alias=alias_filter, tag=tag_filter.strip())
+st.dataframe(table, hide_index=True, width="stretch", column_config=view.table_config())
+st.caption(
+    "Metrics are each version's own test split at its own threshold, as stored at training "
+    "(weighted: at the natural prevalence). To compare versions on the **same** rows, choose "
+    "them below."
+)
+
+live = next((r.version for r in rows if settings.live_alias in r.aliases), None)
+numbers = [r.version for r in rows]
+default = [v for v in dict.fromkeys([live, max(numbers)]) if v is not None]
+chosen = st.multiselect("Versions to compare", numbers, default=default)
+
+source = st.radio(
+    "Evaluation data",
+    ["split", "file"],
+    format_func={"split": "The live version's test split", "file": "A labelled CSV"}.get,
+    horizontal=True,
+    disabled=not chosen,
+)
+evaluation, key = None, ""
+if source == "split":
+    evaluation = view.safe(view.split_evaluation, settings, None)
+    key = f"split:{live}"
+else:
+    upload = st.file_uploader("Labelled transactions CSV (with Class)", type=["csv", "txt"])
+    fraction = st.number_input(
+        "Sampling fraction of legitimate rows",
+        min_value=0.0,
+        max_value=1.0,
+        value=1.0,
+        format="%.6f",
+        help="The share of legitimate rows the file keeps (1 = all); e.g. 4920 / 284315 for "
+        "the ULB sample. Metrics and alert counts are also shown weighted to the natural "
+        "prevalence.",
+    )
+    if upload is not None and view.safe(check_sampling_fraction, fraction) is not None:
+        data = upload.getvalue()
+        key = f"file:{view.upload_digest(data)}:{fraction}"
+        evaluation = view.safe(view.file_evaluation, settings, key, data, upload.name, fraction)
+
+if evaluation is None or not chosen:
+    st.stop()
+st.markdown(view.describe_evaluation(evaluation))
+if len(evaluation.rejected):
+    st.warning(
+        f"{len(evaluation.rejected):,} rows of the file were rejected and left out.",
+        icon=":material/warning:",
+    )
+for version in chosen:
+    leak = view.safe(view.leakage, settings, key, evaluation, version)
+    if leak is not None:
+        st.warning(
+            f"Leakage: {leak.reason}. Its metrics here are optimistic, and the AUPRC gate "
+            "blocks its promotion on these rows.",
+            icon=":material/warning:",
+        )
+
+baseline = st.selectbox(
+    "Baseline for the AUPRC differences", chosen, index=chosen.index(live) if live in chosen else 0
+)
+result = view.safe(view.comparison, settings, key, evaluation, tuple(chosen), baseline)
+if result is None:
+    st.stop()
+
+weighted = st.toggle(
+    "Curves weighted to the natural prevalence", value=evaluation.sampling_fraction < 1
+)
+st.dataframe(view.metrics_table(result), hide_index=True, width="stretch")
+st.caption(
+    f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
+    f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "
+    "Alerts / 10k: the expected review queue per 10,000 transactions at each version's threshold."
+)
+view.render_curves(result, weighted=weighted)
+
+with st.expander("Parameters"):
+    only = st.toggle("Differences only", value=True)
+    params = view.safe(view.parameters, settings, tuple(chosen), only)
+    if params is not None:
+        st.dataframe(params, width="stretch")
+
+diff = result.decision_diff
+st.subheader(f"Decisions that differ: {len(diff):,} of {result.rows:,} rows")
+if len(diff):
+    st.dataframe(diff.head(1000), hide_index=True, width="stretch")
+    st.download_button(
+        "Download the rows (CSV)",
+        result.decision_diff_csv(),
+        file_name=f"{settings.model_name}-decision-diff.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+elif sum(c.threshold is not None for c in result.versions) < 2:
+    st.caption("At least two versions with a threshold are needed to compare decisions.")
+
+if actor.can(Action.MOVE_ALIAS):
+    lifecycle_view.render_lead_actions(
+        settings,
+        actor,
+        versions=numbers,
+        result=result,
+        evaluation=evaluation,
+        aliases=aliases,
+        live=live,
+    )
+else:
+    st.caption("An ML lead can promote a version or change a threshold here.")

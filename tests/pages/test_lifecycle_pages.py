@@ -1,0 +1,192 @@
+"""The ML lead's pages in-process with AppTest: compare versions on the same rows, promote
+through the gates (and override), roll back from the history, change a threshold; an
+analyst sees the same numbers and none of the actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+from streamlit.testing.v1 import AppTest
+
+from core.artifacts import get_test_split
+from core.config import Settings, get_settings
+from core.registry import get_version, load_model
+from core.schema import FEATURES, LABEL
+from core.tracking import get_client
+from core.training import train_from_csv
+from tests.conftest import LEAD, REPO, settings_env
+
+MAIN = str(REPO / "app" / "main.py")
+COMPARE = str(REPO / "pages" / "compare.py")
+HISTORY = str(REPO / "pages" / "history.py")
+
+
+@dataclass(frozen=True)
+class Versions:
+    settings: Settings
+    good: int  # LightGBM on the tiny data: live at first
+    other: int  # logistic regression on the same data
+    noise: int  # trained on shuffled labels: no skill, so its AUPRC gate fails
+
+
+@pytest.fixture(scope="module")
+def versions(tiny_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Versions:
+    folder = tmp_path_factory.mktemp("lifecycle-pages")
+    settings = Settings(home=folder / "home")
+    data = folder / "tiny.csv"
+    tiny_frame.to_csv(data, index=False)
+    shuffled = tiny_frame.copy()
+    shuffled[LABEL] = np.random.default_rng(3).permutation(shuffled[LABEL].to_numpy())
+    noise_csv = folder / "shuffled.csv"
+    shuffled.to_csv(noise_csv, index=False)
+    good = train_from_csv(data, settings=settings, actor=LEAD).version
+    other = train_from_csv(data, settings=settings, actor=LEAD, model_kind="logreg").version
+    noise = train_from_csv(noise_csv, settings=settings, actor=LEAD, model_kind="logreg").version
+    return Versions(settings, good, other, noise)
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, settings: Settings, page: str, **extra: str) -> AppTest:
+    for key, value in {**settings_env(settings), **extra}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()  # settings are read once per process: read this test's
+    at = AppTest.from_file(MAIN, default_timeout=180).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _button(at: AppTest, label: str):  # type: ignore[no-untyped-def]
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r} in {[b.label for b in at.button]}"
+    return found[0]
+
+
+def _alias(settings: Settings, alias: str = "champion") -> int:
+    return int(get_client(settings).get_model_version_by_alias(settings.model_name, alias).version)
+
+
+def _history(settings: Settings) -> list[tuple[str, str, int | None, int | None]]:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from core.db import AliasEvent, get_engine
+
+    with Session(get_engine(settings)) as session:
+        rows = session.execute(
+            select(
+                AliasEvent.kind, AliasEvent.actor, AliasEvent.from_version, AliasEvent.to_version
+            )
+            .where(AliasEvent.model_name == settings.model_name, AliasEvent.status == "confirmed")
+            .order_by(AliasEvent.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def test_compare_shows_every_version_on_the_live_test_split(
+    versions: Versions, workbench_env: pytest.MonkeyPatch
+) -> None:
+    settings = versions.settings
+    at = _app(workbench_env, settings, COMPARE)
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert sorted(table["version"]) == [versions.good, versions.other, versions.noise]
+    # compare the live version with the logistic regression on the live version's test split
+    assert at.multiselect[0].value == [versions.good, versions.noise]  # live and newest
+    at.multiselect[0].set_value([versions.good, versions.other]).run()
+    assert not at.exception and not at.error
+    metrics = at.dataframe[1].value.set_index("version")
+    assert list(metrics.index) == [versions.good, versions.other]
+    split = get_test_split(settings, get_version(settings, versions.good).run_id)
+    labels = split[LABEL].to_numpy()
+    for version in (versions.good, versions.other):
+        proba = load_model(settings, get_version(settings, version)).predict_proba(
+            split.loc[:, list(FEATURES)].to_numpy(dtype=float)
+        )
+        assert metrics.loc[version, "AUPRC"] == pytest.approx(
+            average_precision_score(labels, proba)
+        )
+    assert metrics.loc[versions.good, "ΔAUPRC"] == "baseline"
+    difference, interval = metrics.loc[versions.other, "ΔAUPRC"].split(" ", 1)
+    low, high = (float(x) for x in interval.strip("[]").split(", "))
+    assert low <= float(difference) <= high
+    text = " ".join(m.value for m in at.markdown)
+    assert f"{len(split):,} rows, {int(labels.sum()):,} frauds" in text
+    assert next(s.value for s in at.subheader).startswith("Decisions that differ:")
+    assert _button(at, "Promote...") and _button(at, "Change threshold...")
+
+
+def test_an_analyst_sees_the_comparison_and_no_actions(
+    versions: Versions, workbench_env: pytest.MonkeyPatch
+) -> None:
+    env = {"WORKBENCH_LOCAL_USER": "ann", "WORKBENCH_ROLES": "ann=analyst"}
+    at = _app(workbench_env, versions.settings, COMPARE, **env)
+    assert not at.error and len(at.dataframe) >= 2
+    assert not [b for b in at.button if b.label in ("Promote...", "Change threshold...")]
+    assert "An ML lead can promote" in " ".join(c.value for c in at.caption)
+    at = _app(workbench_env, versions.settings, HISTORY, **env)
+    assert not at.error and not [b for b in at.button if b.label == "Roll back"]
+
+
+def _promote(at: AppTest, *, version: int, reason: str) -> AppTest:
+    _button(at, "Promote...").click().run()
+    dialog_version = next(s for s in at.selectbox if s.label == "Version")
+    dialog_version.set_value(version).run()
+    at.text_area(key="promote_reason").input(reason).run()
+    _button(at, "Promote").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_lead_promotes_overrides_a_failed_gate_rolls_back_and_sets_a_threshold(
+    versions: Versions, workbench_env: pytest.MonkeyPatch
+) -> None:
+    settings = versions.settings
+    env = {"WORKBENCH_LOCAL_USER": "olivia"}
+    assert _alias(settings) == versions.good
+
+    # the logistic regression passes the gates with a generous tolerance
+    at = _app(workbench_env, settings, COMPARE, WORKBENCH_PROMOTE_AUPRC_TOLERANCE="1", **env)
+    _promote(at, version=versions.other, reason="better recall at the same queue")
+    assert not at.error, [e.value for e in at.error]
+    assert _alias(settings) == versions.other
+    assert _history(settings)[-1] == ("promote", "olivia", versions.good, versions.other)
+
+    # the no-skill model fails the AUPRC gate: nothing moves, then an override moves it
+    workbench_env.delenv("WORKBENCH_PROMOTE_AUPRC_TOLERANCE")
+    at = _app(workbench_env, settings, COMPARE, **env)
+    at.multiselect[0].set_value([versions.other, versions.noise]).run()
+    _promote(at, version=versions.noise, reason="testing the gate")
+    assert "Gates failed; nothing moved." in [e.value for e in at.error]
+    assert "**auprc**" in " ".join(m.value for m in at.markdown)
+    assert _alias(settings) == versions.other
+    at.checkbox[0].check().run()
+    _button(at, "Promote").click().run()
+    assert not at.exception
+    assert _alias(settings) == versions.noise
+    assert _history(settings)[-1] == ("override", "olivia", versions.other, versions.noise)
+
+    # roll back from the history page: champion returns to the logistic regression
+    at = _app(workbench_env, settings, HISTORY, **env)
+    _button(at, "Roll back").click().run()
+    at.text_area(key="rollback_reason_champion").input("override was a test").run()
+    [b for b in at.button if b.label == "Roll back" and b.key is None][-1].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _alias(settings) == versions.other
+    assert _history(settings)[-1] == ("rollback", "olivia", versions.noise, versions.other)
+    at = _app(workbench_env, settings, HISTORY, **env)
+    assert at.download_button  # the history as CSV
+
+    # a threshold change is kept with the version and in the history
+    at = _app(workbench_env, settings, COMPARE, **env)
+    _button(at, "Change threshold...").click().run()
+    next(s for s in at.selectbox if s.label == "Version").set_value(versions.other).run()
+    at.number_input[-1].set_value(0.4321).run()
+    at.text_area(key="threshold_reason").input("queue too long").run()
+    _button(at, "Set threshold").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tags = get_client(settings).get_model_version(settings.model_name, str(versions.other)).tags
+    assert float(tags["threshold"]) == pytest.approx(0.4321)
