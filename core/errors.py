@@ -32,3 +32,9 @@ class RefusedError(WorkbenchError):
 
 class PermissionDenied(RefusedError):
     """The actor's role does not allow the action (see :mod:`core.auth`). Exit code 3."""
+
+
+class ExplanationUnavailableError(WorkbenchError):
+    """The version predicts but cannot be explained (e.g. a model trained elsewhere that
+    shap cannot explain without background data); the message says why. Scoring goes on
+    without reasons; pages say so instead of showing contributions."""

@@ -7,7 +7,7 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
 from core.auth import Action
-from core.errors import WorkbenchError
+from core.errors import NotFoundError, WorkbenchError
 from core.explain import compute_reasons
 from core.registry import read_threshold
 from core.schema import FEATURES
@@ -25,11 +25,17 @@ actor = state.actor()
 try:
     choice = state.live_model(settings)
     info = choice.model.info
-    reference = state.reference(settings, info.run_id)
+    try:
+        reference = state.reference(settings, info.run_id)
+    except NotFoundError:  # a version trained elsewhere has no training statistics
+        reference = None
 except WorkbenchError as exc:
     st.error(f"No live model to explain: {exc}", icon=":material/error:")
     st.stop()
 st.caption(f"Explaining **{choice.label}**.")
+if choice.model.explanation_problem:  # a version trained elsewhere that shap cannot explain
+    st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")
+    st.stop()
 
 sources = ["Row of the test split"]
 batch = st.session_state.get("batch_result")
@@ -86,20 +92,24 @@ if row is not None:
     with left:
         st.plotly_chart(
             plot_waterfall(
-                contributions.values[0], float(contributions.base[0]), x[0], names=list(FEATURES)
+                contributions.values[0],
+                float(contributions.base[0]),
+                x[0],
+                names=list(FEATURES),
+                scale=contributions.scale,
             )
         )
     with right:
-        medians = reference.features
-        table = pd.DataFrame(
-            {
-                "feature": list(FEATURES),
-                "value": x[0],
-                "contribution": contributions.values[0],
-                "fraud median": [medians[n].median_fraud for n in FEATURES],
-                "legitimate median": [medians[n].median_legit for n in FEATURES],
-            }
-        ).sort_values("contribution", key=np.abs, ascending=False)
+        columns = {
+            "feature": list(FEATURES),
+            "value": x[0],
+            "contribution": contributions.values[0],
+        }
+        if reference is not None:
+            medians = reference.features
+            columns["fraud median"] = [medians[n].median_fraud for n in FEATURES]
+            columns["legitimate median"] = [medians[n].median_legit for n in FEATURES]
+        table = pd.DataFrame(columns).sort_values("contribution", key=np.abs, ascending=False)
         st.dataframe(
             table,
             hide_index=True,
