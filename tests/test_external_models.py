@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from sklearn.preprocessing import StandardScaler
 from core.config import Settings
 from core.errors import InputError, RefusedError
 from core.explain import LOG_ODDS, PROBABILITY_SCALE
-from core.models import SklearnModel
+from core.models import SKOPS_TRUSTED_TYPES, SklearnModel
+from core.models.trees import check_trees
 from core.registry import MissingThresholdError, get_version, list_versions, load_model
 from core.schema import FEATURES
 from core.scoring import (
@@ -356,3 +358,68 @@ def test_import_core_and_status_load_neither_shap_nor_skops() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]", out.stdout
+
+
+# --------------------------------------------------------------------------- tree arrays
+
+
+def _tampered_forest(forest: RandomForestClassifier, field: str, value: int) -> Any:
+    """A copy of the forest whose first tree's root node has ``field`` set to ``value``."""
+    copy = deepcopy(forest)
+    tree = copy.estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes[field][0] = value
+    tree.__setstate__({**state, "nodes": nodes})
+    return copy
+
+
+def _tampered_boosting(data: dict[str, pd.DataFrame], field: str, value: int) -> Any:
+    train = data["train"]
+    model = HistGradientBoostingClassifier(max_iter=3, random_state=0)
+    model.fit(train[list(FEATURES)], train["Class"])
+    model._predictors[0][0].nodes[field][0] = value
+    return model
+
+
+PINS = ["scikit-learn", "skops"]  # no requirement inference: it would load the model
+
+
+@pytest.mark.parametrize(
+    ("build", "problem"),
+    [
+        (lambda f, d: _tampered_forest(f, "feature", 10_000), "a split uses a feature outside"),
+        (lambda f, d: _tampered_forest(f, "left_child", 0), "left child is outside the tree or"),
+        (lambda f, d: _tampered_forest(f, "right_child", 10**6), "right child is outside"),
+        (lambda f, d: _tampered_boosting(d, "left", 0), "left child is outside the tree or"),
+        (lambda f, d: _tampered_boosting(d, "feature_idx", 30), "a split uses a feature outside"),
+    ],
+    ids=["forest-feature", "forest-cycle", "forest-child", "boosting-cycle", "boosting-feature"],
+)
+def test_a_tree_with_out_of_range_nodes_is_refused_before_it_predicts(
+    embedded: Settings,
+    forest: RandomForestClassifier,
+    data: dict[str, pd.DataFrame],
+    build: Any,
+    problem: str,
+) -> None:
+    """skops trusts the tree types only by our list; their node arrays are read without
+    bounds checks by compiled code, so a crafted file must be refused at load time."""
+    model = build(forest, data)
+    version = log_elsewhere(
+        embedded, model, skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=PINS
+    )
+    with pytest.raises(RefusedError, match=rf"version {version}: .*malformed tree \(.*{problem}"):
+        load_model(embedded, get_version(embedded, version))
+
+
+def test_every_tree_of_a_sound_model_is_checked(
+    forest: RandomForestClassifier, pipeline: Pipeline
+) -> None:
+    assert check_trees(forest) == 25  # n_estimators
+    boosting = HistGradientBoostingClassifier(max_iter=4, early_stopping=False)
+    x = np.random.default_rng(0).normal(size=(200, 30))
+    boosting.fit(x, (x[:, 0] > 0).astype(int))
+    assert check_trees(boosting) == 4  # one tree per iteration (binary)
+    assert check_trees(make_pipeline(StandardScaler(), deepcopy(forest))) == 25
+    assert check_trees(pipeline) == 0

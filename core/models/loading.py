@@ -28,6 +28,7 @@ from mlflow.models import Model
 from core.errors import BackendError, RefusedError
 from core.models.base import METADATA_KIND, ModelAdapter
 from core.models.signature import check_signature
+from core.models.trees import check_trees
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,13 @@ def _load_skops(model_dir: Path, conf: Mapping[str, Any]) -> Any:
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        return skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
+        estimator = skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
     except UntrustedTypesFoundException as exc:
         raise RefusedError(f"the scikit-learn model holds types not trusted here: {exc}") from exc
     except (KeyError, OSError, ValueError) as exc:
         raise BackendError(f"the scikit-learn model file cannot be read: {exc}") from exc
+    check_trees(estimator)  # trusting the tree types is safe only with sound node arrays
+    return estimator
 
 
 LOADERS: dict[str, Callable[[Path, Mapping[str, Any]], Any]] = {
