@@ -78,6 +78,12 @@ class ModelVersionInfo:
         return f"models:/{self.name}/{self.version}"
 
     @property
+    def trained_elsewhere(self) -> bool:
+        """Registered from outside the workbench (a notebook): none of the tags our training
+        writes with every version, so no test split or training statistics either."""
+        return TAG_MODEL_KIND not in self.tags and TAG_DATA_SHA256 not in self.tags
+
+    @property
     def threshold_text(self) -> str:
         """The threshold for display: four decimals, or ``missing``."""
         return "missing" if self.threshold is None else f"{self.threshold:.4f}"

@@ -7,7 +7,7 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
 from core.auth import Action
-from core.errors import NotFoundError, WorkbenchError
+from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
 from core.explain import compute_reasons
 from core.registry import read_threshold
 from core.schema import FEATURES
@@ -27,12 +27,18 @@ try:
     info = choice.model.info
     try:
         reference = state.reference(settings, info.run_id)
-    except NotFoundError:  # a version trained elsewhere has no training statistics
-        reference = None
+    except NotFoundError:
+        if not info.trained_elsewhere:
+            raise
+        reference = None  # it has no training statistics
 except WorkbenchError as exc:
     st.error(f"No live model to explain: {exc}", icon=":material/error:")
     st.stop()
 st.caption(f"Explaining **{choice.label}**.")
+ELSEWHERE = (
+    "This version was trained elsewhere: it has no test split. Explain a row of the last "
+    "batch or the last scored transaction."
+)
 if choice.model.explanation_problem:  # a version trained elsewhere that shap cannot explain
     st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")
     st.stop()
@@ -60,7 +66,10 @@ elif source == "Row of the test split":
     try:
         test = state.test_split(settings, info.run_id)
     except WorkbenchError as exc:
-        st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+        if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):
+            st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+            st.stop()
+        st.info(ELSEWHERE, icon=":material/info:")
         st.stop()
     number = st.number_input(f"Row (1-{len(test):,})", 1, len(test), 1, key="explain_test_row")
     row = test.iloc[int(number) - 1]
@@ -69,7 +78,11 @@ elif source == "Last scored transaction":
 
 if row is not None:
     x = row[list(FEATURES)].to_numpy(dtype=np.float64)[None, :]
-    contributions = choice.model.contributions(x)
+    try:
+        contributions = choice.model.contributions(x)
+    except ExplanationUnavailableError as exc:
+        st.info(str(exc), icon=":material/info:")
+        st.stop()
     probability = float(choice.model.predict_proba(x)[0])
     reasons = compute_reasons(contributions, x)[0]
     try:
@@ -126,7 +139,10 @@ try:
         settings, info.version, actor.can(Action.STORE_ARTIFACTS), actor
     )
 except WorkbenchError as exc:
-    st.error(f"Global explanation unavailable: {exc}", icon=":material/error:")
+    if isinstance(exc, NotFoundError) and info.trained_elsewhere:
+        st.info("No global view: a version trained elsewhere has no test split to explain.")
+    else:
+        st.error(f"Global explanation unavailable: {exc}", icon=":material/error:")
     st.stop()
 importance = explanation.importance()
 st.caption(

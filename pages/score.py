@@ -17,8 +17,10 @@ try:
     info = choice.model.info
     try:
         medians = state.reference(settings, info.run_id).medians()
-    except NotFoundError:  # a version trained elsewhere has no training statistics
-        medians = dict.fromkeys(FEATURES, 0.0)
+    except NotFoundError:
+        if not info.trained_elsewhere:
+            raise
+        medians = dict.fromkeys(FEATURES, 0.0)  # it has no training statistics
 except WorkbenchError as exc:
     st.error(f"No live model to score with: {exc}", icon=":material/error:")
     # st.stop, not an early end: a stopped run keeps the values of the widgets it did not

@@ -27,9 +27,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
-from core.errors import InputError, RefusedError
+from core.errors import ExplanationUnavailableError, InputError, RefusedError
 from core.explain import LOG_ODDS, PROBABILITY_SCALE
 from core.models import SKOPS_TRUSTED_TYPES, SklearnModel
 from core.models.trees import check_trees
@@ -43,7 +44,7 @@ from core.scoring import (
     score_file,
     score_record,
 )
-from tests.conftest import REPO, analyst
+from tests.conftest import REPO, analyst, settings_env
 
 # What a notebook author passes to MLflow for a tree ensemble saved with skops; core ignores
 # it and uses its own list.
@@ -423,3 +424,129 @@ def test_every_tree_of_a_sound_model_is_checked(
     assert check_trees(boosting) == 4  # one tree per iteration (binary)
     assert check_trees(make_pipeline(StandardScaler(), deepcopy(forest))) == 25
     assert check_trees(pipeline) == 0
+
+
+# --------------------------------------------------------------------------- more promises
+
+
+def test_a_classifier_of_other_classes_is_refused(
+    embedded: Settings, data: dict[str, pd.DataFrame]
+) -> None:
+    train = data["train"]
+    model = LogisticRegression(max_iter=200).fit(train[list(FEATURES)], train["Class"] + 1)
+    version = log_elsewhere(embedded, model)
+    with pytest.raises(RefusedError, match="binary classifier of classes 0 and 1"):
+        load_model(embedded, get_version(embedded, version))
+
+
+def test_contributions_that_miss_the_probability_are_never_returned(
+    forest: RandomForestClassifier, data: dict[str, pd.DataFrame]
+) -> None:
+    changed = deepcopy(forest)
+    adapter = SklearnModel(changed)
+    x = data["eval"][list(FEATURES)].to_numpy(dtype=np.float64)[:5]
+    adapter.contributions(x)  # the explainer now holds the 25 trees
+    changed.estimators_ = changed.estimators_[:-1]  # the model now averages 24
+    with pytest.raises(ExplanationUnavailableError, match="miss the model's probability"):
+        adapter.contributions(x)
+
+
+def test_permutation_explanations_repeat_and_leave_numpy_s_generator_alone(
+    pipeline: Pipeline, data: dict[str, pd.DataFrame]
+) -> None:
+    background = data["train"][list(FEATURES)].head(5).to_numpy(dtype=np.float64)
+    adapter = SklearnModel(pipeline, background=background)
+    x = data["eval"][list(FEATURES)].to_numpy(dtype=np.float64)[:4]
+    np.random.seed(123)
+    first = adapter.contributions(x)
+    after = np.random.random()
+    np.random.seed(123)
+    assert np.random.random() == after  # the generator is where it was, as if shap had not run
+    np.random.seed(999)  # another state: the same permutations all the same
+    np.testing.assert_array_equal(adapter.contributions(x).values, first.values)
+
+
+def _set_live(settings: Settings, version: int, threshold: str | None) -> None:
+    client = MlflowClient(tracking_uri=str(settings.tracking_uri))
+    client.set_registered_model_alias(settings.model_name, settings.live_alias, str(version))
+    if threshold is not None:
+        client.set_model_version_tag(settings.model_name, str(version), "threshold", threshold)
+
+
+def _app(settings: Settings, env: pytest.MonkeyPatch) -> AppTest:
+    for key, value in settings_env(settings).items():
+        env.setenv(key, value)
+    return AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=120).run()
+
+
+def test_the_pages_say_plainly_when_a_live_version_cannot_be_explained(
+    embedded: Settings, pipeline: Pipeline, workbench_env: pytest.MonkeyPatch
+) -> None:
+    _set_live(embedded, log_elsewhere(embedded, pipeline), "0.05")  # no input example
+    app = _app(embedded, workbench_env)
+    at = app.switch_page(str(REPO / "pages" / "score.py")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.number_input(key="form_V14").value == 0.0  # no training medians
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Model: **" in m.value for m in at.markdown)  # scored and decided
+    assert any("explanations are unavailable for this version" in i.value for i in at.info)
+    at = at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("explanations are unavailable for this version" in i.value for i in at.info)
+
+
+def test_the_explain_page_explains_a_scored_transaction_of_a_forest_from_elsewhere(
+    embedded: Settings,
+    forest: RandomForestClassifier,
+    data: dict[str, pd.DataFrame],
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    example = data["eval"][list(FEATURES)].head(3)
+    version = log_elsewhere(
+        embedded, forest, input_example=example, skops_trusted_types=THEIR_TRUST
+    )
+    _set_live(embedded, version, "0.5")
+    app = _app(embedded, workbench_env)
+    at = app.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("trained elsewhere: it has no test split" in i.value for i in at.info)
+    at = at.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at = at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    at.segmented_control(key="explain_source").set_value("Last scored transaction").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    waterfall = next(c for c in at.get("plotly_chart") if '"waterfall"' in c.proto.spec)
+    assert "Contribution to the fraud score (probability)" in waterfall.proto.spec
+
+
+def test_the_command_line_scores_a_version_from_elsewhere_with_the_usual_exit_codes(
+    embedded: Settings,
+    forest: RandomForestClassifier,
+    data: dict[str, pd.DataFrame],
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    good = log_elsewhere(embedded, forest, skops_trusted_types=THEIR_TRUST)
+    pickled = log_elsewhere(embedded, forest, serialization_format="cloudpickle")
+    path, out = tmp_path / "eval.csv", tmp_path / "scored.csv"
+    data["eval"].to_csv(path, index=False)
+    runner, env = CliRunner(), settings_env(embedded)
+
+    def score(version: int) -> Any:
+        args = ["score", "--data", str(path), "--out", str(out), "--version", str(version)]
+        return runner.invoke(app, args, env=env)
+
+    no_threshold = score(good)
+    assert no_threshold.exit_code == 2 and "cannot decide alerts" in no_threshold.output
+    _set_live(embedded, good, "0.5")
+    assert score(good).exit_code == 0
+    scored = pd.read_csv(out).sort_values("row")
+    expected = forest.predict_proba(data["eval"][list(FEATURES)])[:, 1]
+    np.testing.assert_allclose(scored[PROBABILITY], expected, rtol=0, atol=1e-9)
+    refused = score(pickled)
+    assert refused.exit_code == 3 and "re-log it safely" in refused.output
