@@ -49,3 +49,9 @@ class GateFailed(RefusedError):
     def __init__(self, message: str, *, results: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.results = results
+
+
+class ExplanationUnavailableError(WorkbenchError):
+    """The version predicts but cannot be explained (e.g. a model trained elsewhere that
+    shap cannot explain without background data); the message says why. Scoring goes on
+    without reasons; pages say so instead of showing contributions."""

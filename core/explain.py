@@ -26,14 +26,21 @@ from core.schema import FEATURES
 
 TOP_REASONS = 3
 GLOBAL_SAMPLE_ROWS = 2_000
+LOG_ODDS = "log-odds"
+PROBABILITY_SCALE = "probability"
 
 
 @dataclass(frozen=True)
 class Contributions:
-    """Per-row SHAP values in log-odds: ``base + values.sum(axis=1) == raw_score``."""
+    """Per-row SHAP values: ``base + values.sum(axis=1)`` is the model's output on ``scale``.
+
+    Our own kinds explain in log-odds (the raw score). A model trained elsewhere may be
+    explained on the probability scale (a random forest's trees average probabilities).
+    """
 
     values: np.ndarray  # (rows, 30), FEATURES order
     base: np.ndarray  # (rows,)
+    scale: str = LOG_ODDS
 
     @property
     def raw_score(self) -> np.ndarray:

@@ -78,6 +78,12 @@ class ModelVersionInfo:
         return f"models:/{self.name}/{self.version}"
 
     @property
+    def trained_elsewhere(self) -> bool:
+        """Registered from outside the workbench (a notebook): none of the tags our training
+        writes with every version, so no test split or training statistics either."""
+        return TAG_MODEL_KIND not in self.tags and TAG_DATA_SHA256 not in self.tags
+
+    @property
     def threshold_text(self) -> str:
         """The threshold for display: four decimals, or ``missing``."""
         return "missing" if self.threshold is None else f"{self.threshold:.4f}"
@@ -128,8 +134,18 @@ class LoadedModel:
         return self.adapter.raw_score(features)
 
     def contributions(self, features: np.ndarray) -> Contributions:
-        """Exact SHAP contributions per row (see ``core.explain``)."""
+        """SHAP contributions per row (see ``core.explain``), on their ``scale``.
+
+        Raises:
+            ExplanationUnavailableError: the version cannot be explained
+                (:attr:`explanation_problem` says why).
+        """
         return self.adapter.contributions(features)
+
+    @property
+    def explanation_problem(self) -> str | None:
+        """Why this version cannot be explained, or None when it can."""
+        return self.adapter.explanation_problem
 
 
 def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
@@ -278,7 +294,8 @@ def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
                 except WorkbenchError as exc:
                     raise type(exc)(f"{info.name} version {info.version}: {exc}") from exc
             _adapters[key] = adapter
-            if adapter.kind != info.model_kind:
+            # a version trained elsewhere has no kind tag: nothing to disagree with
+            if TAG_MODEL_KIND in info.tags and adapter.kind != info.model_kind:
                 log.warning(
                     "%s version %s is tagged %s but its artifact holds a %s model",
                     info.name,

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # Fail fast instead of retrying for minutes when a tracking server is down.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+# MLflow draws a download progress bar whenever tqdm is installed (shap brings it): on the
+# command line that is noise on stderr, where an error must be one clear line.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # A second line of defence behind core.models.loading, which never unpickles: MLflow's own
 # loaders refuse pickle, cloudpickle and artifact-trusted skops files in every process that
 # uses core. Forced, not defaulted: no environment can switch it back on by accident.

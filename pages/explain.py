@@ -7,7 +7,7 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
 from core.auth import Action
-from core.errors import WorkbenchError
+from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
 from core.explain import compute_reasons
 from core.registry import read_threshold
 from core.schema import FEATURES
@@ -25,11 +25,23 @@ actor = state.actor()
 try:
     choice = state.live_model(settings)
     info = choice.model.info
-    reference = state.reference(settings, info.run_id)
+    try:
+        reference = state.reference(settings, info.run_id)
+    except NotFoundError:
+        if not info.trained_elsewhere:
+            raise
+        reference = None  # it has no training statistics
 except WorkbenchError as exc:
     st.error(f"No live model to explain: {exc}", icon=":material/error:")
     st.stop()
 st.caption(f"Explaining **{choice.label}**.")
+ELSEWHERE = (
+    "This version was trained elsewhere: it has no test split. Explain a row of the last "
+    "batch or the last scored transaction."
+)
+if choice.model.explanation_problem:  # a version trained elsewhere that shap cannot explain
+    st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")
+    st.stop()
 
 sources = ["Row of the test split"]
 batch = st.session_state.get("batch_result")
@@ -54,7 +66,10 @@ elif source == "Row of the test split":
     try:
         test = state.test_split(settings, info.run_id)
     except WorkbenchError as exc:
-        st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+        if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):
+            st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+            st.stop()
+        st.info(ELSEWHERE, icon=":material/info:")
         st.stop()
     number = st.number_input(f"Row (1-{len(test):,})", 1, len(test), 1, key="explain_test_row")
     row = test.iloc[int(number) - 1]
@@ -63,7 +78,11 @@ elif source == "Last scored transaction":
 
 if row is not None:
     x = row[list(FEATURES)].to_numpy(dtype=np.float64)[None, :]
-    contributions = choice.model.contributions(x)
+    try:
+        contributions = choice.model.contributions(x)
+    except ExplanationUnavailableError as exc:
+        st.info(str(exc), icon=":material/info:")
+        st.stop()
     probability = float(choice.model.predict_proba(x)[0])
     reasons = compute_reasons(contributions, x)[0]
     try:
@@ -86,20 +105,24 @@ if row is not None:
     with left:
         st.plotly_chart(
             plot_waterfall(
-                contributions.values[0], float(contributions.base[0]), x[0], names=list(FEATURES)
+                contributions.values[0],
+                float(contributions.base[0]),
+                x[0],
+                names=list(FEATURES),
+                scale=contributions.scale,
             )
         )
     with right:
-        medians = reference.features
-        table = pd.DataFrame(
-            {
-                "feature": list(FEATURES),
-                "value": x[0],
-                "contribution": contributions.values[0],
-                "fraud median": [medians[n].median_fraud for n in FEATURES],
-                "legitimate median": [medians[n].median_legit for n in FEATURES],
-            }
-        ).sort_values("contribution", key=np.abs, ascending=False)
+        columns = {
+            "feature": list(FEATURES),
+            "value": x[0],
+            "contribution": contributions.values[0],
+        }
+        if reference is not None:
+            medians = reference.features
+            columns["fraud median"] = [medians[n].median_fraud for n in FEATURES]
+            columns["legitimate median"] = [medians[n].median_legit for n in FEATURES]
+        table = pd.DataFrame(columns).sort_values("contribution", key=np.abs, ascending=False)
         st.dataframe(
             table,
             hide_index=True,
@@ -116,7 +139,10 @@ try:
         settings, info.version, actor.can(Action.STORE_ARTIFACTS), actor
     )
 except WorkbenchError as exc:
-    st.error(f"Global explanation unavailable: {exc}", icon=":material/error:")
+    if isinstance(exc, NotFoundError) and info.trained_elsewhere:
+        st.info("No global view: a version trained elsewhere has no test split to explain.")
+    else:
+        st.error(f"Global explanation unavailable: {exc}", icon=":material/error:")
     st.stop()
 importance = explanation.importance()
 st.caption(

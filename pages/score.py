@@ -6,7 +6,7 @@ import streamlit as st
 from app.ui import state
 from app.ui.charts import plot_probability_gauge, plot_waterfall
 from core.data import parse_record
-from core.errors import WorkbenchError
+from core.errors import NotFoundError, WorkbenchError
 from core.schema import FEATURES
 from core.scoring import score_record
 
@@ -15,7 +15,12 @@ settings = state.settings()
 try:
     choice = state.live_model(settings)
     info = choice.model.info
-    medians = state.reference(settings, info.run_id).medians()
+    try:
+        medians = state.reference(settings, info.run_id).medians()
+    except NotFoundError:
+        if not info.trained_elsewhere:
+            raise
+        medians = dict.fromkeys(FEATURES, 0.0)  # it has no training statistics
 except WorkbenchError as exc:
     st.error(f"No live model to score with: {exc}", icon=":material/error:")
     # st.stop, not an early end: a stopped run keeps the values of the widgets it did not
@@ -108,16 +113,21 @@ if result is not None:
         else:
             st.caption(f"Recorded in the audit log (event `{result.audit.event_uid}`).")
     st.subheader("Why this score")
+    if result.contributions is None:  # a version trained elsewhere that shap cannot explain
+        st.info(f"No reasons: {result.explanation_problem}", icon=":material/info:")
+        st.stop()
+    scale = result.contributions.scale
     st.plotly_chart(
         plot_waterfall(
             result.contributions.values[0],
             float(result.contributions.base[0]),
             np.array([result.features[name] for name in FEATURES]),
             names=list(FEATURES),
+            scale=scale,
         )
     )
     st.caption(
-        "Contributions in log-odds (exact SHAP values); base value + contributions = the "
-        "model's raw score. V1..V28 are anonymised PCA components: their names carry no "
+        f"Contributions in {scale} (SHAP values); base value + contributions = the "
+        "model's output. V1..V28 are anonymised PCA components: their names carry no "
         "business meaning. More on the Explain page."
     )

@@ -110,6 +110,7 @@ def test_every_kind_has_an_adapter_named_after_it() -> None:
     assert {name: adapter.kind for name, adapter in ADAPTERS.items()} == {
         "lightgbm": "lightgbm",
         "logreg": "logreg",
+        "sklearn": "sklearn",
     }
 
 

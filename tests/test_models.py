@@ -92,6 +92,8 @@ def test_versions_logged_before_the_metadata_load_by_flavour_and_class(
 def test_another_scikit_learn_model_is_not_taken_for_logreg(
     settings: Settings, fitted: dict[str, Any]
 ) -> None:
+    """Without metadata it is a model trained elsewhere (the generic kind); claiming to be
+    our logreg in its metadata, it is refused."""
     # no scaler: a scikit-learn model, but not our logreg
     bare = LogisticRegression(max_iter=5000).fit(fitted["x"], fitted["y"])
     untagged = _register(
@@ -106,9 +108,10 @@ def test_another_scikit_learn_model_is_not_taken_for_logreg(
         ),
         {"threshold": "0.5"},
     )
-    for version in (untagged, claimed):
-        with pytest.raises(RefusedError, match=rf"version {version}: .*LogisticRegression, not"):
-            load_model(settings, get_version(settings, version))
+    loaded = load_model(settings, get_version(settings, untagged))
+    assert loaded.kind == "sklearn" and not isinstance(loaded.adapter, LogRegModel)
+    with pytest.raises(RefusedError, match=rf"version {claimed}: .*LogisticRegression, not"):
+        load_model(settings, get_version(settings, claimed))
 
 
 class _Canary:

@@ -57,9 +57,15 @@ def plot_score_histogram(probability: np.ndarray, *, threshold: float) -> go.Fig
 
 
 def plot_waterfall(
-    contributions: np.ndarray, base: float, values: np.ndarray, *, names: list[str], top: int = 10
+    contributions: np.ndarray,
+    base: float,
+    values: np.ndarray,
+    *,
+    names: list[str],
+    top: int = 10,
+    scale: str = "log-odds",
 ) -> go.Figure:
-    """Waterfall of one row's contributions (log-odds): base -> features -> raw score.
+    """Waterfall of one row's contributions (on ``scale``): base -> features -> raw score.
 
     The ``top`` largest by |contribution| are shown; the rest are summed into one bar.
     """
@@ -94,7 +100,7 @@ def plot_waterfall(
         annotation_position="top",
     )
     figure.update_layout(
-        xaxis_title="Contribution to the fraud score (log-odds)",
+        xaxis_title=f"Contribution to the fraud score ({scale})",
         yaxis={"autorange": "reversed"},
         height=100 + 34 * (len(labels) + 1),
         margin={"t": 20, "b": 40, "l": 10, "r": 10},

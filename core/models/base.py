@@ -10,9 +10,11 @@ these methods and never branches on the kind. A new kind is one new subclass, li
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from mlflow.models import Model
 from mlflow.models.model import ModelInfo
 
 from core.explain import Contributions
@@ -42,6 +44,21 @@ class ModelAdapter(ABC):
     def matches(cls, estimator: Any) -> bool:
         """Whether a natively loaded estimator is of this kind (checked on every load)."""
 
+    @classmethod
+    def from_artifact(cls, estimator: Any, *, mlmodel: Model, model_dir: Path) -> ModelAdapter:
+        """Wrap a loaded estimator that :meth:`matches`, reading what else the kind needs
+        from the downloaded model folder (only there while the version loads).
+
+        Raises:
+            InputError: the model cannot take our transactions.
+        """
+        return cls(estimator)
+
+    @property
+    def explanation_problem(self) -> str | None:
+        """Why this version cannot be explained, or None when :meth:`contributions` works."""
+        return None
+
     @abstractmethod
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Fraud probability per row of a (rows, 30) float array in ``FEATURES`` order."""
@@ -52,7 +69,13 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def contributions(self, features: np.ndarray) -> Contributions:
-        """Exact SHAP contributions per row: ``base + values.sum(1) == raw_score``."""
+        """SHAP contributions per row: ``base + values.sum(1)`` is the model's output on
+        the contributions' ``scale`` (for our own kinds, log-odds: the raw score).
+
+        Raises:
+            ExplanationUnavailableError: the version cannot be explained
+                (:attr:`explanation_problem` says why).
+        """
 
     @abstractmethod
     def pip_requirements(self) -> list[str]:

@@ -7,8 +7,11 @@ never opened. ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` (set by ``core.track
 the second line of defence for any MLflow loader.
 
 The kind comes from the artifact: the MLmodel ``metadata`` written at log time, checked
-against the loaded estimator's class. Versions logged before that metadata existed are
-recognised by their flavour, then by the loaded estimator's class alone.
+against the loaded estimator's class. Versions without that metadata (logged before it
+existed, or trained elsewhere) are recognised by their flavour, then by the loaded
+estimator's class alone: our LogReg pipeline is ``logreg``, any other binary scikit-learn
+classifier the generic ``sklearn`` kind (``core.models.external``). Every version's
+signature is checked against the schema first.
 """
 
 from __future__ import annotations
@@ -24,12 +27,41 @@ from mlflow.models import Model
 
 from core.errors import BackendError, RefusedError
 from core.models.base import METADATA_KIND, ModelAdapter
+from core.models.signature import check_signature
+from core.models.trees import check_trees
 
 log = logging.getLogger(__name__)
 
-SKOPS_TRUSTED_TYPES: list[str] = []
-"""Types trusted beyond skops's own defaults (scikit-learn estimators, numpy arrays), which
-already cover the scaler + logistic regression pipeline. Anything else in a file is refused."""
+TRUSTED_ESTIMATORS: tuple[str, ...] = (
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.ExtraTreeClassifier",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    # parts those estimators keep after fitting (a boosting model's initial estimator, the
+    # histogram model's binning)
+    "sklearn.dummy.DummyClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+)
+"""The standard estimators a version may hold, named here so that what we vouch for does
+not depend on skops's defaults (which trust scikit-learn's estimators and numpy arrays)."""
+
+TRUSTED_INTERNALS: tuple[str, ...] = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+"""Internal types the tree ensembles' skops files hold: found with
+``skops.io.get_untrusted_types`` on real files of every estimator above (the others need
+none). ``Tree`` holds the nodes of decision trees, forests, extra trees and gradient
+boosting; ``TreePredictor`` those of histogram gradient boosting."""
+
+SKOPS_TRUSTED_TYPES: list[str] = [*TRUSTED_ESTIMATORS, *TRUSTED_INTERNALS]
+"""Our trust list, passed to ``skops.io.load``; a file holding any other type beyond skops's
+own defaults is refused. Never the list an artifact carries."""
 
 RELOG_HINT = (
     "re-log it safely: retrain with `workbench train`, or log the estimator with "
@@ -63,11 +95,13 @@ def _load_skops(model_dir: Path, conf: Mapping[str, Any]) -> Any:
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        return skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
+        estimator = skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
     except UntrustedTypesFoundException as exc:
         raise RefusedError(f"the scikit-learn model holds types not trusted here: {exc}") from exc
     except (KeyError, OSError, ValueError) as exc:
         raise BackendError(f"the scikit-learn model file cannot be read: {exc}") from exc
+    check_trees(estimator)  # trusting the tree types is safe only with sound node arrays
+    return estimator
 
 
 LOADERS: dict[str, Callable[[Path, Mapping[str, Any]], Any]] = {
@@ -90,6 +124,8 @@ def load_adapter(model_dir: Path, adapters: Mapping[str, type[ModelAdapter]]) ->
     Raises:
         RefusedError: the model cannot be loaded safely (pickle, untrusted types) or is of
             no known kind.
+        InputError: the model does not take our transactions (its signature or its fitted
+            columns: missing, extra or non-numeric columns).
         BackendError: the folder or the model file cannot be read.
     """
     try:
@@ -116,10 +152,17 @@ def load_adapter(model_dir: Path, adapters: Mapping[str, type[ModelAdapter]]) ->
             )
         flavor = usable[0]
         candidates = [a for a in adapters.values() if a.flavor == flavor]
+    check_signature(mlmodel)  # before the model file is even opened
     estimator = LOADERS[flavor](model_dir, flavors[flavor])
     for adapter in candidates:
         if adapter.matches(estimator):
-            return adapter(estimator)
+            return adapter.from_artifact(estimator, mlmodel=mlmodel, model_dir=model_dir)
     what = f"{type(estimator).__module__}.{type(estimator).__qualname__}"
     expected = ", ".join(a.kind for a in candidates)
-    raise RefusedError(f"the loaded model is a {what}, not a known kind ({expected})")
+    hint = (
+        "; a model trained elsewhere must be a binary classifier of classes 0 and 1 with "
+        "predict_proba"
+        if kind is None and flavor == "sklearn"
+        else ""
+    )
+    raise RefusedError(f"the loaded model is a {what}, not a known kind ({expected}){hint}")

@@ -16,6 +16,7 @@ from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import iter_transactions
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
+from core.errors import ExplanationUnavailableError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.output import CsvSink
 from core.registry import LoadedModel, read_threshold
@@ -159,7 +160,11 @@ def score_file(
             probability, decision = score_features(choice.model, features, threshold=threshold)
             if total is None:
                 total = estimate_rows(source) if progress else 0
-            reason_text, reason_json = _explain_alerts(choice.model, features, decision)
+            reason_text, reason_json, unexplained = _explain_alerts(
+                choice.model, features, decision
+            )
+            if unexplained and unexplained not in warnings:
+                warnings = (*warnings, unexplained)
             audit = audit or AuditStream(settings, header)
             audit.add(
                 make_predictions_table(
@@ -238,17 +243,21 @@ def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
 
 def _explain_alerts(
     model: LoadedModel, features: np.ndarray, decision: np.ndarray
-) -> tuple[dict[str, list[str | None]], list[str | None]]:
-    """Reason codes for the alerts only (a small share of rows), as columns and as JSON."""
+) -> tuple[dict[str, list[str | None]], list[str | None], str | None]:
+    """Reason codes for the alerts only (a small share of rows), as columns and as JSON,
+    and why there are none when the version cannot be explained (scoring goes on)."""
     alerts = np.flatnonzero(decision)
     text: dict[str, list[str | None]] = {name: [None] * len(decision) for name in REASON_COLUMNS}
     as_json: list[str | None] = [None] * len(decision)
     if len(alerts):
-        contributions = model.contributions(features[alerts])
+        try:
+            contributions = model.contributions(features[alerts])
+        except ExplanationUnavailableError as exc:
+            return text, as_json, f"alerts have no reasons: {exc}"
         reasons = compute_reasons(contributions, features[alerts])
         for name, values in reason_columns(reasons).items():
             for i, value in zip(alerts, values, strict=True):
                 text[name][i] = value
         for i, row_reasons in zip(alerts, reasons, strict=True):
             as_json[i] = reasons_to_json(row_reasons)
-    return text, as_json
+    return text, as_json, None

@@ -14,7 +14,7 @@ from core.audit import AuditReceipt, log_scoring, make_predictions_table
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import validate_records
-from core.errors import InputError
+from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Contributions, Reason, compute_reasons, reasons_to_json
 from core.registry import read_threshold
 from core.schema import FEATURES, ROW
@@ -37,9 +37,10 @@ class SingleResult:
     model_version: int
     threshold: float
     features: dict[str, float]
-    contributions: Contributions  # one row: for the waterfall
+    contributions: Contributions | None  # one row, for the waterfall; None: not explainable
     reasons: list[Reason]
     audit: AuditReceipt
+    explanation_problem: str | None = None  # why there are no contributions
 
 
 def score_record(
@@ -65,8 +66,14 @@ def score_record(
     features = checked.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
     probability, decision = score_features(choice.model, features, threshold=threshold)
     info = choice.model.info
-    contributions = choice.model.contributions(features)
-    reasons = compute_reasons(contributions, features)[0]
+    contributions: Contributions | None = None
+    reasons: list[Reason] = []
+    problem = None
+    try:
+        contributions = choice.model.contributions(features)
+        reasons = compute_reasons(contributions, features)[0]
+    except ExplanationUnavailableError as exc:  # scored and decided all the same
+        problem = str(exc)
     receipt = log_scoring(
         settings,
         replace(
@@ -96,4 +103,5 @@ def score_record(
         contributions=contributions,
         reasons=reasons,
         audit=receipt,
+        explanation_problem=problem,
     )
