@@ -190,3 +190,57 @@ def test_a_lead_promotes_overrides_a_failed_gate_rolls_back_and_sets_a_threshold
     assert not at.exception and not at.error, [e.value for e in at.error]
     tags = get_client(settings).get_model_version(settings.model_name, str(versions.other)).tags
     assert float(tags["threshold"]) == pytest.approx(0.4321)
+
+
+def test_a_version_trained_elsewhere_gets_its_threshold_on_the_compare_page(
+    tiny_frame: pd.DataFrame,
+    tmp_path: Path,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import precision_recall_curve
+
+    from core.errors import GateFailed
+    from core.lifecycle import promote
+    from tests.test_external_models import log_elsewhere
+
+    settings = Settings(home=tmp_path / "home")
+    data = tmp_path / "tiny.csv"
+    tiny_frame.to_csv(data, index=False)
+    live = train_from_csv(data, settings=settings, actor=LEAD).version
+    forest = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0, n_jobs=1)
+    forest.fit(tiny_frame[list(FEATURES)], tiny_frame[LABEL])
+    elsewhere = log_elsewhere(
+        settings,
+        forest,
+        input_example=tiny_frame[list(FEATURES)].head(5),
+        skops_trusted_types=["sklearn.tree._tree.Tree"],  # MLflow's own save asks for it
+    )
+    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
+    with pytest.raises(GateFailed, match="threshold gate failed"):
+        promote(lenient, version=elsewhere, alias="champion", reason="try", actor=LEAD)
+
+    at = _app(workbench_env, settings, COMPARE, WORKBENCH_LOCAL_USER="olivia")
+    at.multiselect[0].set_value([live, elsewhere]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = at.dataframe[1].value.set_index("version")
+    assert pd.isna(metrics.loc[elsewhere, "threshold"])
+    # the suggestion: the max-F1 cut of the forest's scores on the live test split
+    split = get_test_split(settings, get_version(settings, live).run_id)
+    proba = forest.predict_proba(split[list(FEATURES)])[:, 1]
+    precision, recall, cuts = precision_recall_curve(split[LABEL], proba)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    suggested = metrics.loc[elsewhere, "suggested threshold (max F1)"]
+    assert suggested == pytest.approx(cuts[np.argmax(f1)])
+
+    _button(at, "Change threshold...").click().run()
+    assert next(s for s in at.selectbox if s.label == "Version").value == elsewhere
+    assert at.number_input[-1].value == pytest.approx(round(suggested, 4), abs=1e-4)
+    at.text_area(key="threshold_reason").input("max F1 on the live test split").run()
+    _button(at, "Set threshold").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    move = promote(
+        lenient, version=elsewhere, alias="champion", reason="now it decides", actor=LEAD
+    )
+    assert [g.name for g in move.gates if not g.passed] == []
+    assert _alias(settings) == elsewhere
