@@ -7,11 +7,11 @@ the buttons are hidden from analysts, and core refuses them anyway.
 from __future__ import annotations
 
 import streamlit as st
-from core.compare import Comparison, Evaluation, auprc_evidence
 
 from app.ui import compare_view, state
 from app.ui.format import escape_markdown
 from core.auth import Actor
+from core.compare import Comparison, Evaluation, auprc_evidence
 from core.config import Settings
 from core.errors import GateFailed, WorkbenchError
 from core.gates import AuprcEvidence, GateResult

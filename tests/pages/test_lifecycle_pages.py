@@ -5,6 +5,7 @@ analyst sees the same numbers and none of the actions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
