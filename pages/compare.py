@@ -2,11 +2,11 @@
 rows (raw and at the natural prevalence), and, for ML leads, promote and set thresholds."""
 
 import streamlit as st
-from core.compare import check_sampling_fraction
 
 from app.ui import compare_view as view
 from app.ui import lifecycle_view, state
 from core.auth import Action
+from core.compare import check_sampling_fraction
 
 st.title(":material/compare_arrows: Compare versions")
 settings, actor = state.settings(), state.actor()

@@ -10,6 +10,9 @@ import hashlib
 
 import pandas as pd
 import streamlit as st
+
+from app.ui.compare_charts import Curve, plot_calibration, plot_pr_curves
+from app.ui.format import escape_markdown
 from core.compare import (
     Comparison,
     Evaluation,
@@ -21,9 +24,6 @@ from core.compare import (
     load_evaluation,
     param_diff,
 )
-
-from app.ui.compare_charts import Curve, plot_calibration, plot_pr_curves
-from app.ui.format import escape_markdown
 from core.config import Settings
 from core.errors import WorkbenchError
 
