@@ -3,10 +3,18 @@
 import streamlit as st
 
 from app.ui.auth import render_sidebar
-from app.ui.pages import build_pages
+from app.ui.pages import build_pages, refused_page
 from app.ui.state import actor, settings
 
 st.set_page_config(page_title="Fraud Workbench", page_icon=":material/shield:", layout="wide")
 who = actor()  # signs people in first where the mode needs it
 render_sidebar(who, settings())
+refused = refused_page(who, st.context.url)
+if refused is not None and not st.session_state.get("refusal_shown"):
+    st.session_state["refusal_shown"] = True  # once: the address may not change after
+    st.warning(
+        f"**{refused}** is for ML leads; you are signed in as {who.role.value}. "
+        "Here is Home instead.",
+        icon=":material/lock:",
+    )
 st.navigation(build_pages(who)).run()

@@ -143,6 +143,7 @@ def test_an_ml_lead_and_an_analyst_see_different_pages(  # type: ignore[no-untyp
     page.goto(f"{oidc_app}/train")  # not served to an analyst, even by its address
     expect(page.get_by_text("role analyst")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Backends")).to_be_visible(timeout=60_000)  # Home instead
+    expect(page.get_by_text("is for ML leads; you are signed in as analyst")).to_be_visible()
     expect(page.get_by_text("Labelled transactions CSV")).to_have_count(0)
     name = page.get_by_text("bob@example.com").first.inner_text().strip()
     context.close()

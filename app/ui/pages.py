@@ -1,6 +1,7 @@
 """The page list: one place, used by app/main.py and by the tests that visit every page."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 
@@ -28,3 +29,18 @@ def build_pages(actor: Actor) -> list[st.Page]:
         for i, (name, title, icon, needs) in enumerate(PAGE_SPECS)
         if actor.can(needs)
     ]
+
+
+def refused_page(actor: Actor, url: str | None) -> str | None:
+    """The title of the page ``url`` asks for when ``actor`` may not use it, else None.
+
+    A page left out is not served, so Streamlit shows the default page instead; this lets
+    that page say why rather than silently showing Home.
+    """
+    if not url:
+        return None
+    asked = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    for name, title, _icon, needs in PAGE_SPECS:
+        if Path(name).stem == asked and not actor.can(needs):
+            return title
+    return None

@@ -295,3 +295,16 @@ def test_oidc_with_an_incomplete_auth_section_names_what_is_missing(
         "WORKBENCH_AUTH=oidc needs cookie_secret, client_secret in its [auth] section"
     )
     assert not at.button
+
+
+def test_a_page_refused_by_its_address_is_named_not_silently_replaced() -> None:
+    from app.ui.pages import refused_page
+    from tests.conftest import LEAD, analyst
+
+    bob = analyst("bob")
+    assert refused_page(bob, "http://127.0.0.1:8501/train") == "Train a model"
+    assert refused_page(bob, "http://host/prefix/train/?x=1") == "Train a model"
+    assert refused_page(LEAD, "http://127.0.0.1:8501/train") is None
+    assert refused_page(bob, "http://127.0.0.1:8501/compare") is None  # analysts may view
+    assert refused_page(bob, "http://127.0.0.1:8501/") is None
+    assert refused_page(bob, None) is None
