@@ -31,9 +31,10 @@ tag_filter = right.text_input(
 table = view.versions_table(rows, alias=alias_filter, tag=tag_filter.strip())
 st.dataframe(table, hide_index=True, width="stretch", column_config=view.table_config())
 st.caption(
-    "Metrics are each version's own test split at its own threshold, as stored at training "
-    "(weighted: at the natural prevalence). To compare versions on the **same** rows, choose "
-    "them below."
+    "Metrics are each version's own test split, as stored at training: precision, recall and "
+    "F1 at the threshold it was trained with, which may differ from its threshold now "
+    "(weighted: at the natural prevalence). To compare versions on the **same** rows, at "
+    "their thresholds now, choose them below."
 )
 
 live = next((r.version for r in rows if settings.live_alias in r.aliases), None)
@@ -69,60 +70,9 @@ else:
         key = f"file:{view.upload_digest(data)}:{fraction}"
         evaluation = view.safe(view.file_evaluation, settings, key, data, upload.name, fraction)
 
-if evaluation is None or not chosen:
-    st.stop()
-st.markdown(view.describe_evaluation(evaluation))
-if len(evaluation.rejected):
-    st.warning(
-        f"{len(evaluation.rejected):,} rows of the file were rejected and left out.",
-        icon=":material/warning:",
-    )
-for version in chosen:
-    leak = view.safe(view.leakage, settings, key, evaluation, version)
-    if leak is not None:
-        st.warning(
-            f"Leakage: {leak.reason}. Its metrics here are optimistic, and the AUPRC gate "
-            "blocks its promotion on these rows.",
-            icon=":material/warning:",
-        )
-
-baseline = st.selectbox(
-    "Baseline for the AUPRC differences", chosen, index=chosen.index(live) if live in chosen else 0
-)
-result = view.safe(view.comparison, settings, key, evaluation, tuple(chosen), baseline)
-if result is None:
-    st.stop()
-
-weighted = st.toggle(
-    "Curves weighted to the natural prevalence", value=evaluation.sampling_fraction < 1
-)
-st.dataframe(view.metrics_table(result), hide_index=True, width="stretch")
-st.caption(
-    f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
-    f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "
-    "Alerts / 10k: the expected review queue per 10,000 transactions at each version's threshold."
-)
-view.render_curves(result, weighted=weighted)
-
-with st.expander("Parameters"):
-    only = st.toggle("Differences only", value=True)
-    params = view.safe(view.parameters, settings, tuple(chosen), only)
-    if params is not None:
-        st.dataframe(params, width="stretch")
-
-diff = result.decision_diff
-st.subheader(f"Decisions that differ: {len(diff):,} of {result.rows:,} rows")
-if len(diff):
-    st.dataframe(diff.head(1000), hide_index=True, width="stretch")
-    st.download_button(
-        "Download the rows (CSV)",
-        result.decision_diff_csv(),
-        file_name=f"{settings.model_name}-decision-diff.csv",
-        mime="text/csv",
-        icon=":material/download:",
-    )
-elif sum(c.threshold is not None for c in result.versions) < 2:
-    st.caption("At least two versions with a threshold are needed to compare decisions.")
+result = None
+if evaluation is not None and chosen:
+    result = view.render_comparison(settings, evaluation, key, chosen, live=live)
 
 if actor.can(Action.MOVE_ALIAS):
     lifecycle_view.render_lead_actions(

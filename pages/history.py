@@ -9,7 +9,7 @@ from app.ui.compare_charts import plot_history_timeline
 from app.ui.format import escape_markdown, format_time
 from core.auth import Action
 from core.errors import WorkbenchError
-from core.history import history_csv, last_move, list_alias_history, sync_alias_history
+from core.history import history_csv, list_alias_history, sync_alias_history
 
 st.title(":material/history: Alias history")
 settings, actor = state.settings(), state.actor()
@@ -41,30 +41,23 @@ for alias, row in sorted(current.items()):
         f"**@{escape_markdown(alias)}** -> {where}, since {format_time(row.time)} "
         f"({row.kind} by {escape_markdown(row.actor)})"
     )
-    if actor.can(Action.MOVE_ALIAS) and right.button(
+    if row.from_version is None:  # it was unset before: nothing to go back to
+        right.caption("no earlier version")
+    elif actor.can(Action.MOVE_ALIAS) and right.button(
         "Roll back", key=f"rollback_{alias}", icon=":material/undo:"
     ):
-        lifecycle_view.open_dialog(f"rollback:{alias}")
-    if lifecycle_view.opened() == f"rollback:{alias}":
-        try:
-            last = last_move(settings, alias)
-        except WorkbenchError as exc:
-            st.error(str(exc), icon=":material/error:")
-        else:
-            if last is None:
-                st.error(
-                    f"@{alias} has no move in the history to roll back.", icon=":material/error:"
-                )
-            else:
-                lifecycle_view.rollback_dialog(settings, actor, alias, last.from_version, last.id)
+        lifecycle_view.open_rollback(alias, row)
+    lifecycle_view.render_rollback(settings, actor, alias)
 
 if rows:
     st.subheader("Timeline")
     lanes = [(r.alias and f"@{r.alias}") or "thresholds" for r in rows]
     texts = [
-        f"v{r.to_version}: {r.old_threshold or 0:.3f} -> {r.threshold:.3f}"
+        f"v{r.to_version}: "
+        + ("none" if r.old_threshold is None else f"{r.old_threshold:.3f}")
+        + f" -> {r.threshold:.3f}"
         if r.kind == "threshold" and r.threshold is not None
-        else f"v{r.from_version or '-'} -> v{r.to_version or '-'}"
+        else " -> ".join("unset" if v is None else f"v{v}" for v in (r.from_version, r.to_version))
         for r in rows
     ]
     st.plotly_chart(

@@ -103,7 +103,7 @@ def versions_table(rows: list[VersionRow], *, alias: str, tag: str) -> pd.DataFr
             "aliases": ", ".join(f"@{a}" for a in r.aliases),
             "kind": r.model_kind or "trained elsewhere",
             "trained": r.created_at,
-            "threshold": r.threshold,
+            "threshold now": r.threshold,
         }
         for key in TABLE_METRICS:
             record[key] = r.metrics.get(key)
@@ -127,7 +127,9 @@ def table_config() -> dict[str, object]:
     return {
         **number,
         **weighted,
-        "threshold": st.column_config.NumberColumn(format="%.4f"),
+        "threshold now": st.column_config.NumberColumn(
+            format="%.4f", help="The version's decision threshold today (an ML lead may change it)"
+        ),
         "trained": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "MLflow": st.column_config.LinkColumn(display_text="open"),
     }
@@ -157,22 +159,8 @@ def metrics_table(result: Comparison) -> pd.DataFrame:
     records = []
     for c in result.versions:
         raw, weighted = c.metrics.raw, c.metrics.weighted
-        record: dict[str, object] = {
-            "version": c.version,
-            "threshold": c.threshold,
-            "suggested threshold (max F1)": c.suggest_threshold,
-            "AUPRC": raw.auprc,
-            "AUPRC (weighted)": weighted.auprc,
-            "ROC-AUC": raw.roc_auc,
-            "precision": raw.precision,
-            "precision (weighted)": weighted.precision,
-            "recall": raw.recall,
-            "alerts / 10k": raw.alerts_per_10k,
-            "alerts / 10k (weighted)": weighted.alerts_per_10k,
-            f"precision@{raw.k}": raw.precision_at_k,
-            "Brier": raw.brier,
-            "Brier (weighted)": weighted.brier,
-        }
+        record: dict[str, object] = {"version": c.version}
+        # the comparison's answer first: the AUPRC difference and its interval
         for label, interval in (
             ("ΔAUPRC", c.auprc_difference),
             ("ΔAUPRC (weighted)", c.weighted_auprc_difference),
@@ -182,8 +170,44 @@ def metrics_table(result: Comparison) -> pd.DataFrame:
                 if interval is None
                 else f"{interval.difference:+.4f} [{interval.low:+.4f}, {interval.high:+.4f}]"
             )
+        record.update(
+            {
+                "AUPRC": raw.auprc,
+                "AUPRC (weighted)": weighted.auprc,
+                "threshold": c.threshold,
+                "alerts / 10k": raw.alerts_per_10k,
+                "alerts / 10k (weighted)": weighted.alerts_per_10k,
+                "precision": raw.precision,
+                "precision (weighted)": weighted.precision,
+                "recall": raw.recall,
+                "suggested threshold (max F1)": c.suggest_threshold,
+                "ROC-AUC": raw.roc_auc,
+                f"precision@{raw.k}": raw.precision_at_k,
+                "Brier": raw.brier,
+                "Brier (weighted)": weighted.brier,
+            }
+        )
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def metrics_config() -> dict[str, object]:
+    """Digits that match what each number can say."""
+    four = st.column_config.NumberColumn(format="%.4f")
+    one = st.column_config.NumberColumn(format="%.1f")
+    names = (
+        "AUPRC",
+        "AUPRC (weighted)",
+        "threshold",
+        "precision",
+        "precision (weighted)",
+        "recall",
+        "suggested threshold (max F1)",
+        "ROC-AUC",
+        "Brier",
+        "Brier (weighted)",
+    )
+    return {"alerts / 10k": one, "alerts / 10k (weighted)": one, **dict.fromkeys(names, four)}
 
 
 def render_curves(result: Comparison, *, weighted: bool) -> None:
@@ -214,3 +238,70 @@ def safe(call, *args, **kwargs):  # type: ignore[no-untyped-def]
     except WorkbenchError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
+
+
+def render_comparison(
+    settings: Settings, evaluation: Evaluation, key: str, chosen: list[int], *, live: int | None
+) -> Comparison | None:
+    """The comparison of ``chosen`` on ``evaluation`` (``key`` names the rows for the
+    caches): the rows' description, leakage warnings, metrics with bootstrap intervals,
+    curves, parameter diff and decision diff. None when it cannot be computed (the error
+    is shown)."""
+    st.markdown(describe_evaluation(evaluation))
+    if len(evaluation.rejected):
+        st.warning(
+            f"{len(evaluation.rejected):,} rows of the file were rejected and left out.",
+            icon=":material/warning:",
+        )
+    for version in chosen:
+        leak = safe(leakage, settings, key, evaluation, version)
+        if leak is not None:
+            st.warning(
+                f"Leakage: {leak.reason}. Its metrics here are optimistic, and the AUPRC gate "
+                "blocks its promotion on these rows.",
+                icon=":material/warning:",
+            )
+
+    baseline = st.selectbox(
+        "Baseline for the AUPRC differences",
+        chosen,
+        index=chosen.index(live) if live in chosen else 0,
+    )
+    result = safe(comparison, settings, key, evaluation, tuple(chosen), baseline)
+    if result is None:
+        return None
+
+    weighted = st.toggle(
+        "Curves weighted to the natural prevalence", value=evaluation.sampling_fraction < 1
+    )
+    st.dataframe(
+        metrics_table(result), hide_index=True, width="stretch", column_config=metrics_config()
+    )
+    st.caption(
+        f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
+        f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "
+        "Alerts / 10k: the expected review queue per 10,000 transactions at each version's "
+        "threshold."
+    )
+    render_curves(result, weighted=weighted)
+
+    with st.expander("Parameters"):
+        only = st.toggle("Differences only", value=True)
+        params = safe(parameters, settings, tuple(chosen), only)
+        if params is not None:
+            st.dataframe(params, width="stretch")
+
+    diff = result.decision_diff
+    st.subheader(f"Decisions that differ: {len(diff):,} of {result.rows:,} rows")
+    if len(diff):
+        st.dataframe(diff.head(1000), hide_index=True, width="stretch")
+        st.download_button(
+            "Download the rows (CSV)",
+            result.decision_diff_csv(),
+            file_name=f"{settings.model_name}-decision-diff.csv",
+            mime="text/csv",
+            icon=":material/download:",
+        )
+    elif sum(c.threshold is not None for c in result.versions) < 2:
+        st.caption("At least two versions with a threshold are needed to compare decisions.")
+    return result

@@ -15,8 +15,9 @@ from core.compare import Comparison, Evaluation, auprc_evidence
 from core.config import Settings
 from core.errors import GateFailed, WorkbenchError
 from core.gates import AuprcEvidence, GateResult
+from core.history import HistoryRow
 from core.lifecycle import promote, rollback
-from core.registry import get_alias_version
+from core.registry import get_alias_version, get_version
 from core.thresholds import set_threshold
 
 _DONE = "lifecycle_done"  # a message shown once after the dialog closes
@@ -24,6 +25,7 @@ _DONE = "lifecycle_done"  # a message shown once after the dialog closes
 # button, and stays open across the reruns its own widgets cause until it finishes or the
 # user dismisses it.
 _OPEN = "lifecycle_dialog"
+_SEEN = "lifecycle_seen"  # alias -> the version the open dialog showed
 
 
 def open_dialog(name: str) -> None:
@@ -36,8 +38,17 @@ def opened() -> str | None:
 
 
 def _dismiss() -> None:
-    for key in (_OPEN, "promote_failed", "promote_force"):
+    for key in (_OPEN, _SEEN, "promote_failed", "promote_force", "rollback_seen"):
         st.session_state.pop(key, None)
+
+
+def _failed_for(version: int, alias: str) -> GateFailed | None:
+    """The failed gates of the last click, if it was for this version and alias (an
+    override applies only to gates the lead has seen)."""
+    failed = st.session_state.get("promote_failed")
+    if failed is None or failed[:2] != (version, alias):
+        return None
+    return failed[2]
 
 
 def show_done() -> None:
@@ -50,8 +61,13 @@ def show_done() -> None:
 def _finish(message: str) -> None:
     st.session_state[_DONE] = message
     _dismiss()
-    state.clear()
-    compare_view.version_rows.clear()
+    state.clear()  # registry answers, then everything computed with a threshold or alias
+    for cached in (
+        compare_view.version_rows,
+        compare_view.split_evaluation,
+        compare_view.comparison,
+    ):
+        cached.clear()
     st.rerun()
 
 
@@ -93,11 +109,17 @@ def promote_dialog(
         alias = st.text_input("New alias name", placeholder="challenger").strip()
     if not alias:
         return
-    try:
-        now = get_alias_version(settings, alias)
-    except WorkbenchError as exc:
-        st.error(str(exc), icon=":material/error:")
-        return
+    # The version the lead is shown is read once per alias while the dialog is open, and
+    # that is what the move is compared with: a move made meanwhile by someone else is
+    # refused by core instead of overwritten (reading it again at the click would miss it).
+    seen: dict[str, int | None] = st.session_state.setdefault(_SEEN, {})
+    if alias not in seen:
+        try:
+            seen[alias] = get_alias_version(settings, alias)
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
+    now = seen[alias]
     st.markdown(
         f"**@{escape_markdown(alias)}** points at "
         + ("nothing yet." if now is None else f"version **{now}**.")
@@ -105,9 +127,8 @@ def promote_dialog(
     )
     reason = st.text_area("Reason (required, kept in the history)", key="promote_reason")
     # After failed gates, the override checkbox (below the button) is read on the next click.
-    force = bool(st.session_state.get("promote_failed")) and st.session_state.get(
-        "promote_force", False
-    )
+    failed = _failed_for(version, alias)
+    force = failed is not None and st.session_state.get("promote_force", False)
     if st.button(
         "Promote", type="primary", icon=":material/rocket_launch:", disabled=not reason.strip()
     ):
@@ -124,7 +145,8 @@ def promote_dialog(
                 evaluation=evidence,
             )
         except GateFailed as exc:
-            st.session_state["promote_failed"] = exc
+            st.session_state["promote_failed"] = (version, alias, exc)
+            st.session_state.pop("promote_force", None)
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
         else:
@@ -133,7 +155,7 @@ def promote_dialog(
                 f"@{alias} moved from {was} to version {move.to_version} ({move.kind}).\n\n"
                 + gate_lines(move.gates)
             )
-    failed: GateFailed | None = st.session_state.get("promote_failed")
+    failed = _failed_for(version, alias)
     if failed is not None:
         st.error("Gates failed; nothing moved.", icon=":material/block:")
         st.markdown(gate_lines(failed.results))
@@ -157,7 +179,12 @@ def threshold_dialog(
     compared = (
         None if result is None else next((c for c in result.versions if c.version == version), None)
     )
-    current = None if compared is None else compared.threshold
+    # the threshold now, read fresh (the version may not be among those compared)
+    try:
+        current = get_version(settings, version, with_metrics=False).threshold
+    except WorkbenchError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
     suggestion = None if compared is None else compared.suggest_threshold
     if current is not None:
         st.markdown(f"Version {version} decides at **{current:.4f}** now.")
@@ -165,6 +192,11 @@ def threshold_dialog(
         st.markdown(
             f"Version {version} has no threshold. The evaluation rows' max-F1 threshold is "
             f"**{suggestion:.4f}** (suggested)."
+        )
+    else:
+        st.markdown(
+            f"Version {version} has no threshold. Compare it above to get the evaluation "
+            "rows' max-F1 threshold suggested."
         )
     value = st.number_input(
         "New threshold",
@@ -211,6 +243,20 @@ def rollback_dialog(
             st.error(str(exc), icon=":material/error:")
         else:
             _finish(f"@{alias} rolled back to version {move.to_version}.")
+
+
+def open_rollback(alias: str, last: HistoryRow) -> None:
+    """Open the rollback dialog for ``alias``, as of ``last``: the move the lead sees on
+    the page. The rollback is refused if another move has happened since."""
+    open_dialog(f"rollback:{alias}")
+    st.session_state["rollback_seen"] = last
+
+
+def render_rollback(settings: Settings, actor: Actor, alias: str) -> None:
+    """The rollback dialog, if it is open for ``alias``."""
+    last: HistoryRow | None = st.session_state.get("rollback_seen")
+    if opened() == f"rollback:{alias}" and last is not None and last.alias == alias:
+        rollback_dialog(settings, actor, alias, last.from_version, last.id)
 
 
 def render_lead_actions(

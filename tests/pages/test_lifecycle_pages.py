@@ -245,3 +245,52 @@ def test_a_version_trained_elsewhere_gets_its_threshold_on_the_compare_page(
     )
     assert [g.name for g in move.gates if not g.passed] == []
     assert _alias(settings) == elsewhere
+
+
+def test_a_move_made_while_the_dialog_is_open_is_refused_not_overwritten(
+    tiny_frame: pd.DataFrame, tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    from core.lifecycle import promote
+
+    settings = Settings(home=tmp_path / "home")
+    data = tmp_path / "tiny.csv"
+    tiny_frame.to_csv(data, index=False)
+    first, second, third = (
+        train_from_csv(data, settings=settings, actor=LEAD).version for _ in range(3)
+    )
+    lenient = {"WORKBENCH_PROMOTE_AUPRC_TOLERANCE": "1", "WORKBENCH_LOCAL_USER": "olivia"}
+    at = _app(workbench_env, settings, COMPARE, **lenient)
+    _button(at, "Promote...").click().run()
+    next(s for s in at.selectbox if s.label == "Version").set_value(second).run()
+    assert "points at version **1**" in " ".join(m.value for m in at.markdown)
+    # meanwhile another lead moves the alias
+    promote(settings, version=third, alias="champion", reason="meanwhile", actor=LEAD)
+    at.text_area(key="promote_reason").input("I saw version 1").run()
+    _button(at, "Promote").click().run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "champion" in errors and "moved" in errors, errors
+    assert _alias(settings) == third  # not overwritten
+    assert first == 1
+
+
+def test_a_threshold_change_shows_at_once_in_the_comparison(
+    tiny_frame: pd.DataFrame, tmp_path: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    data = tmp_path / "tiny.csv"
+    tiny_frame.to_csv(data, index=False)
+    first = train_from_csv(data, settings=settings, actor=LEAD).version
+    second = train_from_csv(data, settings=settings, actor=LEAD, model_kind="logreg").version
+    at = _app(workbench_env, settings, COMPARE, WORKBENCH_LOCAL_USER="olivia")
+    assert at.multiselect[0].value == [first, second]
+    _button(at, "Change threshold...").click().run()
+    next(s for s in at.selectbox if s.label == "Version").set_value(second).run()
+    at.number_input[-1].set_value(0.2468).run()
+    at.text_area(key="threshold_reason").input("shorter queue").run()
+    _button(at, "Set threshold").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = at.dataframe[1].value.set_index("version")
+    assert metrics.loc[second, "threshold"] == pytest.approx(0.2468)
+    table = at.dataframe[0].value.set_index("version")
+    assert table.loc[second, "threshold now"] == pytest.approx(0.2468)
