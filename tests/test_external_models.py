@@ -7,10 +7,13 @@ Expected values come from the estimators themselves (``predict_proba``,
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
@@ -43,6 +46,7 @@ from core.errors import ExplanationUnavailableError, InputError, RefusedError
 from core.explain import LOG_ODDS, PROBABILITY_SCALE
 from core.models import SKOPS_TRUSTED_TYPES, SklearnModel
 from core.models.trees import check_trees
+from core.models.trust import check_skops_file
 from core.registry import MissingThresholdError, get_version, list_versions, load_model
 from core.schema import FEATURES
 from core.scoring import (
@@ -505,6 +509,35 @@ def test_every_standard_estimator_we_trust_loads_and_scores(
     x = data["eval"][list(FEATURES)]
     expected = model.predict_proba(x)[:, 1]  # the estimator's own, computed here
     assert np.allclose(loaded.adapter.predict_proba(x.to_numpy()), expected, rtol=0, atol=1e-12)
+
+
+def _with_schema(data: bytes, change: Any) -> bytes:
+    """A copy of a skops file whose schema.json went through ``change`` (a crafted file)."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "schema.json":
+                schema = json.loads(content)
+                change(schema)
+                content = json.dumps(schema).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_a_type_hidden_anywhere_in_the_schema_or_an_old_protocol_is_refused_unbuilt(
+    small_train: pd.DataFrame,
+) -> None:
+    model = LogisticRegression(max_iter=2000).fit(small_train[list(FEATURES)], small_train["Class"])
+    sound = skops.io.dumps(model)
+    check_skops_file(sound)  # the real file passes
+    hidden = {"__class__": "system", "__module__": "os", "__loader__": "FunctionNode"}
+    crafted = _with_schema(sound, lambda s: s["content"].setdefault("unusual", [hidden]))
+    with pytest.raises(RefusedError, match=r"not trusted here: loader FunctionNode, os\.system;"):
+        check_skops_file(crafted)
+    older = _with_schema(sound, lambda s: s.update(protocol=1))
+    with pytest.raises(RefusedError, match="skops protocol 1, not"):
+        check_skops_file(older)
 
 
 # --------------------------------------------------------------------------- more promises
