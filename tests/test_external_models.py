@@ -7,10 +7,13 @@ Expected values come from the estimators themselves (``predict_proba``,
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
@@ -20,13 +23,22 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
@@ -34,6 +46,7 @@ from core.errors import ExplanationUnavailableError, InputError, RefusedError
 from core.explain import LOG_ODDS, PROBABILITY_SCALE
 from core.models import SKOPS_TRUSTED_TYPES, SklearnModel
 from core.models.trees import check_trees
+from core.models.trust import check_skops_file
 from core.registry import MissingThresholdError, get_version, list_versions, load_model
 from core.schema import FEATURES
 from core.scoring import (
@@ -424,6 +437,107 @@ def test_every_tree_of_a_sound_model_is_checked(
     assert check_trees(boosting) == 4  # one tree per iteration (binary)
     assert check_trees(make_pipeline(StandardScaler(), deepcopy(forest))) == 25
     assert check_trees(pipeline) == 0
+
+
+# ------------------------------------------------------------- our list alone decides what loads
+
+# skops trusts every scikit-learn estimator by default and a list passed to it only adds to
+# that; these estimators are among skops's defaults but not ours (their compiled internals,
+# KD-trees and libsvm indices, get no bounds checks here; the transformer holds a function).
+TRUSTED_BY_SKOPS_NOT_US = {
+    "knn": (lambda: KNeighborsClassifier(n_neighbors=5), "KNeighborsClassifier"),
+    "svc": (lambda: SVC(probability=True, random_state=0), "SVC"),
+    "function-pipeline": (
+        lambda: make_pipeline(
+            FunctionTransformer(np.arcsinh), SVC(probability=True, random_state=0)
+        ),
+        "FunctionTransformer",
+    ),
+}
+
+# Every standard estimator a version from elsewhere may be (the README's list), small.
+STANDARD_ESTIMATORS = {
+    "random-forest": lambda: RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0),
+    "extra-trees": lambda: ExtraTreesClassifier(n_estimators=5, max_depth=4, random_state=0),
+    "gradient-boosting": lambda: GradientBoostingClassifier(n_estimators=5, random_state=0),
+    "hist-gradient-boosting": lambda: HistGradientBoostingClassifier(max_iter=5, random_state=0),
+    "decision-tree": lambda: DecisionTreeClassifier(max_depth=4, random_state=0),
+    "extra-tree": lambda: ExtraTreeClassifier(max_depth=4, random_state=0),
+    "logistic-regression": lambda: LogisticRegression(max_iter=2000),
+    "scaled-logistic-regression": lambda: make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=2000)
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def small_train(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every fraud of the training part and 400 legitimate rows: quick to fit for any model."""
+    train = data["train"]
+    return pd.concat([train[train["Class"] == 1], train[train["Class"] == 0].head(400)])
+
+
+@pytest.mark.parametrize(
+    "build, named", TRUSTED_BY_SKOPS_NOT_US.values(), ids=TRUSTED_BY_SKOPS_NOT_US
+)
+def test_an_estimator_skops_trusts_but_we_do_not_is_refused_with_its_type_named(
+    embedded: Settings, small_train: pd.DataFrame, build: Any, named: str
+) -> None:
+    model = build().fit(small_train[list(FEATURES)], small_train["Class"])
+    # a binary classifier of 0/1 with predict_proba over our columns: only the list stops it
+    assert SklearnModel.matches(model)
+    version = log_elsewhere(embedded, model, pip_requirements=PINS)
+    info = get_version(embedded, version)
+    with pytest.raises(RefusedError, match=rf"version {version}: .*not trusted here: .*{named}"):
+        load_model(embedded, info)
+    with pytest.raises(RefusedError, match="only these scikit-learn estimators load here: "):
+        load_model(embedded, info)
+
+
+@pytest.mark.parametrize("build", STANDARD_ESTIMATORS.values(), ids=STANDARD_ESTIMATORS)
+def test_every_standard_estimator_we_trust_loads_and_scores(
+    embedded: Settings, small_train: pd.DataFrame, data: dict[str, pd.DataFrame], build: Any
+) -> None:
+    """Fails if an estimator (or a type its file needs) is missing from our lists, e.g.
+    were TRUSTED_ESTIMATORS emptied."""
+    model = build().fit(small_train[list(FEATURES)], small_train["Class"])
+    # what the notebook author passes MLflow, found as skops's docs say (core ignores it)
+    theirs = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    version = log_elsewhere(embedded, model, skops_trusted_types=theirs, pip_requirements=PINS)
+    loaded = load_model(embedded, get_version(embedded, version))
+    assert type(loaded.adapter.estimator) is type(model)
+    x = data["eval"][list(FEATURES)]
+    expected = model.predict_proba(x)[:, 1]  # the estimator's own, computed here
+    assert np.allclose(loaded.adapter.predict_proba(x.to_numpy()), expected, rtol=0, atol=1e-12)
+
+
+def _with_schema(data: bytes, change: Any) -> bytes:
+    """A copy of a skops file whose schema.json went through ``change`` (a crafted file)."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "schema.json":
+                schema = json.loads(content)
+                change(schema)
+                content = json.dumps(schema).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+def test_a_type_hidden_anywhere_in_the_schema_or_an_old_protocol_is_refused_unbuilt(
+    small_train: pd.DataFrame,
+) -> None:
+    model = LogisticRegression(max_iter=2000).fit(small_train[list(FEATURES)], small_train["Class"])
+    sound = skops.io.dumps(model)
+    check_skops_file(sound)  # the real file passes
+    hidden = {"__class__": "system", "__module__": "os", "__loader__": "FunctionNode"}
+    crafted = _with_schema(sound, lambda s: s["content"].setdefault("unusual", [hidden]))
+    with pytest.raises(RefusedError, match=r"not trusted here: loader FunctionNode, os\.system;"):
+        check_skops_file(crafted)
+    older = _with_schema(sound, lambda s: s.update(protocol=1))
+    with pytest.raises(RefusedError, match="skops protocol 1, not"):
+        check_skops_file(older)
 
 
 # --------------------------------------------------------------------------- more promises

@@ -1,10 +1,11 @@
 """Load a logged model safely from its local folder and pick its adapter from the artifact.
 
 Safety: LightGBM models load from LightGBM's own text file. scikit-learn models load through
-``skops.io.load`` with the trust list below, written here, never the one the artifact
-carries (which MLflow's own loader passes on). Pickle and cloudpickle files are refused,
-never opened. ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` (set by ``core.tracking``) is
-the second line of defence for any MLflow loader.
+``skops.io.loads`` only after every type their file names has been checked against our own
+lists (``core.models.trust``), never the list the artifact carries (which MLflow's own
+loader passes on), nor skops's defaults (which trust every scikit-learn estimator). Pickle
+and cloudpickle files are refused, never opened. ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``
+(set by ``core.tracking``) is the second line of defence for any MLflow loader.
 
 The kind comes from the artifact: the MLmodel ``metadata`` written at log time, checked
 against the loaded estimator's class. Versions without that metadata (logged before it
@@ -29,39 +30,9 @@ from core.errors import BackendError, RefusedError
 from core.models.base import METADATA_KIND, ModelAdapter
 from core.models.signature import check_signature
 from core.models.trees import check_trees
+from core.models.trust import SKOPS_TRUSTED_TYPES, check_skops_file, untrusted_hint
 
 log = logging.getLogger(__name__)
-
-TRUSTED_ESTIMATORS: tuple[str, ...] = (
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.tree._classes.DecisionTreeClassifier",
-    "sklearn.tree._classes.ExtraTreeClassifier",
-    "sklearn.ensemble._forest.RandomForestClassifier",
-    "sklearn.ensemble._forest.ExtraTreesClassifier",
-    "sklearn.ensemble._gb.GradientBoostingClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    # parts those estimators keep after fitting (a boosting model's initial estimator, the
-    # histogram model's binning)
-    "sklearn.dummy.DummyClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-)
-"""The standard estimators a version may hold, named here so that what we vouch for does
-not depend on skops's defaults (which trust scikit-learn's estimators and numpy arrays)."""
-
-TRUSTED_INTERNALS: tuple[str, ...] = (
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-)
-"""Internal types the tree ensembles' skops files hold: found with
-``skops.io.get_untrusted_types`` on real files of every estimator above (the others need
-none). ``Tree`` holds the nodes of decision trees, forests, extra trees and gradient
-boosting; ``TreePredictor`` those of histogram gradient boosting."""
-
-SKOPS_TRUSTED_TYPES: list[str] = [*TRUSTED_ESTIMATORS, *TRUSTED_INTERNALS]
-"""Our trust list, passed to ``skops.io.load``; a file holding any other type beyond skops's
-own defaults is refused. Never the list an artifact carries."""
 
 RELOG_HINT = (
     "re-log it safely: retrain with `workbench train`, or log the estimator with "
@@ -95,10 +66,17 @@ def _load_skops(model_dir: Path, conf: Mapping[str, Any]) -> Any:
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        estimator = skops.io.load(model_dir / conf["pickled_model"], trusted=SKOPS_TRUSTED_TYPES)
-    except UntrustedTypesFoundException as exc:
-        raise RefusedError(f"the scikit-learn model holds types not trusted here: {exc}") from exc
-    except (KeyError, OSError, ValueError) as exc:
+        data = (model_dir / conf["pickled_model"]).read_bytes()
+    except (KeyError, OSError) as exc:
+        raise BackendError(f"the scikit-learn model file cannot be read: {exc}") from exc
+    check_skops_file(data)  # our lists alone decide, before skops builds anything
+    try:
+        estimator = skops.io.loads(data, trusted=SKOPS_TRUSTED_TYPES)
+    except UntrustedTypesFoundException as exc:  # unreachable after the check; kept closed
+        raise RefusedError(
+            f"the scikit-learn model holds types not trusted here: {exc}; {untrusted_hint()}"
+        ) from exc
+    except (KeyError, OSError, TypeError, ValueError) as exc:
         raise BackendError(f"the scikit-learn model file cannot be read: {exc}") from exc
     check_trees(estimator)  # trusting the tree types is safe only with sound node arrays
     return estimator
