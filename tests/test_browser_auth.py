@@ -15,12 +15,14 @@ import secrets
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from core.db import ScoringEvent, get_engine
 from core.errors import PermissionDenied
 from core.identity import actor_for
@@ -76,12 +78,11 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def oidc_app(
-    provider: str, trained_embedded: Trained, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+@contextmanager
+def serve_oidc_app(provider: str, settings: Settings, folder: Path) -> Iterator[str]:
+    """The app on ``settings`` with sign-in through ``provider``, as ``make run`` starts it,
+    with a temporary secrets file holding the ``[auth]`` section; yields its URL."""
     port = free_port()
-    folder = tmp_path_factory.mktemp("oidc-app")
     secrets_file = folder / "secrets.toml"
     secrets_file.write_text(
         "[auth]\n"
@@ -93,7 +94,7 @@ def oidc_app(
     )
     env = {
         **os.environ,
-        **settings_env(trained_embedded.settings),
+        **settings_env(settings),
         "WORKBENCH_AUTH": "oidc",
         "WORKBENCH_ROLES": ROLES,
     }
@@ -108,6 +109,16 @@ def oidc_app(
         timeout=90,
     ):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def oidc_app(
+    provider: str, trained_embedded: Trained, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with serve_oidc_app(
+        provider, trained_embedded.settings, tmp_path_factory.mktemp("oidc-app")
+    ) as url:
+        yield url
 
 
 def _sign_in(browser, url: str, sub: str):  # type: ignore[no-untyped-def]

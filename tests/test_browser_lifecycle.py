@@ -4,8 +4,6 @@ tests/test_browser_auth.py.)"""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +15,8 @@ from core.config import Settings
 from core.db import AliasEvent, get_engine
 from core.tracking import get_client
 from core.training import train_from_csv
-from tests.conftest import LEAD, REPO, free_port, serve, settings_env
-from tests.test_browser_auth import ROLES, _sign_in, _streamlit, provider  # noqa: F401
+from tests.conftest import LEAD
+from tests.test_browser_auth import _sign_in, provider, serve_oidc_app  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -33,32 +31,8 @@ def lifecycle_app(
     settings = Settings(home=folder / "home")
     for _ in range(2):  # the same data twice: equal AUPRC, so the gates pass
         train_from_csv(tiny_csv, settings=settings, actor=LEAD)
-    port = free_port()
-    secrets_file = folder / "secrets.toml"
-    secrets_file.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_urlsafe(32)}"\n'
-        'client_id = "fraud-workbench"\n'
-        f'client_secret = "{secrets.token_urlsafe(16)}"\n'
-        f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
-    )
-    env = {
-        **os.environ,
-        **settings_env(settings),
-        "WORKBENCH_AUTH": "oidc",
-        "WORKBENCH_ROLES": ROLES,
-    }
-    with serve(
-        _streamlit(port, "--secrets.files", str(secrets_file)),
-        port=port,
-        log_path=folder / "streamlit.log",
-        cwd=REPO,
-        what="streamlit",
-        env=env,
-        timeout=90,
-    ):
-        yield f"http://127.0.0.1:{port}", settings
+    with serve_oidc_app(provider, settings, folder) as url:
+        yield url, settings
 
 
 def _champion(settings: Settings) -> int:
