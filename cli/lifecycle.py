@@ -82,14 +82,38 @@ def promote(
     force: Annotated[
         bool, typer.Option("--force", help="Move even if gates fail (recorded as override).")
     ] = False,
+    evaluation: Annotated[
+        Path | None,
+        typer.Option(
+            "--evaluation",
+            help="A labelled CSV to compute both AUPRCs on (default: the current version's "
+            "test split, else the candidate's).",
+        ),
+    ] = None,
+    sampling_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--sampling-fraction",
+            help="The share of legitimate rows the --evaluation file keeps (default 1); the "
+            "AUPRCs are weighted to the natural prevalence with it.",
+        ),
+    ] = None,
 ) -> None:
     """Move an alias to a version after the gates pass (AUPRC, loads, signature, threshold)."""
     with start_up():
+        from core.compare import load_evaluation
         from core.lifecycle import promote as promote_version
 
     settings = load_settings()
     actor = load_actor(settings)
     with failures():
+        if evaluation is None and sampling_fraction is not None:
+            raise InputError("--sampling-fraction describes an --evaluation file; give one")
+        rows = (
+            None
+            if evaluation is None
+            else load_evaluation(settings, path=evaluation, sampling_fraction=sampling_fraction)
+        )
         try:
             move = promote_version(
                 settings,
@@ -99,6 +123,7 @@ def promote(
                 actor=actor,
                 expected=_expected(expected),  # type: ignore[arg-type]
                 force=force,
+                evaluation=rows,
             )
         except GateFailed as exc:
             _refused(exc)

@@ -8,6 +8,7 @@ together (see :func:`set_alias`).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from core.config import Settings
 from core.db import AliasEvent, get_engine
 from core.db.locks import registry_lock
 from core.db.text import safe_text
-from core.errors import BackendError, WorkbenchError
+from core.errors import BackendError, InputError, WorkbenchError
 from core.registry import _wrap, get_alias_version, get_version
 from core.tracking import get_client
 
@@ -29,6 +30,38 @@ log = logging.getLogger(__name__)
 
 FIRST_REASON = "first model: live alias was unset"
 """The reason recorded when training sets an unset live alias (kind ``first``)."""
+
+ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What an alias name may be: letters, digits, ``_`` and ``-``; 1 to 128 of them."""
+_RESERVED = re.compile(r"latest|v\d+", re.IGNORECASE)
+"""Names MLflow reserves: ``latest`` and ``v<number>`` resolve to versions, not aliases."""
+
+
+def check_alias_name(alias: object) -> str:
+    """An alias name that MLflow takes and means as an alias; returned unchanged.
+
+    Checked before anything is read or written, so a bad name leaves no history row.
+
+    Args:
+        alias: the proposed name.
+
+    Returns:
+        The name.
+
+    Raises:
+        InputError: it is not 1-128 letters, digits, ``_`` or ``-``; or it is ``latest``
+            or ``v`` followed by digits, which MLflow reserves.
+    """
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
+        raise InputError(
+            f"alias {alias!r} is not a valid name: use 1 to 128 letters, digits, '_' or '-'"
+        )
+    if _RESERVED.fullmatch(alias):
+        raise InputError(
+            f"alias {alias!r} is reserved by MLflow ('latest' and 'v' followed by digits "
+            "name versions); choose another name"
+        )
+    return alias
 
 
 @dataclass(frozen=True)
@@ -49,23 +82,28 @@ def set_alias(
     alias: str | None = None,
     actor: Actor,
     reason: str,
-    kind: str = "promote",
+    kind: str,
 ) -> int | None:
     """Point ``alias`` (default: the live alias) at ``version`` and record the move.
 
     No gates: :func:`core.lifecycle.promote` is the gated move for people. This one holds
     the alias's lock (``core.db.locks``) around :func:`move_alias`.
 
+    Args:
+        kind: what the history calls the move (e.g. ``first`` when training sets an unset
+            live alias); required, so an ungated move never passes for a promotion.
+
     Returns:
         The version the alias pointed at before, or None.
 
     Raises:
         PermissionDenied: the actor may not move aliases (nothing is written).
+        InputError: a bad alias name (nothing is written).
         NotFoundError: no such version.
         BackendError: the registry or the app database failed (nothing moved).
     """
     require(actor, Action.MOVE_ALIAS)
-    alias = alias or settings.live_alias
+    alias = check_alias_name(settings.live_alias if alias is None else alias)
     with registry_lock(settings, settings.model_name, alias):
         move = move_alias(
             settings, version=version, alias=alias, actor=actor, reason=reason, kind=kind
@@ -103,10 +141,12 @@ def move_alias(
 
     Raises:
         PermissionDenied: the actor may not move aliases (nothing is written).
+        InputError: a bad alias name (nothing is written).
         NotFoundError: no such version.
         BackendError: the registry or the app database failed (nothing moved).
     """
     require(actor, Action.MOVE_ALIAS)
+    alias = check_alias_name(alias)
     # NotFoundError before anything moves; the threshold is recorded with the move
     info = get_version(settings, version, with_metrics=False)
     previous = get_alias_version(settings, alias)

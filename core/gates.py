@@ -1,8 +1,8 @@
 """Promotion gates: the checks a version passes before an alias moves to it.
 
 - ``auprc``: the candidate's AUPRC is at least the current version's minus a tolerance,
-  both computed on the same evaluation rows (by default the current version's test
-  split), when the alias already points somewhere;
+  both computed here on the same evaluation rows (by default the current version's test
+  split, else the candidate's), when the alias already points somewhere;
 - ``loads``: the model loads safely and predicts on its input example (the MLmodel's,
   or the first rows of its test split when it has none);
 - ``signature``: its MLmodel signature takes our 30 features, by name, in order, as numbers;
@@ -27,9 +27,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from core.artifacts import download_model, get_test_split
-from core.compare import auprc_evidence, load_evaluation
+from core.compare import Evaluation, auprc_evidence, load_evaluation
 from core.config import Settings
-from core.errors import NotFoundError, RefusedError
+from core.errors import InputError, NotFoundError, RefusedError
 from core.models import ADAPTERS, load_adapter
 from core.registry import ModelVersionInfo
 from core.schema import FEATURES
@@ -87,33 +87,53 @@ class AuprcEvidence:
 
 
 def compute_auprc_evidence(
-    settings: Settings, *, candidate: ModelVersionInfo, current: ModelVersionInfo
+    settings: Settings,
+    *,
+    candidate: ModelVersionInfo,
+    current: ModelVersionInfo,
+    evaluation: Evaluation | None = None,
 ) -> AuprcEvidence:
-    """Score the current version's test split with both versions; AUPRC of each.
+    """Score the evaluation rows with both versions; AUPRC of each, leakage checked.
 
-    The AUPRCs are weighted to the natural prevalence with the current version's stored
-    sampling fraction (raw where it is 1 or unknown), and the rows are checked against the
-    candidate's training data (:func:`core.compare.check_leakage`): rows it was trained on
-    would flatter it, so the gate fails on them.
+    The AUPRCs are computed here, never taken from a caller: weighted to the natural
+    prevalence with the rows' sampling fraction (raw where it is 1), and the rows are
+    checked against the candidate's training data (:func:`core.compare.check_leakage`):
+    rows it was trained on would flatter it, so the gate fails on them.
 
     Args:
         settings: where the registry and artifacts are.
         candidate: the version to promote.
-        current: the version the alias points at now (its test split is the evaluation).
+        current: the version the alias points at now.
+        evaluation: the rows to judge both on (``core.compare.load_evaluation``); by
+            default the current version's test split, or the candidate's when the current
+            version has none (a version trained elsewhere).
 
     Returns:
         The evidence, with the leakage reason when the rows overlap the candidate's
         training data.
 
     Raises:
-        NotFoundError: the current version has no test split.
+        NotFoundError: neither version has a test split (and no rows were given).
+        InputError: the test split has frauds only, or none.
         RefusedError: a model cannot be loaded safely.
         BackendError: the stores cannot be reached.
     """
-    evaluation = load_evaluation(settings, version=current.version)
-    return AuprcEvidence(
-        **auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
-    )
+    note = ""
+    if evaluation is None:
+        try:
+            evaluation = load_evaluation(settings, version=current.version)
+        except NotFoundError as exc:
+            try:
+                evaluation = load_evaluation(settings, version=candidate.version)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"neither the current version {current.version} nor the candidate has a "
+                    f"test split ({exc}); evaluate on a labelled file (--evaluation FILE)"
+                ) from None
+            note = f"; the current version {current.version} has no test split"
+    evidence = auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
+    evidence["evaluation_name"] += note
+    return AuprcEvidence(**evidence)
 
 
 def check_auprc(evidence: AuprcEvidence, *, tolerance: float) -> GateResult:
@@ -153,23 +173,43 @@ def check_artifact(settings: Settings, info: ModelVersionInfo) -> tuple[GateResu
         NotFoundError: the version does not exist.
         BackendError: the registry or the artifact store cannot be reached.
     """
+    loads, signature, _ = _check_artifact(settings, info)
+    return loads, signature
+
+
+def _check_artifact(
+    settings: Settings, info: ModelVersionInfo
+) -> tuple[GateResult, GateResult, bool]:
+    """(loads, signature, whether the model loaded at all: the AUPRC can be computed)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = download_model(settings, info.name, info.version, Path(tmp))
         try:
             mlmodel = Model.load(folder / "MLmodel")
         except (MlflowException, OSError, ValueError) as exc:
             failed = f"its MLmodel file cannot be read: {exc}"
-            return GateResult(GATE_LOADS, False, failed), GateResult(GATE_SIGNATURE, False, failed)
-        return _check_loads(settings, info, folder, mlmodel), _check_signature(mlmodel)
+            return (
+                GateResult(GATE_LOADS, False, failed),
+                GateResult(GATE_SIGNATURE, False, failed),
+                False,
+            )
+        loads, loaded = _check_loads(settings, info, folder, mlmodel)
+        return loads, _check_signature(mlmodel), loaded
 
 
 def _check_loads(
     settings: Settings, info: ModelVersionInfo, folder: Path, mlmodel: Model
-) -> GateResult:
+) -> tuple[GateResult, bool]:
+    """The ``loads`` gate, and whether the model loaded (it may load and fail to predict)."""
     try:
         adapter = load_adapter(folder, ADAPTERS)
     except Exception as exc:  # refused (pickle, unknown kind) or unreadable: its own fault
-        return GateResult(GATE_LOADS, False, f"does not load: {exc}")
+        return GateResult(GATE_LOADS, False, f"does not load: {exc}"), False
+    return _check_predicts(settings, info, folder, mlmodel, adapter), True
+
+
+def _check_predicts(
+    settings: Settings, info: ModelVersionInfo, folder: Path, mlmodel: Model, adapter: Any
+) -> GateResult:
     try:
         example, source = _input_example(settings, info, folder, mlmodel)
     except NotFoundError as exc:
@@ -245,7 +285,7 @@ def run_gates(
     *,
     candidate: ModelVersionInfo,
     current: ModelVersionInfo | None,
-    evaluation: AuprcEvidence | None = None,
+    evaluation: Evaluation | None = None,
     tolerance: float,
 ) -> list[GateResult]:
     """Every promotion gate for ``candidate``: auprc, loads, signature, threshold.
@@ -255,8 +295,9 @@ def run_gates(
         candidate: the version to promote.
         current: the version the alias points at now, or None when it is unset (the
             ``auprc`` gate then passes: there is nothing to compare with).
-        evaluation: ready AUPRC evidence; by default it is computed on the current
-            version's test split (:func:`compute_auprc_evidence`).
+        evaluation: the rows to compute both AUPRCs on (leakage-checked here); by
+            default the current version's test split, else the candidate's
+            (:func:`compute_auprc_evidence`).
         tolerance: how far below the current AUPRC the candidate's may be.
 
     Returns:
@@ -265,17 +306,19 @@ def run_gates(
     Raises:
         BackendError: the registry or the artifact store cannot be reached.
     """
-    loads, signature = check_artifact(settings, candidate)
+    loads, signature, loaded = _check_artifact(settings, candidate)
     if current is None:
         auprc = GateResult(GATE_AUPRC, True, "skipped: the alias points nowhere yet")
-    elif evaluation is not None:
-        auprc = check_auprc(evaluation, tolerance=tolerance)
-    elif not loads.passed:
-        auprc = GateResult(GATE_AUPRC, False, "not evaluated: the candidate does not load")
+    elif not loaded:
+        auprc = GateResult(
+            GATE_AUPRC, False, "not evaluated: the candidate does not load (see the loads gate)"
+        )
     else:
         try:
-            evidence = compute_auprc_evidence(settings, candidate=candidate, current=current)
-        except (NotFoundError, RefusedError) as exc:
+            evidence = compute_auprc_evidence(
+                settings, candidate=candidate, current=current, evaluation=evaluation
+            )
+        except (NotFoundError, InputError, RefusedError) as exc:
             auprc = GateResult(GATE_AUPRC, False, f"not evaluated: {exc}")
         else:
             auprc = check_auprc(evidence, tolerance=tolerance)

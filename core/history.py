@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlflow.exceptions import MlflowException
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from core.db import AliasEvent, get_engine
 from core.db.errors import describe_error
 from core.errors import BackendError, InputError
 from core.gates import GateResult
+from core.pending import settle_pending_moves
 from core.registry import _wrap, get_version
 from core.tracking import get_client
 
@@ -39,6 +40,8 @@ EXTERNAL_ACTOR = "unknown (outside the workbench)"
 EXTERNAL_REASON = "moved outside the workbench (noticed in the registry)"
 MOVE_KINDS = ("first", "promote", "override", "rollback", "external")
 """History kinds that move an alias (the other kind is ``threshold``)."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads a cell as a formula by (CSV injection)."""
 
 CSV_COLUMNS = (
     "time",
@@ -189,15 +192,28 @@ def last_move(settings: Settings, alias: str) -> HistoryRow | None:
     return HistoryRow.from_event(found[0]) if found else None
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` defuses a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
 def history_csv(rows: list[HistoryRow]) -> bytes:
-    """The rows as UTF-8 CSV with a header (``CSV_COLUMNS``); gates as JSON text."""
+    """The rows as UTF-8 CSV with a header (``CSV_COLUMNS``); gates as JSON text.
+
+    Text a person typed (reason, actor, alias) may start like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, carriage return); such cells are prefixed with ``'`` so a
+    spreadsheet opening the file shows them instead of running them. Lines end in CRLF
+    (RFC 4180), which also makes the writer quote a field holding a lone CR.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = row.as_json()
         values["gates"] = json.dumps(values["gates"]) if row.gates else ""
-        writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
     return buffer.getvalue().encode("utf-8")
 
 
@@ -220,24 +236,28 @@ def sync_alias_history(
     An alias whose registry version differs from our last confirmed row for it (or that
     exists with no row at all, or that was removed) moved outside the workbench. The
     registry is read before and after our history: an alias that changed meanwhile is
-    being moved by someone now and is left for the next sync, and an alias whose latest
-    row is a ``pending`` move to where it is now is a workbench move in flight. Each
-    external row carries a dedupe key (the alias, our last row's id, the version now);
-    its UNIQUE constraint keeps one row when several processes notice the same move.
+    being moved by someone now and is left for the next sync, and (without
+    ``settle_pending``) an alias whose latest row is a ``pending`` move to where it is
+    now is a workbench move in flight. Each external row carries a dedupe key (the
+    alias, our last row's id, the version now); its UNIQUE constraint keeps one row when
+    several processes notice the same move.
 
     Args:
         settings: which registered model and app database.
         alias: only this alias (default: every alias, in the registry or our history).
-        settle_pending: the caller holds the alias's lock, so no workbench move is in
-            flight: a latest ``pending`` row that the registry agrees with is confirmed
-            (its process died before confirming) rather than skipped.
+        settle_pending: the caller holds ``alias``'s lock, so every ``pending`` row of
+            it is settled first (:func:`core.pending.settle_pending_moves`); then a
+            registry that differs from the last confirmed row is an external move.
 
     Returns:
         The external rows this call wrote.
 
     Raises:
+        InputError: ``settle_pending`` without an ``alias``.
         BackendError: the registry or the app database failed.
     """
+    if settle_pending and alias is None:
+        raise InputError("settling pending moves needs the alias whose lock is held")
     before = _registry_aliases(settings)
     query = (
         select(AliasEvent)
@@ -248,12 +268,15 @@ def sync_alias_history(
         query = query.where(AliasEvent.alias == alias)
     confirmed: dict[str, AliasEvent] = {}
     latest: dict[str, AliasEvent] = {}
+    pending: dict[str, list[AliasEvent]] = {}
     for event in _read(settings, query):
         if event.alias is None:
             continue
         latest[event.alias] = event
         if event.status == "confirmed":
             confirmed[event.alias] = event
+        elif event.status == "pending":
+            pending.setdefault(event.alias, []).append(event)
     after = _registry_aliases(settings)
     names = {alias} if alias is not None else set(before) | set(after) | set(confirmed)
     written = []
@@ -262,28 +285,18 @@ def sync_alias_history(
         if before.get(name) != now:
             continue  # being moved right now: the next sync sees where it settles
         last = confirmed.get(name)
-        if (last.to_version if last else None) == now:
-            continue
         newest = latest.get(name)
-        if newest is not None and newest.status == "pending" and newest.to_version == now:
-            if settle_pending:
-                _confirm(settings, newest.id)
+        if settle_pending:
+            kept = settle_pending_moves(settings, pending.get(name, []), newest=newest, now=now)
+            last = kept or last
+        elif newest is not None and newest.status == "pending" and newest.to_version == now:
+            continue  # a workbench move in flight: its process confirms it
+        if (last.to_version if last else None) == now:
             continue
         row = _record_external(settings, name, last, now)
         if row is not None:
             written.append(row)
     return written
-
-
-def _confirm(settings: Settings, event_id: int) -> None:
-    try:
-        with Session(get_engine(settings)) as session, session.begin():
-            session.execute(
-                update(AliasEvent).where(AliasEvent.id == event_id).values(status="confirmed")
-            )
-    except SQLAlchemyError as exc:
-        raise BackendError(f"settling alias move {event_id}: {describe_error(exc)}") from exc
-    log.info("alias move %s was left pending; the registry shows it done", event_id)
 
 
 def _record_external(

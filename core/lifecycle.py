@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from core.aliases import move_alias
+from core.aliases import check_alias_name, move_alias
 from core.auth import Action, Actor, require
+from core.compare import Evaluation
 from core.config import Settings
 from core.db.locks import registry_lock
 from core.errors import (
@@ -26,7 +27,7 @@ from core.errors import (
     NotFoundError,
     StaleAliasError,
 )
-from core.gates import AuprcEvidence, GateResult, check_artifact, check_threshold, run_gates
+from core.gates import GateResult, check_artifact, check_threshold, run_gates
 from core.history import HistoryRow, last_move, sync_alias_history
 from core.registry import get_alias_version, get_version
 from core.thresholds import ThresholdChange, check_reason, set_threshold
@@ -106,7 +107,7 @@ def promote(
     actor: Actor,
     expected: int | _Unset | None = UNSET,
     force: bool = False,
-    evaluation: AuprcEvidence | None = None,
+    evaluation: Evaluation | None = None,
 ) -> MoveResult:
     """Move ``alias`` to ``version`` if it passes the gates (``core.gates``).
 
@@ -124,15 +125,19 @@ def promote(
         expected: the version the lead saw the alias at (None: unset); omitted, the
             alias is not compared.
         force: move even when gates fail (recorded as ``override``).
-        evaluation: ready AUPRC evidence (e.g. prevalence-weighted, leakage-checked);
-            by default computed on the current version's test split.
+        evaluation: the rows to judge both versions on (``core.compare.load_evaluation``,
+            e.g. a labelled CSV with its sampling fraction). Both AUPRCs (weighted to the
+            natural prevalence) and the leakage check are computed here, under the lock;
+            by default on the current version's test split, or the candidate's when the
+            current version has none.
 
     Returns:
         The move, with every gate's result.
 
     Raises:
         PermissionDenied: the actor may not move aliases (nothing is read or written).
-        InputError: no reason, or the alias already points at ``version``.
+        InputError: no reason, a bad alias name, or the alias already points at ``version``.
+        TypeError: ``evaluation`` is not an :class:`~core.compare.Evaluation`.
         NotFoundError: no such version.
         StaleAliasError: the alias is not at ``expected`` (nothing moves).
         GateFailed: a gate failed and ``force`` is off (nothing moves).
@@ -140,6 +145,12 @@ def promote(
     """
     require(actor, Action.MOVE_ALIAS)
     reason = check_reason(reason)
+    alias = check_alias_name(alias)
+    if evaluation is not None and not isinstance(evaluation, Evaluation):
+        # ready-made AUPRCs are not taken on trust: core computes them from the rows
+        raise TypeError(
+            f"evaluation must be the rows (core.compare.Evaluation), not {type(evaluation)}"
+        )
     with registry_lock(settings, settings.model_name, alias):
         sync_alias_history(settings, alias=alias, settle_pending=True)
         candidate = get_version(settings, version, with_metrics=False)
@@ -213,7 +224,8 @@ def rollback(
 
     Raises:
         PermissionDenied: the actor may not move aliases.
-        InputError: no reason; no history for the alias; or it was unset before.
+        InputError: no reason; a bad alias name; no history for the alias; or it was
+            unset before.
         NotFoundError: the version to return to no longer exists.
         StaleAliasError: the last move is not ``expected_event``, or the alias moved.
         GateFailed: the version to return to does not load, or has no threshold.
@@ -221,6 +233,7 @@ def rollback(
     """
     require(actor, Action.MOVE_ALIAS)
     reason = check_reason(reason)
+    alias = check_alias_name(alias)
     with registry_lock(settings, settings.model_name, alias):
         sync_alias_history(settings, alias=alias, settle_pending=True)
         last = last_move(settings, alias)

@@ -20,6 +20,7 @@ from core.db import AliasEvent
 from core.db.locks import registry_lock
 from core.db.text import safe_text
 from core.errors import BackendError, InputError, WorkbenchError
+from core.pending import settle_pending_thresholds
 from core.registry import TAG_THRESHOLD, _wrap, get_version
 from core.tracking import get_client
 
@@ -73,7 +74,9 @@ def set_threshold(
     The scoring path reads the tag at every call, so decisions change from the next
     score, in the app and the CLI. The history row (kind ``threshold``) is written first
     as ``pending``, then the tag, then the row is confirmed; if the confirmation fails
-    the old tag is put back, unless someone changed it meanwhile.
+    the old tag is put back, unless someone changed it meanwhile. Rows of the version
+    left ``pending`` by a process that died are settled first
+    (:func:`core.pending.settle_pending_thresholds`).
 
     Args:
         settings: which registered model, registry and app database.
@@ -97,6 +100,8 @@ def set_threshold(
     with registry_lock(settings, settings.model_name, f"version {version}", "threshold"):
         info = get_version(settings, version, with_metrics=False)
         old_tag = info.tags.get(TAG_THRESHOLD)
+        # earlier intents a dead process left pending: settled from the tag as it is now
+        settle_pending_thresholds(settings, version=version, tag=old_tag)
         intent = AliasEvent(
             model_name=settings.model_name,
             alias=None,

@@ -574,7 +574,9 @@ def test_a_long_batch_does_not_lock_out_a_form_score_or_an_alias_move(
             source_kind="ui",
             actor=analyst("form"),
         )
-        set_alias(patient, version=1, alias="during-batch", actor=LEAD, reason="test")
+        set_alias(
+            patient, version=1, alias="during-batch", actor=LEAD, reason="test", kind="promote"
+        )
         assert _stored(batch_settings, header.event_uid)[0] == "in_progress"  # still going
     finally:
         others_done.set()

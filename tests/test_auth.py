@@ -312,7 +312,9 @@ def test_an_analyst_cannot_move_an_alias(trained: Trained) -> None:
     settings = trained.settings
     before_rows = _alias_rows(settings)
     with pytest.raises(PermissionDenied, match="may not promote or roll back"):
-        set_alias(settings, version=1, alias="analyst-try", actor=ANALYST, reason="r")
+        set_alias(
+            settings, version=1, alias="analyst-try", actor=ANALYST, reason="r", kind="promote"
+        )
     with pytest.raises(PermissionDenied, match="may not promote or roll back"):
         ensure_alias(settings.model_copy(update={"live_alias": "unset"}), version=1, actor=ANALYST)
     assert get_alias_version(settings, "analyst-try") is None
@@ -322,7 +324,7 @@ def test_an_analyst_cannot_move_an_alias(trained: Trained) -> None:
 def test_an_alias_move_records_the_real_person(trained: Trained) -> None:
     settings = trained.settings
     alice = Actor(name="alice@example.com", role=Role.ML_LEAD)
-    set_alias(settings, version=1, alias="by-alice", actor=alice, reason="a test")
+    set_alias(settings, version=1, alias="by-alice", actor=alice, reason="a test", kind="promote")
     with Session(get_engine(settings)) as session:
         row = session.scalars(
             select(AliasEvent).where(AliasEvent.alias == "by-alice", AliasEvent.to_version == 1)

@@ -163,7 +163,9 @@ def healthy(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Setting
     settings = Settings(home=home, model_name=f"unreachable-{uuid.uuid4().hex[:8]}")
     train_from_csv(tiny_csv, settings=settings, actor=LEAD)
     train_from_csv(tiny_csv, settings=settings, actor=LEAD)  # version 2, for a rollback
-    set_alias(settings, version=2, actor=LEAD, reason="a move for `rollback` to undo")
+    set_alias(
+        settings, version=2, actor=LEAD, reason="a move for `rollback` to undo", kind="promote"
+    )
     return settings
 
 

@@ -122,7 +122,9 @@ def test_second_version_leaves_the_alias_and_can_be_promoted(
     assert listed[1].aliases == ("champion",) and listed[0].model_kind == "logreg"
     assert listed[0].metrics["auprc"] == pytest.approx(second.metrics.auprc)
 
-    previous = set_alias(settings, version=2, actor=LEAD, reason="logreg is simpler")
+    previous = set_alias(
+        settings, version=2, actor=LEAD, reason="logreg is simpler", kind="promote"
+    )
     assert previous == 1 and get_version_by_alias(settings).version == 2
     with Session(get_engine(settings)) as session:
         events = session.scalars(
@@ -383,16 +385,21 @@ def test_an_unreachable_app_database_moves_no_alias(trained: Trained, tmp_path: 
         update={"database_url": f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/gone"}
     )
     with pytest.raises(BackendError, match="app database"):
-        set_alias(down, version=1, alias="unreachable-db", actor=LEAD, reason="r")
+        set_alias(down, version=1, alias="unreachable-db", actor=LEAD, reason="r", kind="promote")
     assert get_alias_version(trained.settings, "unreachable-db") is None
 
 
-def test_a_refused_alias_move_leaves_a_failed_history_row(trained: Trained) -> None:
+def test_a_reserved_alias_name_is_refused_before_any_history_row(trained: Trained) -> None:
     settings = trained.settings
     with pytest.raises(InputError, match="reserved"):  # a bad alias name is bad input
-        set_alias(settings, version=1, alias="v7", actor=LEAD, reason="a reserved name")
-    assert _alias_events(settings, "v7") == [(None, 1, "failed")]
-    assert set_alias(settings, version=1, alias="moved-ok", actor=LEAD, reason="r") is None
+        set_alias(
+            settings, version=1, alias="v7", actor=LEAD, reason="a reserved name", kind="promote"
+        )
+    assert _alias_events(settings, "v7") == []  # checked before the intent is written
+    assert (
+        set_alias(settings, version=1, alias="moved-ok", actor=LEAD, reason="r", kind="promote")
+        is None
+    )
     assert _alias_events(settings, "moved-ok") == [(None, 1, "confirmed")]
     assert get_alias_version(settings, "moved-ok") == 1
 
@@ -439,9 +446,12 @@ def test_a_move_whose_history_cannot_be_confirmed_is_undone(trained: Trained) ->
     point_mlflow(source)  # MLflow resolves a models:/ source through its global URI
     for _ in range(2):  # versions 1 and 2 of a model of its own: the trained one, twice
         mlflow.register_model(mv.source, settings.model_name, tags=mv.tags)
-    assert set_alias(settings, version=1, alias="undo-me", actor=LEAD, reason="r") is None
+    assert (
+        set_alias(settings, version=1, alias="undo-me", actor=LEAD, reason="r", kind="promote")
+        is None
+    )
     with _confirmation_refused(settings), pytest.raises(BackendError) as refused:
-        set_alias(settings, version=2, alias="undo-me", actor=LEAD, reason="r")
+        set_alias(settings, version=2, alias="undo-me", actor=LEAD, reason="r", kind="promote")
     assert "confirmation refused by the test" in str(refused.value)
     assert "undo-me was moved back (version 1)" in str(refused.value)
     assert get_alias_version(settings, "undo-me") == 1
@@ -449,7 +459,7 @@ def test_a_move_whose_history_cannot_be_confirmed_is_undone(trained: Trained) ->
 
     # from unset: the alias is removed again
     with _confirmation_refused(settings), pytest.raises(BackendError, match=r"\(unset\)"):
-        set_alias(settings, version=2, alias="fresh", actor=LEAD, reason="r")
+        set_alias(settings, version=2, alias="fresh", actor=LEAD, reason="r", kind="promote")
     assert get_alias_version(settings, "fresh") is None
     assert _alias_events(settings, "fresh") == [(None, 2, "failed")]
 
@@ -459,5 +469,5 @@ def test_an_unreachable_registry_writes_no_history(tmp_path: Path) -> None:
         home=tmp_path, tracking_uri=f"http://127.0.0.1:{free_port()}", model_name="gone"
     )
     with pytest.raises(BackendError):
-        set_alias(settings, version=1, alias="champion", actor=LEAD, reason="r")
+        set_alias(settings, version=1, alias="champion", actor=LEAD, reason="r", kind="promote")
     assert _alias_events(settings, "champion") == []

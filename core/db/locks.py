@@ -84,6 +84,12 @@ def registry_lock(settings: Settings, *parts: str, wait: float = LOCK_WAIT) -> I
             connection.execute(
                 text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": f"{wait:.0f}s"}
             )
+            # The transaction idles while the gates run; a server-wide
+            # idle_in_transaction_session_timeout would end the session and silently drop
+            # the lock. Off for this transaction only.
+            connection.execute(
+                text("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
+            )
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
         except SQLAlchemyError as exc:
             raise BackendError(
