@@ -10,11 +10,12 @@ import streamlit as st
 
 from app.ui import compare_view, state
 from app.ui.format import escape_markdown
+from core.aliases import check_alias_name
 from core.auth import Actor
-from core.compare import Comparison, Evaluation, auprc_evidence
+from core.compare import Comparison, Evaluation
 from core.config import Settings
 from core.errors import GateFailed, WorkbenchError
-from core.gates import AuprcEvidence, GateResult
+from core.gates import GateResult
 from core.history import HistoryRow
 from core.lifecycle import promote, rollback
 from core.registry import get_alias_version, get_version
@@ -80,18 +81,6 @@ def gate_lines(results: tuple[GateResult, ...] | tuple[object, ...]) -> str:
     return "\n".join(lines)
 
 
-def _evidence(
-    settings: Settings, candidate: int, current: int | None, evaluation: Evaluation | None
-) -> AuprcEvidence | None:
-    """The AUPRC gate's evidence on the page's evaluation rows (weighted where the data is
-    down-sampled, leakage-checked); None lets core use the current version's test split."""
-    if current is None or evaluation is None or current == candidate:
-        return None
-    return AuprcEvidence(
-        **auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
-    )
-
-
 @st.dialog("Promote a version", width="large", on_dismiss=_dismiss)
 def promote_dialog(
     settings: Settings,
@@ -107,8 +96,13 @@ def promote_dialog(
     alias = st.selectbox("Alias", [*known, "(new alias)"])
     if alias == "(new alias)":
         alias = st.text_input("New alias name", placeholder="challenger").strip()
-    if not alias:
-        return
+        if not alias:
+            return
+        try:
+            check_alias_name(alias)
+        except WorkbenchError as exc:
+            st.error(str(exc), icon=":material/error:")
+            return
     # The version the lead is shown is read once per alias while the dialog is open, and
     # that is what the move is compared with: a move made meanwhile by someone else is
     # refused by core instead of overwritten (reading it again at the click would miss it).
@@ -133,7 +127,6 @@ def promote_dialog(
         "Promote", type="primary", icon=":material/rocket_launch:", disabled=not reason.strip()
     ):
         try:
-            evidence = _evidence(settings, version, now, evaluation)
             move = promote(
                 settings,
                 version=version,
@@ -142,7 +135,7 @@ def promote_dialog(
                 actor=actor,
                 expected=now,
                 force=force,
-                evaluation=evidence,
+                evaluation=evaluation,  # core scores these rows and checks leakage
             )
         except GateFailed as exc:
             st.session_state["promote_failed"] = (version, alias, exc)
