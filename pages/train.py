@@ -36,6 +36,16 @@ else:
 
 upload = st.file_uploader("Labelled transactions CSV", type=["csv", "txt"], key="train_upload")
 kind = st.radio("Model", MODEL_KINDS, format_func=KIND_LABELS.get, horizontal=True)
+fraction = st.number_input(
+    "Sampling fraction of legitimate rows",
+    min_value=0.0,
+    max_value=1.0,
+    value=1.0,
+    format="%.6f",
+    help="The share of legitimate rows the file keeps (1 = all, every fraud is assumed kept); "
+    "e.g. 4920 / 284315 = 0.017305 for the ULB sample. Stored with the version: its metrics "
+    "are also shown weighted to the natural prevalence.",
+)
 if st.button("Train", icon=":material/play_arrow:", type="primary", disabled=upload is None):
     bar = st.progress(0.0, text="Starting")
     try:
@@ -50,6 +60,7 @@ if st.button("Train", icon=":material/play_arrow:", type="primary", disabled=upl
                 model_kind=kind,
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
                 actor=actor,
+                sampling_fraction=fraction,
             )
     except WorkbenchError as exc:
         st.error(f"{upload.name}: {exc}", icon=":material/error:")

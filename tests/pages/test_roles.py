@@ -204,6 +204,7 @@ def test_an_ml_lead_trains_from_the_train_page(
     at.file_uploader[0].set_value(("my-data.csv", tiny_csv.read_bytes(), "text/csv"))
     at.run()
     at.radio[0].set_value("logreg")
+    at.number_input[0].set_value(0.25)
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success[0].value.startswith("Registered **fraud-detector** version **1** (logreg)")
@@ -211,6 +212,7 @@ def test_an_ml_lead_trains_from_the_train_page(
     version = list_versions(settings)[0]
     run = get_client(settings).get_run(version.run_id)
     assert (run.data.params["data"], run.data.tags["mlflow.user"]) == ("my-data.csv", "olivia")
+    assert float(version.tags["sampling_fraction"]) == 0.25
 
 
 def test_oidc_without_an_auth_section_says_what_to_configure(
