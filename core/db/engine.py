@@ -158,26 +158,41 @@ _PG_KEY = int.from_bytes(
 
 
 @contextmanager
+def hold_file_lock(path: str, *, wait: float, busy: str, failed: str) -> Iterator[None]:
+    """Hold the file lock ``path`` (beside a SQLite database) for the block.
+
+    Raises:
+        BackendError: ``busy`` after ``wait`` seconds held by another process;
+            ``failed: <reason>`` when the lock file cannot be made.
+    """
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise BackendError(busy) from None
+    except OSError as exc:
+        raise BackendError(f"{failed}: {exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
 def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
     """Hold ``<database file>.migrate.lock`` on SQLite (nothing elsewhere)."""
     database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
     if not database or database == ":memory:":
         yield
         return
-    lock = FileLock(f"{database}.migrate.lock")
-    try:
-        lock.acquire(timeout=MIGRATION_WAIT)
-    except Timeout:
-        raise BackendError(
-            f"app database sqlite:{database}: another process has been migrating it for "
-            f"{MIGRATION_WAIT:.0f} s"
-        ) from None
-    except OSError as exc:
-        raise BackendError(f"app database sqlite:{database} cannot be opened: {exc}") from exc
-    try:
+    with hold_file_lock(
+        f"{database}.migrate.lock",
+        wait=MIGRATION_WAIT,
+        busy=f"app database sqlite:{database}: another process has been migrating it for "
+        f"{MIGRATION_WAIT:.0f} s",
+        failed=f"app database sqlite:{database} cannot be opened",
+    ):
         yield
-    finally:
-        lock.release()
 
 
 def check_database(settings: Settings) -> None:

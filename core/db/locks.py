@@ -15,12 +15,11 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from filelock import FileLock, Timeout
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings
-from core.db.engine import database_label, get_engine
+from core.db.engine import database_label, get_engine, hold_file_lock
 from core.db.errors import describe_error
 from core.errors import BackendError
 
@@ -58,19 +57,13 @@ def registry_lock(settings: Settings, *parts: str, wait: float = LOCK_WAIT) -> I
         if not database or database == ":memory:":  # one process only: nothing to share
             yield
             return
-        lock = FileLock(f"{database}.registry-{key & 0xFFFFFFFFFFFFFFFF:016x}.lock")
-        try:
-            lock.acquire(timeout=wait)
-        except Timeout:
-            raise BackendError(
-                f"{what}: another process has held the lock for {wait:.0f} s; try again"
-            ) from None
-        except OSError as exc:
-            raise BackendError(f"app database sqlite:{database}: lock failed: {exc}") from exc
-        try:
+        with hold_file_lock(
+            f"{database}.registry-{key & 0xFFFFFFFFFFFFFFFF:016x}.lock",
+            wait=wait,
+            busy=f"{what}: another process has held the lock for {wait:.0f} s; try again",
+            failed=f"app database sqlite:{database}: lock failed",
+        ):
             yield
-        finally:
-            lock.release()
         return
     try:
         connection = engine.connect()
