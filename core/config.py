@@ -131,6 +131,15 @@ class Settings(BaseSettings):
         description="A promotion's AUPRC gate: the candidate may be this much below the "
         "version the alias points at now, on the same evaluation rows.",
     )
+    drift_psi_warn: float = Field(
+        default=0.1, gt=0, description="A feature's PSI from which drift warns."
+    )
+    drift_psi_alert: float = Field(
+        default=0.25, gt=0, description="A feature's PSI from which it is flagged as drifted."
+    )
+    drift_min_rows: int = Field(
+        default=1000, ge=1, description="Fewer current rows than this get no drift verdict."
+    )
     demo_rows: int = Field(
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )
@@ -228,6 +237,11 @@ class Settings(BaseSettings):
             self.artifact_root = Path(self.artifact_root).expanduser().resolve().as_uri()
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.home / 'workbench.db'}"
+        if self.drift_psi_warn > self.drift_psi_alert:
+            raise ConfigError(
+                f"WORKBENCH_DRIFT_PSI_WARN ({self.drift_psi_warn}) is above "
+                f"WORKBENCH_DRIFT_PSI_ALERT ({self.drift_psi_alert}): warn must come first"
+            )
         _check_scheme("WORKBENCH_TRACKING_URI", self.tracking_uri, TRACKING_SCHEMES)
         _check_scheme("WORKBENCH_ARTIFACT_ROOT", self.artifact_root, ARTIFACT_SCHEMES)
         _check_scheme("WORKBENCH_DATABASE_URL", self.database_url, DATABASE_SCHEMES)

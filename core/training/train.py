@@ -28,6 +28,7 @@ from core.compare.prevalence import check_sampling_fraction, compute_prevalence_
 from core.config import Settings
 from core.data import load_transactions
 from core.db.text import safe_text
+from core.drift.sketch import SKETCH_ARTIFACT, compute_reference_sketch, log_reference_sketch
 from core.errors import BackendError, InputError
 from core.explain import compute_global
 from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
@@ -210,7 +211,8 @@ def train_model(
     report(0.1, f"Fitting {model_kind} on {len(x_train):,} rows")
     model, params = _fit(model_kind, x_train, y_train, x_val, y_val)
     report(0.5, "Choosing the threshold on validation, scoring test")
-    threshold = choose_threshold(y_val, _predict(model, x_val))
+    val_proba = _predict(model, x_val)
+    threshold = choose_threshold(y_val, val_proba)
     test_proba = _predict(model, x_test)
     metrics = compute_metrics(y_test, test_proba, threshold=threshold, k=DEFAULT_K)
     prevalence = compute_prevalence_metrics(
@@ -246,6 +248,9 @@ def train_model(
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
         _log_plots(y_test, test_proba, threshold)
         _log_reference_and_test(split.train, split.test)
+        _log_drift_sketch(
+            split.train, val_proba, y_val, sampling_fraction=fraction, threshold=threshold
+        )
         report(0.75, "Logging and registering the model")
         adapter = ADAPTERS[model_kind].from_fitted(model)
         version = _log_and_register(
@@ -349,6 +354,30 @@ def _log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
         test_file = Path(tmp) / "test.parquet"
         test.reset_index(drop=True).to_parquet(test_file, index=False)
         mlflow.log_artifact(str(test_file), artifact_path="data")
+
+
+def _log_drift_sketch(
+    train: pd.DataFrame,
+    val_proba: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    sampling_fraction: float,
+    threshold: float,
+) -> None:
+    """The drift reference: training features and validation scores, at the natural
+    prevalence (``core.drift.sketch``)."""
+    sketch = compute_reference_sketch(
+        train,
+        scores=val_proba,
+        source="training",
+        feature_labels=train[LABEL].to_numpy(),
+        score_labels=y_val,
+        sampling_fraction=sampling_fraction,
+        threshold=threshold,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = log_reference_sketch(sketch, Path(tmp))
+        mlflow.log_artifact(str(path), artifact_path=str(Path(SKETCH_ARTIFACT).parent))
 
 
 def _log_and_register(
