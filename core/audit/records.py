@@ -81,6 +81,8 @@ class ScoringEventRecord:
     rows_rejected: int
     alerts: int
     input_name: str | None = None
+    drift_counts: str | None = None  # core.drift.DriftCounts JSON, set when the event ends
+    latency_ms: str | None = None  # core.monitoring latency histogram JSON, likewise
     event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 IN_PROGRESS, COMPLETE, INTERRUPTED = "in_progress", "complete", "interrupted"
 _COLUMN_LIST = ", ".join(("event_id", *PREDICTION_COLUMNS))
-_TOTALS = ("rows_in", "rows_scored", "rows_rejected", "alerts")
+_TOTALS = ("rows_in", "rows_scored", "rows_rejected", "alerts", "drift_counts", "latency_ms")
 
 
 def _now() -> datetime:

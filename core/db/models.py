@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -56,6 +57,10 @@ class ScoringEvent(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="complete", index=True)
     chunks_done: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Migration 0005: the rows on the version's drift bins (core.drift.DriftCounts JSON)
+    # and the scoring latency histogram (core.monitoring, JSON); NULL on older events.
+    drift_counts: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[str | None] = mapped_column(Text)
 
 
 class Prediction(Base):

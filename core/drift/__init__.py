@@ -13,6 +13,7 @@ from core.drift.sketch import (
     get_reference_sketch,
 )
 from core.drift.stats import BinCounts, ColumnSketch
+from core.drift.windows import list_window_events, parse_window, psi_by_period, window_drift
 
 __all__ = [
     "SCORE",
@@ -31,5 +32,9 @@ __all__ = [
     "drift_thresholds",
     "file_drift",
     "get_reference_sketch",
+    "list_window_events",
+    "parse_window",
+    "psi_by_period",
     "resolve_version",
+    "window_drift",
 ]
