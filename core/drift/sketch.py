@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -180,11 +182,30 @@ def compute_reference_sketch(
     )
 
 
-def log_reference_sketch(sketch: ReferenceSketch, folder: Path) -> Path:
-    """Write the sketch where ``mlflow.log_artifact`` can take it (``folder`` / name)."""
-    path = folder / Path(SKETCH_ARTIFACT).name
-    path.write_text(sketch.to_json())
-    return path
+def log_drift_sketch(
+    train: pd.DataFrame,
+    val_proba: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    sampling_fraction: float,
+    threshold: float,
+) -> ReferenceSketch:
+    """Log the drift reference to the active MLflow run (training does, once): the
+    training rows' features and the validation scores, at the natural prevalence."""
+    sketch = compute_reference_sketch(
+        train,
+        scores=val_proba,
+        source="training",
+        feature_labels=train[LABEL].to_numpy(),
+        score_labels=y_val,
+        sampling_fraction=sampling_fraction,
+        threshold=threshold,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(SKETCH_ARTIFACT).name
+        path.write_text(sketch.to_json())
+        mlflow.log_artifact(str(path), artifact_path=str(Path(SKETCH_ARTIFACT).parent))
+    return sketch
 
 
 _cache: dict[str, ReferenceSketch | None] = {}

@@ -28,7 +28,7 @@ from core.compare.prevalence import check_sampling_fraction, compute_prevalence_
 from core.config import Settings
 from core.data import load_transactions
 from core.db.text import safe_text
-from core.drift.sketch import SKETCH_ARTIFACT, compute_reference_sketch, log_reference_sketch
+from core.drift.sketch import log_drift_sketch
 from core.errors import BackendError, InputError
 from core.explain import compute_global
 from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
@@ -248,7 +248,7 @@ def train_model(
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
         _log_plots(y_test, test_proba, threshold)
         _log_reference_and_test(split.train, split.test)
-        _log_drift_sketch(
+        log_drift_sketch(
             split.train, val_proba, y_val, sampling_fraction=fraction, threshold=threshold
         )
         report(0.75, "Logging and registering the model")
@@ -354,30 +354,6 @@ def _log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
         test_file = Path(tmp) / "test.parquet"
         test.reset_index(drop=True).to_parquet(test_file, index=False)
         mlflow.log_artifact(str(test_file), artifact_path="data")
-
-
-def _log_drift_sketch(
-    train: pd.DataFrame,
-    val_proba: np.ndarray,
-    y_val: np.ndarray,
-    *,
-    sampling_fraction: float,
-    threshold: float,
-) -> None:
-    """The drift reference: training features and validation scores, at the natural
-    prevalence (``core.drift.sketch``)."""
-    sketch = compute_reference_sketch(
-        train,
-        scores=val_proba,
-        source="training",
-        feature_labels=train[LABEL].to_numpy(),
-        score_labels=y_val,
-        sampling_fraction=sampling_fraction,
-        threshold=threshold,
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = log_reference_sketch(sketch, Path(tmp))
-        mlflow.log_artifact(str(path), artifact_path=str(Path(SKETCH_ARTIFACT).parent))
 
 
 def _log_and_register(
