@@ -3,7 +3,7 @@
 Typer (on Click) gives typed options, ``--help`` and shell completion for free; Rich,
 which it brings along, draws the progress bars on stderr so ``--json`` output on stdout
 stays machine-readable. What every command shares is in ``cli.common``; the ``audit``
-sub-commands are in ``cli.audit``.
+sub-commands are in ``cli.audit``, ``drift`` in ``cli.drift``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cli.common import (
     set_actor_name,
     start_up,
 )
+from cli.drift import drift
 from cli.lifecycle import register as register_lifecycle
 from core.errors import InputError, NotFoundError, OutputError
 
@@ -323,6 +324,7 @@ def score(
         raise typer.Exit(2)
 
 
+app.command()(drift)  # cli/drift.py
 app.add_typer(audit_app, name="audit")
 register_lifecycle(app)  # promote, rollback, threshold, history (cli/lifecycle.py)
 

@@ -1,4 +1,5 @@
-"""Run and model artifacts: download them, and store and fetch global explanations.
+"""Run and model artifacts: download them, store and fetch global explanations, and store
+drift reports.
 
 A failed download is never taken for a missing artifact. Only an artifact that a
 successful listing of its folder shows to be absent is :class:`NotFoundError`; an
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 GLOBAL_ARTIFACT = "explain/global.parquet"
 REFERENCE_ARTIFACT = "reference/feature_stats.json"
 TEST_SPLIT_ARTIFACT = "data/test.parquet"
+DRIFT_REPORTS = "reports"
+"""The run folder drift reports are stored in (``reports/drift-<UTC time>.html``)."""
 
 
 def _missing(exc: MlflowException) -> bool:
@@ -174,6 +177,30 @@ def log_global_explanation(
             raise BackendError(
                 f"storing the global explanation of run {run_id} on {_where(settings)}: {exc}"
             ) from exc
+
+
+def log_drift_report(settings: Settings, run_id: str, html: str, *, name: str, actor: Actor) -> str:
+    """Store a drift report (HTML) as ``reports/<name>`` in ``run_id`` (a finished run).
+
+    Returns:
+        The artifact's path inside the run.
+
+    Raises:
+        PermissionDenied: the actor may not write into a run.
+        BackendError: the artifact store cannot be written.
+    """
+    require(actor, Action.STORE_ARTIFACTS)
+    folder = PurePosixPath(DRIFT_REPORTS)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / PurePosixPath(name).name
+        path.write_text(html, encoding="utf-8")
+        try:
+            get_client(settings).log_artifact(run_id, str(path), artifact_path=str(folder))
+        except Exception as exc:  # boto3, requests, OS and MLflow errors alike
+            raise BackendError(
+                f"storing the drift report in run {run_id} on {_where(settings)}: {exc}"
+            ) from exc
+    return str(folder / path.name)
 
 
 def get_global_explanation(

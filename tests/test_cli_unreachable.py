@@ -38,6 +38,7 @@ ARGS: dict[tuple[str, ...], list[str]] = {
     ("generate",): ["--out", "{out}", "--rows", "2000"],
     ("bootstrap",): ["--rows", "2000"],
     ("score",): ["--data", "{csv}", "--out", "{out}"],
+    ("drift",): ["--current", "{csv}", "--report", "{out}"],
     ("audit", "adopt"): ["--untagged", "--yes"],
     # a new alias per run ({alias}): the runs share one registry, and a promote to where
     # the alias already points would be refused as bad input
@@ -53,6 +54,7 @@ NEED_TRACKING = {
     ("status",),
     ("versions",),
     ("score",),
+    ("drift",),
     ("promote",),
     ("rollback",),
     ("threshold",),
