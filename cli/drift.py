@@ -113,47 +113,25 @@ def _file_reports(settings, path, version, alias, thresholds) -> DriftReport:  #
     from core.drift import file_drift
 
     with progress_bar(enabled=sys.stderr.isatty()) as progress:
-        try:
-            return file_drift(
-                settings,
-                path,
-                version=version,
-                alias=alias,
-                thresholds=thresholds,
-                name=path.name,
-                progress=progress,
-            )
-        except InputError as exc:
-            raise _with_rejected_rows(exc, path) from exc
-
-
-def _with_rejected_rows(exc: InputError, path: Path) -> InputError:
-    """``exc`` naming the first rejected rows, when the file has any (every row of it
-    was rejected: file_drift says only that no valid row was left)."""
-    from core.data import iter_transactions
-
-    try:
-        first = next(iter(iter_transactions(path)))
-    except (WorkbenchError, StopIteration):
-        return exc  # the file itself is unusable: the original message says why
-    if first.rejected.empty:
-        return exc
-    shown = first.rejected.head(3)
-    examples = "; ".join(
-        f"row {row}: {reason}" for row, reason in zip(shown["row"], shown["reason"], strict=True)
-    )
-    return InputError(f"{exc} ({examples})")
+        return file_drift(
+            settings,
+            path,
+            version=version,
+            alias=alias,
+            thresholds=thresholds,
+            name=path.name,
+            progress=progress,
+        )
 
 
 def _window_reports(settings, span, version, alias, thresholds) -> list[DriftReport]:  # type: ignore[no-untyped-def]
     from core.drift import resolve_version, window_drift
 
     start, end = span
-    reports = window_drift(settings, start=start, end=end, thresholds=thresholds)
-    if version is None and alias is None:
-        return reports
-    wanted = resolve_version(settings, version=version, alias=alias).version
-    return [r for r in reports if r.version == wanted]
+    wanted = None
+    if version is not None or alias is not None:
+        wanted = resolve_version(settings, version=version, alias=alias).version
+    return window_drift(settings, start=start, end=end, thresholds=thresholds, version=wanted)
 
 
 def _cell(value: float | None, form: str) -> str:

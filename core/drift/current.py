@@ -99,9 +99,14 @@ def file_drift(
     )
     total: DriftCounts | None = None
     rejected = alerts = 0
+    examples: list[str] = []  # the first rejected rows, named in the warning or the error
     time_min, time_max = np.inf, -np.inf
     for chunk in iter_transactions(source, chunk_rows=chunk_rows):
         rejected += len(chunk.rejected)
+        for row, reason in chunk.rejected.head(3 - len(examples))[["row", "reason"]].itertuples(
+            index=False
+        ):
+            examples.append(f"row {row}: {reason}")
         features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
         if not len(features):
             continue
@@ -114,8 +119,9 @@ def file_drift(
         total = counts if total is None else total + counts
         if progress:
             progress(0.5, f"Read {total.rows:,} rows")
+    named = f" ({'; '.join(examples)})" if examples else ""
     if total is None:
-        raise InputError("no valid transaction rows to check for drift")
+        raise InputError(f"no valid transaction rows to check for drift{named}")
     days = (time_max - time_min) / SECONDS_PER_DAY if time_max > time_min else None
     report = compute_drift(
         sketch,
@@ -129,6 +135,6 @@ def file_drift(
         current=name or (str(source) if isinstance(source, str) else getattr(source, "name", "")),
     )
     if rejected:
-        note = f"{rejected:,} rows of the file were rejected by validation and left out"
+        note = f"{rejected:,} rows of the file were rejected by validation and left out{named}"
         report = replace(report, warnings=(note, *report.warnings))
     return report

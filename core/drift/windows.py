@@ -120,9 +120,10 @@ def window_drift(
     start: datetime,
     end: datetime,
     thresholds: DriftThresholds | None = None,
+    version: int | None = None,
 ) -> list[DriftReport]:
     """Drift of the production traffic in [start, end), one report per version that
-    scored in it (newest version first).
+    scored in it (newest version first), or of ``version``'s traffic only.
 
     Events counted on bins other than the version's sketch now (none are expected: a
     version's sketch never changes) are left out with a warning.
@@ -132,7 +133,7 @@ def window_drift(
     """
     thresholds = thresholds or drift_thresholds(settings)
     by_version: dict[int, list[WindowEvent]] = defaultdict(list)
-    for event in list_window_events(settings, start=start, end=end):
+    for event in list_window_events(settings, start=start, end=end, version=version):
         by_version[event.version].append(event)
     reports = []
     label = f"{_aware(start):%Y-%m-%d %H:%M} to {_aware(end):%Y-%m-%d %H:%M} UTC"
