@@ -14,7 +14,12 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from app.ui.drift_charts import outer_shares, plot_feature_histogram, plot_psi_heatmap
+from app.ui.drift_charts import (
+    HistogramMode,
+    outer_shares,
+    plot_feature_histogram,
+    plot_psi_heatmap,
+)
 from app.ui.format import escape_markdown
 from core.config import Settings
 from core.drift import ColumnDrift, DriftReport, file_drift, psi_by_period, window_drift
@@ -158,15 +163,18 @@ def render_report(report: DriftReport, *, key: str) -> None:
         f"alert from {thresholds.psi_alert:g}; not judged under {thresholds.min_rows:,} rows "
         f"or for the reason in the note. Left out: {', '.join(thresholds.excluded) or 'none'}."
     )
-    choices = [c for c in report.columns if len(c.edges)]
     if score is not None and len(score.edges):
-        choices = [score, *choices]
-    if not choices:
+        st.markdown(
+            f"**Score distribution**: PSI {_format(score.psi, '.3f')}, "
+            f"KS {_format(score.ks, '.3f')}, {score.band}"
+            + (f" ({escape_markdown(score.note)})" if score.note else "")
+        )
+        render_histogram(score, key=f"{key}_score", mode="shares")
+    by_name = {c.name: c for c in report.columns if len(c.edges)}
+    if not by_name:
         return
     left, right = st.columns([2, 1])
-    chosen = left.selectbox(
-        "Feature", choices, format_func=lambda c: c.name, key=f"{key}_feature", index=0
-    )
+    chosen = left.selectbox("Feature", list(by_name), key=f"{key}_feature")
     mode = right.radio(
         "Show",
         ["shares", "density"],
@@ -174,10 +182,19 @@ def render_report(report: DriftReport, *, key: str) -> None:
         key=f"{key}_mode",
         horizontal=True,
     )
-    st.plotly_chart(plot_feature_histogram(chosen, mode=mode), width="stretch", key=f"{key}_hist")
+    render_histogram(by_name[chosen], key=f"{key}_feature", mode=mode)
+
+
+def _format(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def render_histogram(column: ColumnDrift, *, key: str, mode: HistogramMode) -> None:
+    """A column's reference-vs-current histogram, with what the open outer bins hold."""
+    st.plotly_chart(plot_feature_histogram(column, mode=mode), width="stretch", key=f"{key}_hist")
     outer = "; ".join(
         f"{label}: {ref:.2%} of the reference, {now:.2%} now"
-        for label, (ref, now) in outer_shares(chosen).items()
+        for label, (ref, now) in outer_shares(column).items()
     )
     st.caption(
         "Bins are the reference's quantiles, so they differ in width. "
