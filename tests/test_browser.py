@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,4 +91,17 @@ def test_explain_page_opens(app_url: str, browser) -> None:  # type: ignore[no-u
     expect(page.get_by_text("anonymised PCA components").first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("The live model overall")).to_be_visible(timeout=60_000)
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+    page.close()
+
+
+def test_drift_page_opens(app_url: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(f"{app_url}/drift")
+    expect(page.get_by_text("Current data").first).to_be_visible(timeout=60_000)
+    # the run has finished once either the empty-window note or a report shows
+    done = re.compile("No scoring events with drift counts|Flagged")
+    expect(page.get_by_text(done).first).to_be_visible(timeout=60_000)
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
     page.close()

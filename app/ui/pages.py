@@ -17,6 +17,8 @@ PAGE_SPECS: list[tuple[str, str, str, Action]] = [
     ("explain.py", "Explain", ":material/insights:", Action.EXPLAIN),
     ("compare.py", "Compare versions", ":material/compare_arrows:", Action.VIEW),
     ("history.py", "Alias history", ":material/history:", Action.VIEW),
+    ("drift.py", "Drift", ":material/monitoring:", Action.RUN_DRIFT),
+    ("monitoring.py", "Monitoring", ":material/speed:", Action.VIEW),
     ("train.py", "Train a model", ":material/model_training:", Action.TRAIN),
 ]
 

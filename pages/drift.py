@@ -1,0 +1,65 @@
+"""Drift: is the live model still seeing the world it was trained on, and what does that do
+to the alert queue? Current data is a window of production traffic or an uploaded CSV."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from app.ui import drift_view as view
+from app.ui import state
+from app.ui.compare_view import safe, upload_digest
+
+st.title(":material/monitoring: Drift")
+settings = state.settings()
+
+source = st.radio(
+    "Current data",
+    ["window", "file"],
+    format_func={"window": "Production traffic", "file": "An uploaded CSV"}.get,
+    horizontal=True,
+)
+if source == "window":
+    left, right = st.columns([2, 3])
+    choice = left.selectbox(
+        "Window",
+        [*view.WINDOWS, "range"],
+        index=1,
+        format_func=lambda c: view.WINDOW_NAMES.get(c, "Date range"),
+    )
+    dates = ()
+    if choice == "range":
+        week = (date.today() - timedelta(days=7), date.today())
+        dates = right.date_input("From and to (UTC days)", value=week) or ()
+    start, end, label = view.window_bounds(choice, tuple(dates))
+    reports = safe(view.window_reports, settings, start, end)
+    if reports is None:
+        st.stop()
+    if not reports:
+        st.info(
+            f"No scoring events with drift counts for **{settings.model_name}** in the "
+            f"{label}: score some transactions, or choose a longer window.",
+            icon=":material/info:",
+        )
+        st.stop()
+    if len(reports) > 1:
+        st.info(
+            f"The {label} span an alias move: {len(reports)} versions scored in it, each "
+            "against its own reference (newest first).",
+            icon=":material/swap_horiz:",
+        )
+    for report in reports:
+        with st.container(border=True):
+            view.render_report(report, key=f"window_v{report.version}")
+    st.subheader("PSI over time")
+    view.render_heatmap(settings, start, end, [r.version for r in reports], key="heat")
+else:
+    upload = st.file_uploader(
+        "Transactions CSV (the schema's 30 features; Class optional)", type=["csv", "txt"]
+    )
+    if upload is None:
+        st.caption("The file is checked against the live version's reference.")
+        st.stop()
+    data = upload.getvalue()
+    report = safe(view.file_report, settings, upload_digest(data), data, upload.name)
+    if report is not None:
+        view.render_report(report, key="file")
