@@ -71,13 +71,18 @@ class LatencyHistogram:
 
         Exact to within one bucket (~48% of its value at this resolution).
         """
-        total = self.counts.sum()
+        total = int(self.counts.sum())
         if total == 0:
             return None
-        cumulative = np.concatenate([[0.0], np.cumsum(self.counts, dtype=np.float64)])
-        # the CDF is linear across each bucket: invert it by interpolation
-        kept = np.concatenate([[True], np.diff(cumulative) > 0])  # strictly increasing
-        return float(np.interp(q / 100 * total, cumulative[kept], np.asarray(self.edges_ms)[kept]))
+        cumulative = np.cumsum(self.counts)
+        target = q / 100 * total
+        # the bucket where the cumulative count reaches the target, then linear within it
+        i = int(np.searchsorted(cumulative, target, side="left")) if target > 0 else 0
+        i = int(np.flatnonzero(self.counts)[0]) if target <= 0 else min(i, len(self.counts) - 1)
+        before = cumulative[i] - self.counts[i]
+        fraction = (target - before) / self.counts[i]
+        low, high = self.edges_ms[i], self.edges_ms[i + 1]
+        return float(low + fraction * (high - low))
 
     def to_json(self) -> str:
         return json.dumps(
