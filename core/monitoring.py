@@ -6,8 +6,9 @@ Latency is kept per scoring event as a small fixed-bucket histogram
 histograms, not from rows. What one sample is depends on the path:
 
 - ``ui`` and ``cli`` events (a file or a form): one sample, the whole call's wall time
-  (parse, validate, score, explain, audit). A file's sample is thus the file's time, not a
-  per-row time: its percentiles say how long users wait for a file;
+  (parse, validate, score, explain, write the output), taken just before the final audit
+  write that stores it. A file's sample is thus the file's time, not a per-row time: its
+  percentiles say how long users wait for a file or a form;
 - ``api`` events (the REST sidecar): one sample per request, flushed in batches.
 """
 

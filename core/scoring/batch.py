@@ -19,7 +19,7 @@ from core.data import iter_transactions
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
 from core.drift.counts import DriftCounts, count_rows
 from core.drift.sketch import ReferenceSketch, get_reference_sketch
-from core.errors import BackendError, ExplanationUnavailableError
+from core.errors import ExplanationUnavailableError, WorkbenchError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.monitoring import compute_latency_histogram
 from core.output import CsvSink
@@ -261,10 +261,13 @@ def score_file(
 
 def get_drift_sketch(settings: Settings, choice: ModelChoice) -> ReferenceSketch | None:
     """The version's drift reference for counting scored rows, or None: without one (or
-    when the stores fail now) rows are scored all the same, without drift counts."""
+    when the stores fail now) rows are scored all the same, without drift counts.
+
+    Any workbench error is caught, not only a store failure: a test-split reference that
+    cannot be computed (``RefusedError``) must not stop scoring either."""
     try:
         return get_reference_sketch(settings, choice.model.info)
-    except BackendError as exc:
+    except WorkbenchError as exc:
         log.warning("scoring without drift counts: the drift reference is unavailable: %s", exc)
         return None
 
