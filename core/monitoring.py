@@ -107,10 +107,11 @@ def compute_latency_histogram(samples_ms: Iterable[float] | np.ndarray) -> Laten
 
 
 def sum_latency_histograms(texts: Iterable[str | None]) -> LatencyHistogram | None:
-    """The sum of stored histograms (JSON; None and other buckets skipped), or None."""
+    """The sum of stored histograms (JSON; missing ones, None or NaN as pandas has them,
+    and ones on other buckets skipped), or None."""
     total: LatencyHistogram | None = None
     for text in texts:
-        if not text:
+        if not isinstance(text, str) or not text:
             continue
         histogram = LatencyHistogram.from_json(text)
         if histogram.edges_ms != LATENCY_EDGES_MS:

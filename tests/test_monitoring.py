@@ -95,7 +95,7 @@ def test_monitoring_summary_volume_alerts_latency_and_versions(
     assert latency["cli"].p50_ms == pytest.approx(EDGES[a + 1])
     assert latency["cli"].p95_ms == pytest.approx(EDGES[b] + 0.9 * (EDGES[b + 1] - EDGES[b]))
     assert latency["api"].p50_ms is None and latency["api"].samples == 0
-    assert summary.version_share.to_dict() == pytest.approx({2: 350 / 450, 1: 100 / 450})
+    assert summary.version_share.to_dict() == pytest.approx({2: 300 / 450, 1: 150 / 450})
     assert summary.reference_alert_rate is None  # this registered model has no versions
     assert (summary.spooled, summary.set_aside, summary.alias_moves) == (0, 0, [])
 
