@@ -121,26 +121,18 @@ def sum_latency_histograms(texts: Iterable[str | None]) -> LatencyHistogram | No
 
 
 @dataclass(frozen=True)
-class SourceLatency:
-    """Latency percentiles of one source's events; None where it has no histograms."""
-
-    source: str
-    samples: int
-    p50_ms: float | None
-    p95_ms: float | None
-
-
-@dataclass(frozen=True)
 class MonitoringSummary:
     """The Monitoring page's data for [start, end).
 
     Attributes:
         volume: rows scored per bucket (index: bucket start, UTC) and source (columns).
-        alert_rate: per bucket, ``rows``, ``alerts`` and ``alert_rate`` (alerts / rows).
-        reference_alert_rate: the live version's validation alert rate at its threshold
-            now, or None when unknown (no live version, no drift reference, stores down).
-        latency: per source that scored in the window.
-        version_share: share of rows scored (0-1) per model version, largest first.
+        alert_rate: alerts / rows per bucket (NaN where no row was scored).
+        alerts: per bucket, ``rows`` and ``alerts``.
+        validation_rate: the live version's validation alert rate at its threshold now,
+            or None when unknown (no live version, no drift reference, stores down).
+        latency: per source that scored in the window (index), ``samples``, ``p50_ms``
+            and ``p95_ms`` (NaN and a ``note`` where its events have no histograms).
+        share_by_version: share of rows scored (0-1) per model version, largest first.
         spooled, set_aside: audit records waiting in the spool for this database, and
             set aside for their content (``workbench audit status``).
         alias_moves: alias moves in the window, oldest first, for the time axis.
@@ -150,10 +142,11 @@ class MonitoringSummary:
     end: datetime
     bucket: Bucket
     volume: pd.DataFrame
-    alert_rate: pd.DataFrame
-    reference_alert_rate: float | None
-    latency: list[SourceLatency]
-    version_share: pd.Series
+    alert_rate: pd.Series
+    alerts: pd.DataFrame
+    validation_rate: float | None
+    latency: pd.DataFrame
+    share_by_version: pd.Series
     spooled: int
     set_aside: int
     alias_moves: list[HistoryRow] = field(default_factory=list)
@@ -223,23 +216,19 @@ def monitoring_summary(
         index="bucket", columns="source", values="rows_scored", aggfunc="sum", fill_value=0
     ).rename_axis(index=None, columns=None)
     per_bucket = events.groupby("bucket")[["rows_scored", "alerts"]].sum()
-    alert_rate = pd.DataFrame(
-        {
-            "rows": per_bucket["rows_scored"],
-            "alerts": per_bucket["alerts"],
-            "alert_rate": per_bucket["alerts"] / per_bucket["rows_scored"].where(lambda r: r > 0),
-        }
-    ).rename_axis(index=None)
+    alerts = per_bucket.rename(columns={"rows_scored": "rows"}).rename_axis(index=None)
+    alert_rate = (alerts["alerts"] / alerts["rows"].where(lambda r: r > 0)).rename("alert_rate")
     latency = []
     for source, group in events.groupby("source"):
         histogram = sum_latency_histograms(group["latency_ms"])
         latency.append(
-            SourceLatency(
-                source=str(source),
-                samples=histogram.samples if histogram else 0,
-                p50_ms=histogram.percentile(50) if histogram else None,
-                p95_ms=histogram.percentile(95) if histogram else None,
-            )
+            {
+                "source": str(source),
+                "samples": histogram.samples if histogram else 0,
+                "p50_ms": histogram.percentile(50) if histogram else np.nan,
+                "p95_ms": histogram.percentile(95) if histogram else np.nan,
+                "note": "" if histogram else "no latency recorded",
+            }
         )
     by_version = events.groupby("model_version")["rows_scored"].sum()
     share = by_version / by_version.sum() if by_version.sum() else by_version.astype(float)
@@ -255,9 +244,12 @@ def monitoring_summary(
         bucket=bucket,
         volume=volume,
         alert_rate=alert_rate,
-        reference_alert_rate=_reference_alert_rate(settings),
-        latency=latency,
-        version_share=share.sort_values(ascending=False),
+        alerts=alerts,
+        validation_rate=_reference_alert_rate(settings),
+        latency=pd.DataFrame(
+            latency, columns=["source", "samples", "p50_ms", "p95_ms", "note"]
+        ).set_index("source"),
+        share_by_version=share.sort_values(ascending=False),
         spooled=len(status.waiting),
         set_aside=len(status.set_aside),
         alias_moves=moves,

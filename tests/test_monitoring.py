@@ -87,16 +87,17 @@ def test_monitoring_summary_volume_alerts_latency_and_versions(
     hour0, hour1 = pd.Timestamp(START), pd.Timestamp(START + timedelta(hours=1))
     assert summary.volume.loc[hour0, "cli"] == 400 and summary.volume.loc[hour0, "api"] == 0
     assert summary.volume.loc[hour1, "api"] == 50 and summary.rows == 450
-    assert summary.alert_rate.loc[hour0, "alert_rate"] == pytest.approx(3 / 400)
-    assert summary.alert_rate.loc[hour1, "alert_rate"] == pytest.approx(5 / 50)
-    latency = {s.source: s for s in summary.latency}
+    assert summary.alert_rate.loc[hour0] == pytest.approx(3 / 400)
+    assert summary.alert_rate.loc[hour1] == pytest.approx(5 / 50)
+    latency = summary.latency
     # 20 samples: the 10th (p50) ends bucket a; p95 is the 19th, 9/10 of the way across b
-    assert latency["cli"].samples == 20
-    assert latency["cli"].p50_ms == pytest.approx(EDGES[a + 1])
-    assert latency["cli"].p95_ms == pytest.approx(EDGES[b] + 0.9 * (EDGES[b + 1] - EDGES[b]))
-    assert latency["api"].p50_ms is None and latency["api"].samples == 0
-    assert summary.version_share.to_dict() == pytest.approx({2: 300 / 450, 1: 150 / 450})
-    assert summary.reference_alert_rate is None  # this registered model has no versions
+    assert latency.loc["cli", "samples"] == 20
+    assert latency.loc["cli", "p50_ms"] == pytest.approx(EDGES[a + 1])
+    assert latency.loc["cli", "p95_ms"] == pytest.approx(EDGES[b] + 0.9 * (EDGES[b + 1] - EDGES[b]))
+    assert np.isnan(latency.loc["api", "p50_ms"]) and latency.loc["api", "samples"] == 0
+    assert latency.loc["api", "note"] == "no latency recorded"
+    assert summary.share_by_version.to_dict() == pytest.approx({2: 300 / 450, 1: 150 / 450})
+    assert summary.validation_rate is None  # this registered model has no versions
     assert (summary.spooled, summary.set_aside, summary.alias_moves) == (0, 0, [])
 
     by_day = monitoring_summary(settings, start=START, end=START + timedelta(days=1), bucket="day")
