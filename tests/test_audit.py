@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -41,6 +42,7 @@ from core.audit.writer import begin_event, write_chunk
 from core.config import Settings
 from core.data import generate_transactions
 from core.db import Prediction, ScoringEvent, get_engine
+from core.drift import DriftCounts
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
 from tests.conftest import LEAD, REPO, Trained, analyst, free_port, write_old_spool_file
@@ -679,3 +681,29 @@ def test_a_refusal_at_the_last_step_sets_the_record_aside_without_hanging(
     assert pending_spool(settings) == 0
     assert len(list(failed_dir(settings).glob("*.parquet"))) == 1
     assert "out of range" in spool_status(settings).set_aside[0].reason
+
+
+def test_drift_counts_and_latency_survive_the_spool_and_its_replay(
+    trained_embedded: Trained, tmp_path: Path
+) -> None:
+    live = trained_embedded.settings
+    choice = resolve_model(live)
+    csv = tmp_path / "batch.csv"
+    generate_transactions(300, fraud_rate=0.02, seed=6).to_csv(csv, index=False)
+    database = SameDatabase(Settings(home=tmp_path / "unused"), tmp_path)  # SQLite
+    registry = {"tracking_uri": live.tracking_uri, "model_name": live.model_name}
+    database.down()
+    down = database.settings(tmp_path / "home", **registry)
+    spooled = score_file(csv, settings=down, choice=choice, source_kind="cli", actor=analyst("a"))
+    assert spooled.audit.stored == "spool"
+    database.up()
+    back = database.settings(tmp_path / "home", **registry)
+    assert replay_spool(back, actor=LEAD) == 1
+    with Session(get_engine(back)) as session:
+        event = session.scalars(
+            select(ScoringEvent).where(ScoringEvent.event_uid == spooled.audit.event_uid)
+        ).one()
+    assert event.drift_counts is not None and event.latency_ms is not None
+    counts = DriftCounts.from_json(event.drift_counts)
+    assert counts.rows == 300 and counts.columns["V14"].rows == 300
+    assert json.loads(event.latency_ms)["counts"].count(1) == 1  # one sample: the call

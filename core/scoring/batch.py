@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,8 +17,11 @@ from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import iter_transactions
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
-from core.errors import ExplanationUnavailableError
+from core.drift.counts import DriftCounts, count_rows
+from core.drift.sketch import ReferenceSketch, get_reference_sketch
+from core.errors import ExplanationUnavailableError, WorkbenchError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
+from core.monitoring import compute_latency_histogram
 from core.output import CsvSink
 from core.registry import LoadedModel, read_threshold
 from core.schema import FEATURES
@@ -34,6 +38,8 @@ from core.scoring.base import (
     score_features,
     transaction_ids,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,6 +130,10 @@ def score_file(
             (the CLI, right after :func:`resolve_model`); by default it is read now. A
             caller that keeps a ``choice`` (the app) must not pass it: thresholds change.
 
+    The audit event also stores the scored rows counted on the version's drift bins
+    (``drift_counts``; none when the version has no drift reference or it cannot be read
+    now: scoring goes on) and the call's wall time as one latency sample.
+
     Returns:
         Row accounting, alerts, the audit receipt and, unless ``out`` was given, the
         scored rows (original columns + ``fraud_probability``, ``decision``,
@@ -143,6 +153,8 @@ def score_file(
         threshold = read_threshold(settings, info)
     total: int | None = None  # counted once the file has passed its header checks
     header = event_header(choice, source_kind, actor.name, input_name, threshold=threshold)
+    sketch = get_drift_sketch(settings, choice)
+    drift: DriftCounts | None = None
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
     rejected_parts: list[pd.DataFrame] = []
@@ -158,6 +170,9 @@ def score_file(
             warnings = (*warnings, *(w for w in chunk.warnings if w not in warnings))
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
             probability, decision = score_features(choice.model, features, threshold=threshold)
+            if sketch is not None:
+                counted = count_rows(sketch, features, probability)
+                drift = counted if drift is None else drift + counted
             if total is None:
                 total = estimate_rows(source) if progress else 0
             reason_text, reason_json, unexplained = _explain_alerts(
@@ -206,7 +221,15 @@ def score_file(
             if audit is not None:
                 report(0.99, "Writing the audit log")
                 totals = {"rows_in": rows_in, "rows_scored": rows_scored, "alerts": alerts}
-                receipt = audit.finish(replace(header, **totals, rows_rejected=len(rejected)))
+                latency = compute_latency_histogram([1000 * (time.perf_counter() - start)])
+                final = replace(
+                    header,
+                    **totals,
+                    rows_rejected=len(rejected),
+                    drift_counts=drift.to_json() if drift is not None else None,
+                    latency_ms=latency.to_json(),
+                )
+                receipt = audit.finish(final)
                 audited = True
         finally:
             if sink is not None:
@@ -234,6 +257,19 @@ def score_file(
         scored=scored_frame,
         warnings=warnings,
     )
+
+
+def get_drift_sketch(settings: Settings, choice: ModelChoice) -> ReferenceSketch | None:
+    """The version's drift reference for counting scored rows, or None: without one (or
+    when the stores fail now) rows are scored all the same, without drift counts.
+
+    Any workbench error is caught, not only a store failure: a test-split reference that
+    cannot be computed (``RefusedError``) must not stop scoring either."""
+    try:
+        return get_reference_sketch(settings, choice.model.info)
+    except WorkbenchError as exc:
+        log.warning("scoring without drift counts: the drift reference is unavailable: %s", exc)
+        return None
 
 
 def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:

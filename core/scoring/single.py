@@ -3,6 +3,7 @@ and audited in one call."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,8 +15,10 @@ from core.audit import AuditReceipt, log_scoring, make_predictions_table
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import validate_records
+from core.drift.counts import count_rows
 from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Contributions, Reason, compute_reasons, reasons_to_json
+from core.monitoring import compute_latency_histogram
 from core.registry import read_threshold
 from core.schema import FEATURES, ROW
 from core.scoring.base import (
@@ -25,6 +28,7 @@ from core.scoring.base import (
     score_features,
     transaction_ids,
 )
+from core.scoring.batch import get_drift_sketch
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,16 @@ def score_record(
 ) -> SingleResult:
     """Validate, score and audit one transaction given as feature -> value.
 
+    The audit event stores the row counted on the version's drift bins (when it has a
+    drift reference) and the call's time to its decision as one latency sample.
+
     Raises:
         PermissionDenied: the actor's role may not score.
         InputError: a value is missing or bad; the message names every bad field.
         MissingThresholdError: the version has no valid threshold; nothing is scored.
     """
     require(actor, Action.SCORE)
+    start = time.perf_counter()
     threshold = read_threshold(settings, choice.model.info)
     checked = validate_records(pd.DataFrame([dict(record)], index=pd.Index([1], name=ROW)))
     if len(checked.rejected):
@@ -74,6 +82,9 @@ def score_record(
         reasons = compute_reasons(contributions, features)[0]
     except ExplanationUnavailableError as exc:  # scored and decided all the same
         problem = str(exc)
+    sketch = get_drift_sketch(settings, choice)
+    drift = count_rows(sketch, features, probability).to_json() if sketch is not None else None
+    latency = compute_latency_histogram([1000 * (time.perf_counter() - start)])
     receipt = log_scoring(
         settings,
         replace(
@@ -83,6 +94,8 @@ def score_record(
             rows_in=1,
             rows_scored=1,
             alerts=int(decision[0]),
+            drift_counts=drift,
+            latency_ms=latency.to_json(),
         ),
         make_predictions_table(
             row_number=None,
