@@ -8,6 +8,7 @@ import streamlit as st
 from app.ui import drift_view as view
 from app.ui import state
 from app.ui.compare_view import safe, upload_digest
+from core.drift import latest_event_id
 
 st.title(":material/monitoring: Drift")
 settings = state.settings()
@@ -31,7 +32,8 @@ if source == "window":
         week = (date.today() - timedelta(days=7), date.today())
         dates = right.date_input("From and to (UTC days)", value=week) or ()
     start, end, label = view.window_bounds(choice, tuple(dates))
-    reports = safe(view.window_reports, settings, start, end)
+    newest = safe(latest_event_id, settings)  # keys the caches: new traffic shows at once
+    reports = safe(view.window_reports, settings, start, end, newest)
     if reports is None:
         st.stop()
     if not reports:
@@ -51,7 +53,9 @@ if source == "window":
         with st.container(border=True):
             view.render_report(report, key=f"window_v{report.version}")
     st.subheader("PSI over time")
-    view.render_heatmap(settings, start, end, [r.version for r in reports], key="heat")
+    view.render_heatmap(
+        settings, start, end, [r.version for r in reports], newest=newest, key="heat"
+    )
 else:
     upload = st.file_uploader(
         "Transactions CSV (the schema's 30 features; Class optional)", type=["csv", "txt"]

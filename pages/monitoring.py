@@ -8,6 +8,7 @@ import streamlit as st
 from app.ui import drift_view, state
 from app.ui import monitoring_view as view
 from app.ui.compare_view import safe
+from core.drift import latest_event_id
 
 st.title(":material/speed: Monitoring")
 settings = state.settings()
@@ -26,9 +27,7 @@ if choice == "range":
 bucket = right.radio("Per", ["hour", "day"], index=1, horizontal=True)
 start, end, label = drift_view.window_bounds(choice, tuple(dates))
 
-if view.monitoring_summary is None:
-    st.info(view.MISSING, icon=":material/construction:")
-    st.stop()
-result = safe(view.summary, settings, start, end, bucket)
+newest = safe(latest_event_id, settings)
+result = safe(view.summary, settings, start, end, bucket, newest)
 if result is not None:
     view.render_summary(result)

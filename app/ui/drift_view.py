@@ -40,7 +40,10 @@ VERDICTS = {
 
 
 @st.cache_data(ttl=60, show_spinner="Summing the scoring events' drift counts...")
-def window_reports(settings: Settings, start: datetime, end: datetime) -> list[DriftReport]:
+def window_reports(
+    settings: Settings, start: datetime, end: datetime, newest: int | None
+) -> list[DriftReport]:
+    """``newest`` (core.drift.latest_event_id) keys the cache: new traffic is read at once."""
     return window_drift(settings, start=start, end=end)
 
 
@@ -54,7 +57,12 @@ def file_report(settings: Settings, digest: str, _data: bytes, name: str) -> Dri
 
 @st.cache_data(ttl=60, show_spinner="Computing PSI per period...")
 def psi_periods(
-    settings: Settings, start: datetime, end: datetime, version: int, period: str
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    version: int,
+    period: str,
+    newest: int | None = None,
 ) -> pd.DataFrame:
     return psi_by_period(settings, start=start, end=end, version=version, period=period)  # type: ignore[arg-type]
 
@@ -209,13 +217,19 @@ def render_histogram(column: ColumnDrift, *, key: str, mode: HistogramMode) -> N
 
 
 def render_heatmap(
-    settings: Settings, start: datetime, end: datetime, versions: list[int], *, key: str
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    versions: list[int],
+    *,
+    newest: int | None,
+    key: str,
 ) -> None:
     """PSI per feature and day (or week) of one version's traffic in the window."""
     left, right = st.columns(2)
     version = left.selectbox("Version", versions, key=f"{key}_version")
     period = right.radio("Period", ["day", "week"], horizontal=True, key=f"{key}_period")
-    frame = psi_periods(settings, start, end, version, period)
+    frame = psi_periods(settings, start, end, version, period, newest)
     if frame.empty:
         st.info("No scoring events with drift counts for this version in the window.")
         return

@@ -1,15 +1,8 @@
-"""The monitoring page's parts: one cached call to core.monitoring, and the figures.
-
-core/monitoring.py (``monitoring_summary``) is being written alongside this page and is not
-in this build yet; until it is, :data:`monitoring_summary` is None and the page says so
-rather than drawing anything. The attribute names used in :func:`render_summary` follow the
-issue's description of the summary and may need adapting when the module lands.
-"""
+"""The monitoring page's parts: one cached call to core.monitoring, and the figures."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,28 +10,20 @@ import streamlit as st
 
 from app.ui.compare_charts import colour
 from core.config import Settings
-
-try:  # not on main yet (issue 11): the page shows MISSING until it is
-    from core.monitoring import monitoring_summary
-except ImportError:
-    monitoring_summary = None
-
-MISSING = (
-    "**Not built yet.** The monitoring summary (volume, alert rate, latency, traffic by "
-    "version, audit spool) comes from `core/monitoring.py`, which is not in this build; "
-    "nothing is shown rather than made-up numbers."
-)
+from core.history import HistoryRow
+from core.monitoring import MonitoringSummary, monitoring_summary
 
 
 @st.cache_data(ttl=30, show_spinner="Reading the audit log...")
-def summary(settings: Settings, start: datetime, end: datetime, bucket: str) -> Any:
-    """The audit log's summary over [start, end) per hour or day (see core.monitoring)."""
-    if monitoring_summary is None:  # the page checks first; this is for other callers
-        raise RuntimeError("core.monitoring is not in this build")
+def summary(
+    settings: Settings, start: datetime, end: datetime, bucket: str, newest: int | None
+) -> MonitoringSummary:
+    """The audit log's summary over [start, end) per hour or day (see core.monitoring);
+    ``newest`` (core.drift.latest_event_id) keys the cache, so new traffic shows at once."""
     return monitoring_summary(settings, start=start, end=end, bucket=bucket)
 
 
-def _mark_moves(figure: go.Figure, moves: Any) -> go.Figure:
+def _mark_moves(figure: go.Figure, moves: list[HistoryRow]) -> go.Figure:
     """A dashed vertical line per alias move, labelled "@alias -> vN"."""
     for move in moves:
         figure.add_vline(x=move.time, line_dash="dash", line_color="#5f6368")
@@ -54,7 +39,7 @@ def _mark_moves(figure: go.Figure, moves: Any) -> go.Figure:
     return figure
 
 
-def plot_volume(volume: pd.DataFrame, moves: Any) -> go.Figure:
+def plot_volume(volume: pd.DataFrame, moves: list[HistoryRow]) -> go.Figure:
     """Rows scored per bucket, stacked by source (columns)."""
     figure = go.Figure(
         [
@@ -66,7 +51,9 @@ def plot_volume(volume: pd.DataFrame, moves: Any) -> go.Figure:
     return _mark_moves(figure, moves)
 
 
-def plot_alert_rate(rate: pd.Series, validation_rate: float | None, moves: Any) -> go.Figure:
+def plot_alert_rate(
+    rate: pd.Series, validation_rate: float | None, moves: list[HistoryRow]
+) -> go.Figure:
     """Alert rate per bucket, with the validation rate as a horizontal line."""
     figure = go.Figure(
         go.Scatter(x=rate.index, y=rate.to_numpy(), mode="lines+markers", name="alert rate")
@@ -79,21 +66,63 @@ def plot_alert_rate(rate: pd.Series, validation_rate: float | None, moves: Any) 
     return _mark_moves(figure, moves)
 
 
-def render_summary(result: Any) -> None:
-    """Draw a summary: the attribute names are those the issue describes (adapt on merge)."""
-    st.subheader("Volume")
-    st.plotly_chart(plot_volume(result.volume, result.alias_moves), width="stretch")
-    st.subheader("Alert rate")
-    st.plotly_chart(
-        plot_alert_rate(result.alert_rate, result.validation_rate, result.alias_moves),
-        width="stretch",
+def plot_latency(latency: pd.DataFrame) -> go.Figure:
+    """p50 and p95 scoring latency per source (ms, log scale)."""
+    kept = latency.dropna(subset=["p50_ms"])
+    figure = go.Figure(
+        [
+            go.Bar(x=kept.index.astype(str), y=kept[column], name=name, marker_color=colour(i))
+            for i, (column, name) in enumerate((("p50_ms", "p50"), ("p95_ms", "p95")))
+        ]
     )
-    left, right = st.columns(2)
-    left.subheader("Scoring latency")
-    left.dataframe(result.latency, width="stretch")
-    right.subheader("Traffic by version")
-    right.dataframe(result.share_by_version, width="stretch")
+    figure.update_layout(height=300, yaxis_type="log", yaxis_title="ms per scoring call")
+    return figure
+
+
+def plot_share(share: pd.Series) -> go.Figure:
+    """The share of rows scored by each model version."""
+    figure = go.Figure(
+        go.Bar(
+            x=[f"v{v}" for v in share.index],
+            y=share.to_numpy(),
+            marker_color=[colour(i) for i in range(len(share))],
+        )
+    )
+    figure.update_layout(height=300, yaxis_tickformat=".0%", yaxis_title="share of rows")
+    return figure
+
+
+def render_summary(result: MonitoringSummary) -> None:
+    """The volume, alert rate, latency, traffic by version and the audit spool."""
+    if result.rows == 0:
+        st.info(
+            "No scoring in this window: nothing to monitor. Choose a longer window.",
+            icon=":material/info:",
+        )
+    else:
+        st.subheader("Volume")
+        st.plotly_chart(plot_volume(result.volume, result.alias_moves), width="stretch")
+        st.subheader("Alert rate")
+        st.plotly_chart(
+            plot_alert_rate(result.alert_rate, result.validation_rate, result.alias_moves),
+            width="stretch",
+        )
+        if result.validation_rate is None:
+            st.caption("The live version's validation alert rate is unknown (no drift reference).")
+        if result.alias_moves:
+            st.caption("Dashed lines: alias moves (see Alias history).")
+        left, right = st.columns(2)
+        left.subheader("Scoring latency")
+        left.caption(
+            "One sample per scoring call (a form submit, a batch file, a CLI run): its whole "
+            "time. p50 / p95 read from each event's latency histogram."
+        )
+        if result.latency["p50_ms"].notna().any():
+            left.plotly_chart(plot_latency(result.latency), width="stretch")
+        left.dataframe(result.latency, width="stretch")
+        right.subheader("Traffic by version")
+        right.plotly_chart(plot_share(result.share_by_version), width="stretch")
     st.subheader("Audit spool")
     spooled, set_aside = st.columns(2)
-    spooled.metric("Spooled records", result.spooled)
-    set_aside.metric("Set aside", result.set_aside)
+    spooled.metric("Spooled records", result.spooled, help="Waiting for the database")
+    set_aside.metric("Set aside", result.set_aside, help="Refused by the database; see Home")

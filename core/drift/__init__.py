@@ -13,7 +13,13 @@ from core.drift.sketch import (
     get_reference_sketch,
 )
 from core.drift.stats import BinCounts, ColumnSketch
-from core.drift.windows import list_window_events, parse_window, psi_by_period, window_drift
+from core.drift.windows import (
+    latest_event_id,
+    list_window_events,
+    parse_window,
+    psi_by_period,
+    window_drift,
+)
 
 __all__ = [
     "SCORE",
@@ -32,6 +38,7 @@ __all__ = [
     "drift_thresholds",
     "file_drift",
     "get_reference_sketch",
+    "latest_event_id",
     "list_window_events",
     "parse_window",
     "psi_by_period",

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.audit.writer import COMPLETE
@@ -112,6 +112,24 @@ def list_window_events(
         )
         for r in rows
     ]
+
+
+def latest_event_id(settings: Settings) -> int | None:
+    """The newest complete scoring event's id for the registered model (None: none):
+    a cheap marker that changes when traffic arrives, for caches of window results.
+
+    Raises:
+        BackendError: the app database failed.
+    """
+    query = select(func.max(ScoringEvent.id)).where(
+        ScoringEvent.model_name == settings.model_name, ScoringEvent.status == COMPLETE
+    )
+    try:
+        with get_engine(settings).connect() as connection:
+            found = connection.execute(query).scalar()
+    except SQLAlchemyError as exc:
+        raise BackendError(f"reading the scoring events: {describe_error(exc)}") from exc
+    return None if found is None else int(found)
 
 
 def window_drift(

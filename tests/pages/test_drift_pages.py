@@ -80,6 +80,13 @@ def test_production_traffic_from_scoring_events(app: AppTest, trained_embedded: 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     text = _text(at)
+    print(
+        "DEBUG",
+        [i.value for i in at.info],
+        [w.value for w in at.warning],
+        [c.value for c in at.caption][:5],
+        [m.value for m in at.markdown][:8],
+    )
     assert "Drift found" in text
     assert "scoring events" in text
     flagged = next(m.value for m in at.markdown if m.value.startswith("**Flagged**"))
@@ -88,7 +95,34 @@ def test_production_traffic_from_scoring_events(app: AppTest, trained_embedded: 
     assert at.get("plotly_chart"), "the heatmap and histogram are drawn"
 
 
-def test_monitoring_page_renders(app: AppTest) -> None:
+def test_monitoring_page_shows_the_traffic_it_reads(
+    app: AppTest, trained_embedded: Trained
+) -> None:
+    settings = trained_embedded.settings
+    buffer = io.BytesIO(_drifted(1200, seed=41).to_csv(index=False).encode())
+    buffer.name = "monitored.csv"
+    score_file(
+        buffer,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("m"),
+    )
     at = _open(app, "monitoring.py")
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    headings = [h.value for h in at.subheader]
+    assert headings[:2] == ["Volume", "Alert rate"], headings
+    assert "Traffic by version" in headings and "Audit spool" in headings
+    latency = at.dataframe[0].value
+    assert "cli" in set(latency.index) and latency.loc["cli", "samples"] >= 1
+
+
+def test_monitoring_an_empty_window_says_so(app: AppTest) -> None:
+    at = _open(app, "monitoring.py")
+    at.selectbox[0].set_value("range").run()
+    at.date_input[0].set_value((date(2020, 1, 1), date(2020, 1, 7)))
+    at.run()
+    assert not at.exception and not at.error
+    assert "No scoring in this window" in at.info[0].value
+    assert [h.value for h in at.subheader] == ["Audit spool"]
