@@ -15,9 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from core.compare.evaluation import version_sampling_fraction
 from core.config import Settings
-from core.errors import InputError
 from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version, list_versions
 from core.tracking import backend_errors, get_client
 
@@ -94,13 +92,6 @@ def mlflow_version_url(settings: Settings, version: int) -> str | None:
     return f"{base}/#/models/{quote(settings.model_name)}/versions/{version}"
 
 
-def _safe_fraction(info: ModelVersionInfo) -> float | None:
-    try:
-        return version_sampling_fraction(info)
-    except InputError:  # a malformed tag is shown as unknown in the table, not an error
-        return None
-
-
 def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
     return VersionRow(
         version=info.version,
@@ -108,7 +99,7 @@ def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
         model_kind=info.tags.get("model_kind"),
         created_at=info.created_at,
         data_sha256=info.tags.get(TAG_DATA_SHA256),
-        sampling_fraction=_safe_fraction(info),
+        sampling_fraction=info.sampling_fraction,  # a malformed tag shows as unknown
         threshold=info.threshold,
         run_id=info.run_id or None,
         metrics={name: info.metrics.get(name) for name in METRICS},
