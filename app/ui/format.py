@@ -18,6 +18,18 @@ def format_metric(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def weighted_caption(fraction: float | None) -> str:
+    """What the weighted metrics beside a version's raw ones are, from its sampling fraction."""
+    if fraction is None:
+        return "No sampling fraction is stored with this version, so no weighted metrics."
+    if fraction == 1:
+        return "Sampling fraction 1: the metrics weighted to the natural prevalence are these."
+    return (
+        f"Weighted: at the natural prevalence (legitimate rows sampled at {fraction:.4g}, "
+        f"each counted {1 / fraction:,.1f} times)."
+    )
+
+
 def format_time(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
