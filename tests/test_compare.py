@@ -34,6 +34,7 @@ from core.compare import (
     param_diff,
 )
 from core.compare.bootstrap import bootstrap_average_precision
+from core.compare.prevalence import compute_calibration
 from core.compare.compare import score_evaluation
 from core.compare.versions import mlflow_version_url
 from core.config import Settings, get_settings
@@ -49,6 +50,18 @@ FRACTION = 0.5  # the fixture's data "keeps half the legitimate rows"
 
 
 # --------------------------------------------------------------------------- pure maths
+
+
+def test_calibration_bins_count_their_rows_and_frauds_unweighted() -> None:
+    # bins of width 0.1: [0.05, 0.07] in bin 0, 0.15 in 1, [0.55, 0.58] in 5, 0.95 in 9
+    labels = np.array([0, 1, 0, 0, 1, 1])
+    proba = np.array([0.05, 0.07, 0.15, 0.55, 0.58, 0.95])
+    weights = np.where(labels == 1, 1.0, 2.0)  # F = 0.5
+    got = compute_calibration(labels, proba, weights=weights)
+    assert got.rows.tolist() == [2, 1, 2, 1]
+    assert got.frauds.tolist() == [1, 0, 1, 1]
+    assert got.weight.tolist() == [3.0, 2.0, 3.0, 1.0]
+    assert got.observed.tolist() == pytest.approx([1 / 3, 0.0, 1 / 3, 1.0])
 
 
 def test_weighted_metrics_match_a_hand_computation() -> None:
