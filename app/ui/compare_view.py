@@ -11,7 +11,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from app.ui.compare_charts import Curve, plot_calibration, plot_pr_curves
+from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
 from app.ui.format import escape_markdown
 from core.compare import (
     Comparison,
@@ -219,7 +219,15 @@ def render_curves(result: Comparison, *, weighted: bool) -> None:
         point = None if rates.recall is None else (rates.recall, rates.precision)
         pr.append(Curve(f"version {c.version}", curve.recall, curve.precision, point))
         cal = c.calibration_weighted if weighted else c.calibration
-        calibration.append(Curve(f"version {c.version}", cal.predicted, cal.observed))
+        calibration.append(
+            Curve(
+                f"version {c.version}",
+                cal.predicted,
+                cal.observed,
+                rows=cal.rows,
+                frauds=cal.frauds,
+            )
+        )
     frauds, rows = result.frauds, result.rows
     prevalence = frauds / rows if rows else None
     if weighted and prevalence is not None and result.sampling_fraction < 1:
@@ -227,7 +235,10 @@ def render_curves(result: Comparison, *, weighted: bool) -> None:
     left, right = st.columns(2)
     left.markdown("**Precision-recall** (diamond: each version at its threshold)")
     left.plotly_chart(plot_pr_curves(pr, prevalence=prevalence), width="stretch")
-    right.markdown("**Calibration** (10 bins of predicted probability)")
+    right.markdown(
+        "**Calibration** (10 bins of predicted probability; marker area: the bin's rows, "
+        f"hollow: fewer than {FEW_ROWS})"
+    )
     right.plotly_chart(plot_calibration(calibration), width="stretch")
 
 
