@@ -34,8 +34,8 @@ from core.compare import (
     param_diff,
 )
 from core.compare.bootstrap import bootstrap_average_precision
-from core.compare.prevalence import compute_calibration
 from core.compare.compare import score_evaluation
+from core.compare.prevalence import compute_calibration
 from core.compare.versions import mlflow_version_url
 from core.config import Settings, get_settings
 from core.data import generate_transactions
