@@ -162,7 +162,7 @@ def plot_history_timeline(
                 textposition="top center",
                 marker={"size": 13, "color": KIND_COLOURS.get(kind, PALETTE[-1])},
                 name=kind,
-                hovertemplate="%{x}<br>%{text}",
+                hovertemplate="%{x|%Y-%m-%d %H:%M:%S}<br>%{text}",
             )
         )
     figure.update_layout(

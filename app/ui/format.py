@@ -30,8 +30,16 @@ def weighted_caption(fraction: float | None) -> str:
     )
 
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+def format_time(moment: datetime, *, seconds: bool = False) -> str:
+    """Local time to the minute (or second), with its zone: ``2025-03-01 14:02 CET``."""
+    return moment.astimezone().strftime(f"%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z")
+
+
+def text_or_dash(value: object, digits: int | None = None) -> str:
+    """A table cell: ``-`` where there is nothing (None), a float to ``digits`` decimals."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if digits is not None else str(value)
 
 
 # Characters that can start markup mid-line (emphasis, links, HTML, tables, LaTeX,
