@@ -32,6 +32,7 @@ from core.compare import (
     load_evaluation,
     paired_bootstrap_differences,
     param_diff,
+    run_leakage_checks,
 )
 from core.compare.bootstrap import bootstrap_average_precision
 from core.compare.compare import score_evaluation
@@ -339,6 +340,13 @@ def test_leakage_guard(registered: Registered) -> None:
     time_leak = check_leakage(settings, overlapping, registered.lgbm)
     assert time_leak is not None and time_leak.kind == "same_data"
     assert check_leakage(settings, uploaded, registered.forest) is None  # nothing known
+    # ... which is not "no leakage": the checks say what could be checked
+    assert run_leakage_checks(settings, split, registered.lgbm).checked == (
+        "shared_rows",
+        "same_data",
+    )
+    unknown = run_leakage_checks(settings, uploaded, registered.forest)
+    assert unknown.leakage is None and not unknown.checkable
 
     evidence = auprc_evidence(
         settings, candidate=registered.logreg, current=registered.lgbm, evaluation=uploaded
@@ -352,7 +360,7 @@ def test_leakage_guard(registered: Registered) -> None:
     )
     assert evidence["weighted"] is True and evidence["rows"] == len(labels)
     assert evidence["frauds"] == int(labels.sum())
-    assert "trained on" in evidence["leakage"]
+    assert "trained on" in evidence["leakage"] and evidence["leakage_checked"] is True
 
 
 def test_uploaded_evaluation_reports_bad_rows(tmp_path: Path, registered: Registered) -> None:

@@ -16,13 +16,13 @@ from app.ui.format import escape_markdown
 from core.compare import (
     Comparison,
     Evaluation,
-    Leakage,
+    LeakageCheck,
     VersionRow,
-    check_leakage,
     compare_versions,
     list_version_rows,
     load_evaluation,
     param_diff,
+    run_leakage_checks,
 )
 from core.config import Settings
 from core.errors import WorkbenchError
@@ -71,8 +71,8 @@ def comparison(
 @st.cache_data(ttl=600, show_spinner=False)
 def leakage(
     settings: Settings, evaluation_key: str, _evaluation: Evaluation, version: int
-) -> Leakage | None:
-    return check_leakage(settings, _evaluation, version)
+) -> LeakageCheck:
+    return run_leakage_checks(settings, _evaluation, version)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -265,12 +265,17 @@ def render_comparison(
             icon=":material/warning:",
         )
     for version in chosen:
-        leak = safe(leakage, settings, key, evaluation, version)
-        if leak is not None:
+        checks = safe(leakage, settings, key, evaluation, version)
+        if checks is not None and checks.leakage is not None:
             st.warning(
-                f"Leakage: {leak.reason}. Its metrics here are optimistic, and the AUPRC gate "
-                "blocks its promotion on these rows.",
+                f"Leakage: {checks.leakage.reason}. Its metrics here are optimistic, and the "
+                "AUPRC gate blocks its promotion on these rows.",
                 icon=":material/warning:",
+            )
+        elif checks is not None and not checks.checkable:
+            st.caption(
+                f"Version {version}: leakage could not be checked (no training provenance "
+                "stored: it was trained elsewhere, or before the workbench stored it)."
             )
 
     baseline = st.selectbox(
