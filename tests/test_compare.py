@@ -40,7 +40,7 @@ from core.compare.prevalence import compute_calibration
 from core.compare.versions import mlflow_version_url
 from core.config import Settings, get_settings
 from core.data import generate_transactions
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.registry import get_version, load_model
 from core.schema import FEATURES
 from core.tracking import get_client, point_mlflow, use_tracking
@@ -310,6 +310,21 @@ def test_mlflow_links_leave_credentials_out() -> None:
     server = Settings(tracking_uri="https://ann:secret@mlflow.example.org/base/", model_name="m")
     assert mlflow_version_url(server, 7) == "https://mlflow.example.org/base/#/models/m/versions/7"
     assert mlflow_version_url(Settings(model_name="m"), 7) is None  # SQLite: no UI to link
+
+
+def test_mlflow_links_go_to_the_public_ui_address_when_one_is_set(
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    """The UI reached elsewhere than the tracking URI (a proxy), or beside a SQLite store."""
+    workbench_env.setenv("WORKBENCH_TRACKING_URI", "http://mlflow:5000")
+    workbench_env.setenv("WORKBENCH_MLFLOW_UI_URL", "https://bob:pw@ml.example.org/mlflow/")
+    workbench_env.setenv("WORKBENCH_MODEL_NAME", "m")
+    link = "https://ml.example.org/mlflow/#/models/m/versions/7"
+    assert mlflow_version_url(get_settings(), 7) == link
+    beside_sqlite = Settings(model_name="m", mlflow_ui_url="http://127.0.0.1:5000")
+    assert mlflow_version_url(beside_sqlite, 7) == "http://127.0.0.1:5000/#/models/m/versions/7"
+    with pytest.raises(ConfigError, match="WORKBENCH_MLFLOW_UI_URL: unknown URL scheme 'ftp'"):
+        Settings(mlflow_ui_url="ftp://ml.example.org")
 
 
 def test_param_diff_shows_differences_only_when_asked(registered: Registered) -> None:

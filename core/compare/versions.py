@@ -80,11 +80,12 @@ class VersionRow:
 
 
 def mlflow_version_url(settings: Settings, version: int) -> str | None:
-    """The version's page in the MLflow UI, or None unless tracking is an http(s) server.
+    """The version's page in the MLflow UI: at ``settings.mlflow_ui_url`` when set, else at
+    the tracking URI's address when tracking is an http(s) server, else None.
 
-    User name and password in the tracking URI are left out of the link.
+    A user name and password in the address are left out of the link.
     """
-    parts = urlsplit(str(settings.tracking_uri))
+    parts = urlsplit(settings.mlflow_ui_url or str(settings.tracking_uri))
     if parts.scheme not in ("http", "https"):
         return None
     host = parts.netloc.rsplit("@", 1)[-1]
