@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -150,16 +152,128 @@ def failures() -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
-    """A rich progress bar on stderr, or None (callers then skip progress work entirely)."""
+def progress_bar(
+    enabled: bool, *, plain: bool = False
+) -> Iterator[Callable[[float, str], None] | None]:
+    """A rich progress bar on stderr, or None (callers then skip progress work entirely).
+
+    Args:
+        enabled: draw the bar (stderr is a terminal).
+        plain: when not ``enabled``, print one plain line per step on stderr instead
+            (elapsed seconds, percent, step), for a long command whose output is piped or
+            logged, where a bar is not drawn and silence would look like a hang.
+    """
     if not enabled:
-        yield None
+        yield _plain_progress() if plain else None
         return
     with Progress(
         TextColumn("{task.description:<48}"), BarColumn(), TimeElapsedColumn(), console=err
     ) as bar:
         task = bar.add_task("Starting", total=1.0)
         yield lambda fraction, message: bar.update(task, completed=fraction, description=message)
+
+
+def metric_text(value: float | None, digits: int = 4) -> str:
+    """A metric for display: ``digits`` decimals, or ``n/a`` where none is stored."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fraction_text(fraction: float | None) -> str:
+    """A sampling fraction for display (``1``, ``0.0173``), or ``n/a`` where none is stored."""
+    return "n/a" if fraction is None else f"{fraction:.4g}"
+
+
+def weighted_auprc_text(metrics: dict[str, float], fraction: float | None) -> str:
+    """The weighted AUPRC to print after the raw one, e.g. ``weighted 0.7600 at sampling
+    fraction 0.0173``. At fraction 1 the weighted figures are the raw ones, which it says
+    instead of repeating them; where no fraction is stored it says so."""
+    if fraction is None:
+        return "weighted n/a: no sampling fraction stored"
+    if fraction == 1.0:
+        return "weighted = raw: sampling fraction 1"
+    weighted = metric_text(metrics.get("weighted_auprc"))
+    return f"weighted {weighted} at sampling fraction {fraction_text(fraction)}"
+
+
+def weighted_metrics_line(settings: Settings, version: int, fraction: float) -> str:
+    """``workbench train``'s line of test metrics weighted to the natural prevalence, read
+    back from the version's run; at fraction 1 they are the raw ones, which it says.
+
+    A registry that stops answering after the version was registered costs the line, with
+    a warning, not the command: the version exists."""
+    if fraction == 1.0:
+        return "  sampling fraction 1: weighted metrics = raw (the data keeps every row)"
+    from core.registry import get_version
+
+    try:
+        m = get_version(settings, version).metrics
+    except WorkbenchError as exc:
+        print_warning(f"weighted metrics not shown: {exc}")
+        return f"  sampling fraction {fraction_text(fraction)}: weighted metrics not read"
+    return (
+        f"  weighted (sampling fraction {fraction_text(fraction)}): "
+        f"AUPRC {metric_text(m.get('weighted_auprc'))}  "
+        f"precision {metric_text(m.get('weighted_precision'), 3)}  "
+        f"F1 {metric_text(m.get('weighted_f1'), 3)}  "
+        f"Brier {metric_text(m.get('weighted_brier'), 5)}  "
+        f"alerts/10k {metric_text(m.get('weighted_alerts_per_10k'), 1)} "
+        f"(raw {metric_text(m.get('alerts_per_10k'), 1)})"
+    )
+
+
+def _plain_progress() -> Callable[[float, str], None]:
+    started = time.monotonic()
+    last = {"message": ""}
+
+    def report(fraction: float, message: str) -> None:
+        if message == last["message"]:  # a step reporting more progress: still one line
+            return
+        last["message"] = message
+        elapsed = time.monotonic() - started
+        err.print(f"[{elapsed:4.0f} s] {fraction:4.0%} {message}", highlight=False, markup=False)
+
+    return report
+
+
+# What MLflow's registry prints (not logs) while registering a version; our commands say
+# what they registered themselves.
+_REGISTRY_PRINTS = re.compile(
+    r"Successfully registered model '|Registered model .* already exists\. Creating a new "
+    r"version|Created version '\d+' of model '"
+)
+
+
+@contextmanager
+def quiet_mlflow_prints() -> Iterator[None]:
+    """Drop the lines MLflow's registry prints on stderr while registering a version.
+
+    "Successfully registered model ..." and "Created version '1' of model ..." are
+    ``print``s (``mlflow.utils.logging_utils.eprint``) into the stream MLflow's loggers
+    also write to; no logger level reaches them, and disabling that stream does not hold
+    (MLflow re-enables it after logging a model) and would hide MLflow's warnings too. So
+    for the block the stream drops those lines, each with its line end, and passes
+    everything else through.
+    """
+    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM as stream
+
+    write = stream.write
+    dropped = {"line": False}
+
+    def filtered(text: str) -> None:
+        if _REGISTRY_PRINTS.match(text):
+            dropped["line"] = True  # print() writes the line end next, on its own
+            return
+        if dropped["line"] and text == "\n":
+            dropped["line"] = False
+            return
+        dropped["line"] = False
+        write(text)
+
+    setattr(stream, "write", filtered)  # noqa: B010 (an instance attribute, for the block)
+    try:
+        yield
+    finally:
+        del stream.write
 
 
 @contextmanager

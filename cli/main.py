@@ -25,13 +25,18 @@ from cli.common import (
     EXIT_BACKEND,
     PlainErrorsGroup,
     failures,
+    fraction_text,
     load_actor,
     load_settings,
+    metric_text,
     print_error,
     print_warning,
     progress_bar,
+    quiet_mlflow_prints,
     set_actor_name,
     start_up,
+    weighted_auprc_text,
+    weighted_metrics_line,
 )
 from cli.drift import drift
 from cli.lifecycle import register as register_lifecycle
@@ -81,7 +86,7 @@ def train(
         from core.training import train_from_csv
 
     settings = load_settings()
-    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
+    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report, quiet_mlflow_prints():
         result = train_from_csv(
             data,
             settings=settings,
@@ -98,7 +103,8 @@ def train(
         f"{result.model_name} version {result.version} ({result.model_kind}), run {result.run_id}\n"
         f"  test AUPRC {m.auprc:.4f}  ROC-AUC {m.roc_auc:.4f}  Brier {m.brier:.5f}\n"
         f"  at threshold {m.threshold:.4f}: precision {m.precision:.3f}  recall {m.recall:.3f}"
-        f"  F1 {m.f1:.3f}  precision@{m.k} {m.precision_at_k:.3f}"
+        f"  F1 {m.f1:.3f}  precision@{m.k} {m.precision_at_k:.3f}\n"
+        + weighted_metrics_line(settings, result.version, sampling_fraction)
         + (f"\n  alias {result.alias_set} -> version {result.version}" if result.alias_set else "")
     )
 
@@ -166,7 +172,12 @@ def bootstrap(
             "an ML lead can train one from the app or the command line"
         )
         return
-    with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
+    # plain lines when not on a terminal: `make run` would otherwise be silent for minutes
+    with (
+        failures(),
+        progress_bar(enabled=sys.stderr.isatty(), plain=True) as report,
+        quiet_mlflow_prints(),
+    ):
         result = ensure_demo_model(settings, rows=rows, progress=report, actor=actor)
     if result is None:
         typer.echo(f"live model {settings.model_name}@{settings.live_alias} already set")
@@ -197,6 +208,7 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                     "alias": settings.live_alias,
                     "version": info.version,
                     "metrics": info.metrics,
+                    "sampling_fraction": info.sampling_fraction,
                     "created_at": info.created_at.isoformat(),
                 }
             except NotFoundError:
@@ -209,8 +221,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                 f"{'ok  ' if c.ok else 'FAIL'} {c.name:<16} {c.url}  {'' if c.ok else c.message}"
             )
         if live is not None:
-            auprc = live["metrics"].get("auprc")  # type: ignore[attr-defined]
-            shown = f"test AUPRC {auprc:.4f}, " if auprc is not None else ""
+            metrics: dict[str, float] = live["metrics"]  # type: ignore[assignment]
+            weighted = weighted_auprc_text(metrics, live["sampling_fraction"])  # type: ignore[arg-type]
+            auprc = metrics.get("auprc")
+            shown = f"test AUPRC {auprc:.4f} ({weighted}), " if auprc is not None else ""
             typer.echo(
                 f"live model: {live['name']}@{live['alias']} -> version {live['version']} "
                 f"({shown}registered {live['created_at']})"
@@ -242,6 +256,7 @@ def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                         "model_kind": v.model_kind,
                         "threshold": v.threshold,
                         "metrics": v.metrics,
+                        "sampling_fraction": v.sampling_fraction,
                         "run_id": v.run_id,
                         "created_at": v.created_at.isoformat(),
                     }
@@ -250,9 +265,13 @@ def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             )
         )
         return
-    for v in found:
+    for v in found:  # weighted: at the natural prevalence; at sampling fraction 1, = raw
+        weighted = (
+            "= raw" if v.sampling_fraction == 1.0 else metric_text(v.metrics.get("weighted_auprc"))
+        )
         typer.echo(
-            f"v{v.version:<4} {v.model_kind:<9} AUPRC {v.metrics.get('auprc', float('nan')):.4f}  "
+            f"v{v.version:<4} {v.model_kind:<9} AUPRC {metric_text(v.metrics.get('auprc')):<6}  "
+            f"weighted {weighted:<6}  F {fraction_text(v.sampling_fraction):<7} "
             f"threshold {v.threshold_text:<8} {','.join(v.aliases)}"
         )
 

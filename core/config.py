@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="S3 endpoint for non-AWS object stores (SeaweedFS, MinIO)."
     )
+    mlflow_ui_url: str | None = Field(
+        default=None,
+        description="The MLflow UI's address for links (http(s)), where people reach it at "
+        "another address than the tracking URI's, or tracking is not a server; default: "
+        "the tracking URI's, when it is an MLflow server.",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the app database; default: SQLite file under home.",
@@ -245,6 +251,8 @@ class Settings(BaseSettings):
         _check_scheme("WORKBENCH_TRACKING_URI", self.tracking_uri, TRACKING_SCHEMES)
         _check_scheme("WORKBENCH_ARTIFACT_ROOT", self.artifact_root, ARTIFACT_SCHEMES)
         _check_scheme("WORKBENCH_DATABASE_URL", self.database_url, DATABASE_SCHEMES)
+        if self.mlflow_ui_url is not None:
+            _check_scheme("WORKBENCH_MLFLOW_UI_URL", self.mlflow_ui_url, ("http", "https"))
         self.artifact_root = self.artifact_root.rstrip("/")
         return self
 

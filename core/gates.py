@@ -75,6 +75,9 @@ class AuprcEvidence:
         weighted: whether the AUPRCs are weighted to the natural prevalence.
         leakage: why the rows overlap the candidate's training data, if they do (the
             gate then fails with this text); None when no overlap was found.
+        leakage_checked: False when the candidate stores no training provenance to
+            check against (trained elsewhere, or before it was stored): the gate then
+            says so instead of implying the rows are leak-free, and does not block.
     """
 
     candidate_auprc: float
@@ -84,6 +87,7 @@ class AuprcEvidence:
     frauds: int
     weighted: bool = False
     leakage: str | None = None
+    leakage_checked: bool = True
 
 
 def compute_auprc_evidence(
@@ -148,11 +152,16 @@ def check_auprc(evidence: AuprcEvidence, *, tolerance: float) -> GateResult:
         return GateResult(GATE_AUPRC, False, f"no fraud {where}: AUPRC is undefined")
     passed = evidence.candidate_auprc >= evidence.current_auprc - tolerance
     relation = ">=" if passed else "<"
+    unchecked = (
+        ""
+        if evidence.leakage_checked
+        else "; leakage not checkable (no training provenance stored)"
+    )
     return GateResult(
         GATE_AUPRC,
         passed,
         f"candidate {evidence.candidate_auprc:.4f} {relation} current "
-        f"{evidence.current_auprc:.4f} - tolerance {tolerance:g} {where}",
+        f"{evidence.current_auprc:.4f} - tolerance {tolerance:g} {where}{unchecked}",
     )
 
 

@@ -30,6 +30,8 @@ TAG_THRESHOLD = "threshold"
 TAG_MODEL_KIND = "model_kind"
 TAG_DATA_SHA256 = "data_sha256"
 TAG_TRAINED_BY = "trained_by"
+TAG_SAMPLING_FRACTION = "sampling_fraction"
+"""Version tag (and run parameter) holding the legitimate-row sampling fraction."""
 
 
 class MissingThresholdError(InputError):
@@ -82,6 +84,20 @@ class ModelVersionInfo:
         """Registered from outside the workbench (a notebook): none of the tags our training
         writes with every version, so no test split or training statistics either."""
         return TAG_MODEL_KIND not in self.tags and TAG_DATA_SHA256 not in self.tags
+
+    @property
+    def sampling_fraction(self) -> float | None:
+        """The training data's legitimate-row sampling fraction, for display: None when
+        not stored (trained elsewhere, or before it was) or not a fraction in (0, 1].
+
+        ``core.compare.evaluation.version_sampling_fraction`` is the strict reading (a
+        malformed tag is an error there, where weights are computed with it).
+        """
+        try:
+            value = float(self.tags[TAG_SAMPLING_FRACTION])
+        except (KeyError, ValueError):
+            return None
+        return value if 0.0 < value <= 1.0 else None  # also None for NaN
 
     @property
     def threshold_text(self) -> str:

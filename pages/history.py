@@ -1,7 +1,6 @@
 """Alias history: where each alias points, who moved it, when and why; rollback for ML
 leads. Moves made directly in MLflow are recorded here as external when the page reads."""
 
-import pandas as pd
 import streamlit as st
 
 from app.ui import lifecycle_view, state
@@ -60,15 +59,14 @@ if rows:
         else " -> ".join("unset" if v is None else f"v{v}" for v in (r.from_version, r.to_version))
         for r in rows
     ]
+    local = [r.time.astimezone() for r in rows]  # the zone the table's times are in
     st.plotly_chart(
-        plot_history_timeline([r.time for r in rows], lanes, [r.kind for r in rows], texts),
+        plot_history_timeline(
+            [t.replace(tzinfo=None) for t in local], lanes, [r.kind for r in rows], texts
+        ),
         width="stretch",
     )
-    table = pd.DataFrame.from_records([r.as_json() for r in rows]).drop(columns=["gates"])
-    table["gates"] = [
-        ", ".join(f"{g.name} {'passed' if g.passed else 'FAILED'}" for g in r.gates) for r in rows
-    ]
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(lifecycle_view.history_table(rows), hide_index=True, width="stretch")
     st.download_button(
         "Download the history (CSV)",
         history_csv(rows),

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.ui import state
 from app.ui.auth import exposed_without_sign_in
-from app.ui.format import HEADLINE_METRICS, format_metric, format_time
+from app.ui.format import HEADLINE_METRICS, format_metric, format_time, weighted_caption
 from core.audit import replay_spool, retry_failed, spool_status
 from core.auth import Action
 from core.bootstrap import ensure_demo_model
@@ -144,7 +144,16 @@ st.markdown(
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
     column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
-st.caption(f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline.")
+fraction = live.sampling_fraction
+if fraction is not None and fraction < 1:
+    columns = st.columns(len(HEADLINE_METRICS))
+    for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
+        value = live.metrics.get(f"weighted_{key}")
+        column.metric(f"{label} (weighted)", format_metric(value, 4 if key == "brier" else 3))
+st.caption(
+    f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline. "
+    + weighted_caption(fraction)
+)
 
 with st.expander("All versions", icon=":material/list:"):
     st.dataframe(
@@ -155,7 +164,9 @@ with st.expander("All versions", icon=":material/list:"):
                     "Aliases": ", ".join(v.aliases),
                     "Kind": v.model_kind,
                     "AUPRC": v.metrics.get("auprc"),
+                    "AUPRC (weighted)": v.metrics.get("weighted_auprc"),
                     "ROC-AUC": v.metrics.get("roc_auc"),
+                    "Sampling fraction": v.sampling_fraction,
                     "Threshold": v.threshold,
                     "Created": format_time(v.created_at),
                 }

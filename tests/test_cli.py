@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -700,3 +701,52 @@ def test_score_warns_about_rows_scored_despite_a_bad_label(
         "ignored (row 5: 'yes' is not a number)"
     ) in result.stderr
     assert "20 rows: 20 scored, 0 rejected" in result.stdout
+
+
+REGISTRY_PRINTS = ("Successfully registered model", "Created version", "already exists")
+
+
+def test_human_outputs_show_the_weighted_auprc_beside_the_raw_one(
+    home: Settings, tiny_csv: Path
+) -> None:
+    """train, versions and status: weighted at F < 1; "= raw" at F = 1 (nothing to weigh)."""
+    from core.registry import list_versions
+
+    sampled = _invoke(home, "train", "--data", str(tiny_csv), "--sampling-fraction", "0.5")
+    assert sampled.exit_code == 0, sampled.output
+    # MLflow's registry prints its own "registered" lines; the command says it once, itself
+    assert not [p for p in REGISTRY_PRINTS if p in sampled.stderr], sampled.stderr
+    full = _invoke(home, "train", "--data", str(tiny_csv))
+    assert full.exit_code == 0 and not [p for p in REGISTRY_PRINTS if p in full.stderr]
+
+    stored = {v.version: v.metrics for v in list_versions(home)}
+    raw, weighted = stored[1]["auprc"], stored[1]["weighted_auprc"]
+    # legitimate rows counted twice: precision, hence AUPRC, must drop
+    assert weighted < raw - 1e-3
+    assert f"weighted (sampling fraction 0.5): AUPRC {weighted:.4f}" in sampled.stdout
+    assert "sampling fraction 1: weighted metrics = raw" in full.stdout
+
+    lines = _invoke(home, "versions").stdout.splitlines()
+    assert f"AUPRC {stored[2]['auprc']:.4f}  weighted = raw   F 1 " in lines[0]
+    assert f"AUPRC {raw:.4f}  weighted {weighted:.4f}  F 0.5 " in lines[1]
+    status = _invoke(home, "status").stdout  # the live alias is on version 1 (the first)
+    assert f"test AUPRC {raw:.4f} (weighted {weighted:.4f} at sampling fraction 0.5)" in status
+    listed = json.loads(_invoke(home, "versions", "--json").stdout)
+    assert [v["sampling_fraction"] for v in listed] == [1.0, 0.5]
+
+
+def test_bootstrap_prints_one_plain_line_per_step_when_not_on_a_terminal(
+    home: Settings,
+) -> None:
+    """`make run` in a log or a pipe: no bar is drawn, so plain lines say what is going on."""
+    result = runner.invoke(
+        app, ["bootstrap", "--rows", "20000"], env=settings_env(home), catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    steps = result.stderr.splitlines()
+    assert len(steps) >= 5, result.stderr
+    assert all(re.fullmatch(r"\[ *\d+ s\] +\d+% \S.*", line) for line in steps), steps
+    assert any("Generating 20,000 synthetic transactions" in line for line in steps)
+    assert steps[-1].endswith("100% Registered fraud-detector version 1")
+    assert not [p for p in REGISTRY_PRINTS if p in result.stderr]
+    assert "demo model fraud-detector version 1 trained" in result.stdout

@@ -32,13 +32,15 @@ from core.compare import (
     load_evaluation,
     paired_bootstrap_differences,
     param_diff,
+    run_leakage_checks,
 )
 from core.compare.bootstrap import bootstrap_average_precision
 from core.compare.compare import score_evaluation
+from core.compare.prevalence import compute_calibration
 from core.compare.versions import mlflow_version_url
 from core.config import Settings, get_settings
 from core.data import generate_transactions
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.registry import get_version, load_model
 from core.schema import FEATURES
 from core.tracking import get_client, point_mlflow, use_tracking
@@ -49,6 +51,18 @@ FRACTION = 0.5  # the fixture's data "keeps half the legitimate rows"
 
 
 # --------------------------------------------------------------------------- pure maths
+
+
+def test_calibration_bins_count_their_rows_and_frauds_unweighted() -> None:
+    # bins of width 0.1: [0.05, 0.07] in bin 0, 0.15 in 1, [0.55, 0.58] in 5, 0.95 in 9
+    labels = np.array([0, 1, 0, 0, 1, 1])
+    proba = np.array([0.05, 0.07, 0.15, 0.55, 0.58, 0.95])
+    weights = np.where(labels == 1, 1.0, 2.0)  # F = 0.5
+    got = compute_calibration(labels, proba, weights=weights)
+    assert got.rows.tolist() == [2, 1, 2, 1]
+    assert got.frauds.tolist() == [1, 0, 1, 1]
+    assert got.weight.tolist() == [3.0, 2.0, 3.0, 1.0]
+    assert got.observed.tolist() == pytest.approx([1 / 3, 0.0, 1 / 3, 1.0])
 
 
 def test_weighted_metrics_match_a_hand_computation() -> None:
@@ -298,6 +312,21 @@ def test_mlflow_links_leave_credentials_out() -> None:
     assert mlflow_version_url(Settings(model_name="m"), 7) is None  # SQLite: no UI to link
 
 
+def test_mlflow_links_go_to_the_public_ui_address_when_one_is_set(
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    """The UI reached elsewhere than the tracking URI (a proxy), or beside a SQLite store."""
+    workbench_env.setenv("WORKBENCH_TRACKING_URI", "http://mlflow:5000")
+    workbench_env.setenv("WORKBENCH_MLFLOW_UI_URL", "https://bob:pw@ml.example.org/mlflow/")
+    workbench_env.setenv("WORKBENCH_MODEL_NAME", "m")
+    link = "https://ml.example.org/mlflow/#/models/m/versions/7"
+    assert mlflow_version_url(get_settings(), 7) == link
+    beside_sqlite = Settings(model_name="m", mlflow_ui_url="http://127.0.0.1:5000")
+    assert mlflow_version_url(beside_sqlite, 7) == "http://127.0.0.1:5000/#/models/m/versions/7"
+    with pytest.raises(ConfigError, match="WORKBENCH_MLFLOW_UI_URL: unknown URL scheme 'ftp'"):
+        Settings(mlflow_ui_url="ftp://ml.example.org")
+
+
 def test_param_diff_shows_differences_only_when_asked(registered: Registered) -> None:
     settings = registered.settings
     pair = [registered.lgbm, registered.logreg]
@@ -326,6 +355,13 @@ def test_leakage_guard(registered: Registered) -> None:
     time_leak = check_leakage(settings, overlapping, registered.lgbm)
     assert time_leak is not None and time_leak.kind == "same_data"
     assert check_leakage(settings, uploaded, registered.forest) is None  # nothing known
+    # ... which is not "no leakage": the checks say what could be checked
+    assert run_leakage_checks(settings, split, registered.lgbm).checked == (
+        "shared_rows",
+        "same_data",
+    )
+    unknown = run_leakage_checks(settings, uploaded, registered.forest)
+    assert unknown.leakage is None and not unknown.checkable
 
     evidence = auprc_evidence(
         settings, candidate=registered.logreg, current=registered.lgbm, evaluation=uploaded
@@ -339,7 +375,7 @@ def test_leakage_guard(registered: Registered) -> None:
     )
     assert evidence["weighted"] is True and evidence["rows"] == len(labels)
     assert evidence["frauds"] == int(labels.sum())
-    assert "trained on" in evidence["leakage"]
+    assert "trained on" in evidence["leakage"] and evidence["leakage_checked"] is True
 
 
 def test_uploaded_evaluation_reports_bad_rows(tmp_path: Path, registered: Registered) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -30,6 +31,7 @@ from core.models import LightGBMModel
 from core.reference import ReferenceStats
 from core.registry import (
     MissingThresholdError,
+    ModelVersionInfo,
     get_alias_version,
     get_version,
     get_version_by_alias,
@@ -471,3 +473,30 @@ def test_an_unreachable_registry_writes_no_history(tmp_path: Path) -> None:
     with pytest.raises(BackendError):
         set_alias(settings, version=1, alias="champion", actor=LEAD, reason="r", kind="promote")
     assert _alias_events(settings, "champion") == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "shown"),
+    [
+        ("0.25", 0.25),
+        ("1.0", 1.0),
+        (None, None),
+        ("0", None),
+        ("1.5", None),
+        ("nan", None),
+        ("x", None),
+    ],
+)
+def test_a_versions_sampling_fraction_for_display(tag: str | None, shown: float | None) -> None:
+    """Unknown (absent or not a fraction in (0, 1]) is None: shown as n/a, never an error."""
+    info = ModelVersionInfo(
+        name="m",
+        version=1,
+        run_id="",
+        aliases=(),
+        threshold=None,
+        model_kind="unknown",
+        created_at=datetime.now(UTC),
+        tags={} if tag is None else {"sampling_fraction": tag},
+    )
+    assert info.sampling_fraction == shown

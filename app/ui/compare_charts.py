@@ -14,12 +14,34 @@ PALETTE = ["#1a73e8", "#b3261e", "#188038", "#e37400", "#9334e6", "#12b5cb", "#5
 
 @dataclass(frozen=True)
 class Curve:
-    """One version's curve: x and y arrays, with the operating point (None: no threshold)."""
+    """One version's curve: x and y arrays, with the operating point (None: no threshold)
+    and, for calibration, the rows and frauds in each bin."""
 
     label: str
     x: np.ndarray
     y: np.ndarray
     point: tuple[float, float] | None = None
+    rows: np.ndarray | None = None
+    frauds: np.ndarray | None = None
+
+
+FEW_ROWS = 30
+"""A calibration bin with fewer rows is drawn hollow: its observed rate is too noisy to read."""
+
+
+def _bin_markers(curve: Curve, colour_: str) -> tuple[dict[str, object], np.ndarray | None]:
+    """Markers sized by each bin's rows (area ~ rows), hollow below ``FEW_ROWS``, and the
+    hover's per-bin counts."""
+    if curve.rows is None:
+        return {"color": colour_}, None
+    rows = np.asarray(curve.rows, dtype=float)
+    frauds = np.zeros_like(rows) if curve.frauds is None else np.asarray(curve.frauds, float)
+    size = 6 + 14 * np.sqrt(rows / max(rows.max(initial=0.0), 1.0))
+    symbol = np.where(rows < FEW_ROWS, "circle-open", "circle")
+    return (
+        {"color": colour_, "size": size, "symbol": symbol, "line": {"width": 2}},
+        np.column_stack([rows, frauds]),
+    )
 
 
 def colour(i: int) -> str:
@@ -72,7 +94,11 @@ def plot_pr_curves(curves: Sequence[Curve], *, prevalence: float | None = None) 
 
 
 def plot_calibration(curves: Sequence[Curve]) -> go.Figure:
-    """Observed fraud rate (y) against mean predicted probability (x) per bin and version."""
+    """Observed fraud rate (y) against mean predicted probability (x) per bin and version.
+
+    Where a curve has its bins' counts, each marker's area follows the bin's rows, a bin
+    of fewer than ``FEW_ROWS`` rows is hollow, and the hover gives rows and frauds.
+    """
     figure = go.Figure(
         go.Scatter(
             x=[0, 1],
@@ -83,6 +109,10 @@ def plot_calibration(curves: Sequence[Curve]) -> go.Figure:
         )
     )
     for i, curve in enumerate(curves):
+        marker, counts = _bin_markers(curve, colour(i))
+        counted = (
+            "" if counts is None else "<br>%{customdata[0]:,.0f} rows, %{customdata[1]:,.0f} frauds"
+        )
         figure.add_trace(
             go.Scatter(
                 x=curve.x,
@@ -90,7 +120,9 @@ def plot_calibration(curves: Sequence[Curve]) -> go.Figure:
                 mode="lines+markers",
                 name=curve.label,
                 line={"color": colour(i)},
-                hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}",
+                marker=marker,
+                customdata=counts,
+                hovertemplate="predicted %{x:.3f}<br>observed %{y:.3f}" + counted,
             )
         )
     figure.update_layout(
@@ -130,7 +162,7 @@ def plot_history_timeline(
                 textposition="top center",
                 marker={"size": 13, "color": KIND_COLOURS.get(kind, PALETTE[-1])},
                 name=kind,
-                hovertemplate="%{x}<br>%{text}",
+                hovertemplate="%{x|%Y-%m-%d %H:%M:%S}<br>%{text}",
             )
         )
     figure.update_layout(

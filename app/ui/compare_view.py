@@ -11,18 +11,18 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from app.ui.compare_charts import Curve, plot_calibration, plot_pr_curves
+from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
 from app.ui.format import escape_markdown
 from core.compare import (
     Comparison,
     Evaluation,
-    Leakage,
+    LeakageCheck,
     VersionRow,
-    check_leakage,
     compare_versions,
     list_version_rows,
     load_evaluation,
     param_diff,
+    run_leakage_checks,
 )
 from core.config import Settings
 from core.errors import WorkbenchError
@@ -71,8 +71,8 @@ def comparison(
 @st.cache_data(ttl=600, show_spinner=False)
 def leakage(
     settings: Settings, evaluation_key: str, _evaluation: Evaluation, version: int
-) -> Leakage | None:
-    return check_leakage(settings, _evaluation, version)
+) -> LeakageCheck:
+    return run_leakage_checks(settings, _evaluation, version)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -219,7 +219,15 @@ def render_curves(result: Comparison, *, weighted: bool) -> None:
         point = None if rates.recall is None else (rates.recall, rates.precision)
         pr.append(Curve(f"version {c.version}", curve.recall, curve.precision, point))
         cal = c.calibration_weighted if weighted else c.calibration
-        calibration.append(Curve(f"version {c.version}", cal.predicted, cal.observed))
+        calibration.append(
+            Curve(
+                f"version {c.version}",
+                cal.predicted,
+                cal.observed,
+                rows=cal.rows,
+                frauds=cal.frauds,
+            )
+        )
     frauds, rows = result.frauds, result.rows
     prevalence = frauds / rows if rows else None
     if weighted and prevalence is not None and result.sampling_fraction < 1:
@@ -227,7 +235,10 @@ def render_curves(result: Comparison, *, weighted: bool) -> None:
     left, right = st.columns(2)
     left.markdown("**Precision-recall** (diamond: each version at its threshold)")
     left.plotly_chart(plot_pr_curves(pr, prevalence=prevalence), width="stretch")
-    right.markdown("**Calibration** (10 bins of predicted probability)")
+    right.markdown(
+        "**Calibration** (10 bins of predicted probability; marker area: the bin's rows, "
+        f"hollow: fewer than {FEW_ROWS})"
+    )
     right.plotly_chart(plot_calibration(calibration), width="stretch")
 
 
@@ -254,12 +265,17 @@ def render_comparison(
             icon=":material/warning:",
         )
     for version in chosen:
-        leak = safe(leakage, settings, key, evaluation, version)
-        if leak is not None:
+        checks = safe(leakage, settings, key, evaluation, version)
+        if checks is not None and checks.leakage is not None:
             st.warning(
-                f"Leakage: {leak.reason}. Its metrics here are optimistic, and the AUPRC gate "
-                "blocks its promotion on these rows.",
+                f"Leakage: {checks.leakage.reason}. Its metrics here are optimistic, and the "
+                "AUPRC gate blocks its promotion on these rows.",
                 icon=":material/warning:",
+            )
+        elif checks is not None and not checks.checkable:
+            st.caption(
+                f"Version {version}: leakage could not be checked (no training provenance "
+                "stored: it was trained elsewhere, or before the workbench stored it)."
             )
 
     baseline = st.selectbox(

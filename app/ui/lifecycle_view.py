@@ -6,10 +6,11 @@ the buttons are hidden from analysts, and core refuses them anyway.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app.ui import compare_view, state
-from app.ui.format import escape_markdown
+from app.ui.format import escape_markdown, format_time, text_or_dash
 from core.aliases import check_alias_name
 from core.auth import Actor
 from core.compare import Comparison, Evaluation
@@ -79,6 +80,34 @@ def gate_lines(results: tuple[GateResult, ...] | tuple[object, ...]) -> str:
         icon = ":material/check_circle:" if g.passed else ":material/cancel:"  # type: ignore[attr-defined]
         lines.append(f"- {icon} **{g.name}**: {escape_markdown(g.detail)}")  # type: ignore[attr-defined]
     return "\n".join(lines)
+
+
+def history_table(rows: list[HistoryRow]) -> pd.DataFrame:
+    """The history as the page shows it: local times to the second, ``-`` where a field
+    does not apply (no role recorded, no earlier version, no threshold). The CSV download
+    keeps core's full values (``core.history.history_csv``)."""
+    return pd.DataFrame.from_records(
+        [
+            {
+                "time": format_time(r.time, seconds=True),
+                "actor": r.actor,
+                "role": text_or_dash(r.role),
+                "kind": r.kind,
+                "alias": text_or_dash(r.alias and f"@{r.alias}"),
+                "from version": text_or_dash(r.from_version),
+                "to version": text_or_dash(r.to_version),
+                "threshold": text_or_dash(r.threshold, 4),
+                "old threshold": text_or_dash(r.old_threshold, 4),
+                "reason": r.reason or "-",
+                "gates": ", ".join(
+                    f"{g.name} {'passed' if g.passed else 'FAILED'}" for g in r.gates
+                )
+                or "-",
+                "status": r.status,
+            }
+            for r in rows
+        ]
+    )
 
 
 @st.dialog("Promote a version", width="large", on_dismiss=_dismiss)

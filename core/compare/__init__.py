@@ -11,7 +11,13 @@
 from core.compare.bootstrap import Interval, paired_bootstrap_differences
 from core.compare.compare import Comparison, VersionComparison, compare_versions
 from core.compare.evaluation import Evaluation, load_evaluation
-from core.compare.leakage import Leakage, auprc_evidence, check_leakage
+from core.compare.leakage import (
+    Leakage,
+    LeakageCheck,
+    auprc_evidence,
+    check_leakage,
+    run_leakage_checks,
+)
 from core.compare.prevalence import (
     PrevalenceMetrics,
     RateMetrics,
@@ -25,6 +31,7 @@ __all__ = [
     "Evaluation",
     "Interval",
     "Leakage",
+    "LeakageCheck",
     "PrevalenceMetrics",
     "RateMetrics",
     "VersionComparison",
@@ -38,4 +45,5 @@ __all__ = [
     "load_evaluation",
     "paired_bootstrap_differences",
     "param_diff",
+    "run_leakage_checks",
 ]

@@ -10,7 +10,10 @@ fed that number passes a model it should block. Checks, strongest first:
    that file, uploaded again.
 
 Versions trained before the provenance was stored, or elsewhere, are checked with what
-they have; with nothing stored, nothing can be found (None).
+they have; with nothing stored, nothing can be checked. :func:`run_leakage_checks` says
+which checks were made (``LeakageCheck.checkable``), so "no overlap found" is never
+claimed for a version that could not be checked; :func:`check_leakage` gives the overlap
+alone.
 """
 
 from __future__ import annotations
@@ -56,6 +59,26 @@ class Leakage:
     kind: Literal["shared_rows", "same_data"]
     reason: str
     shared_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class LeakageCheck:
+    """What the leakage guard could check for one version, and what it found.
+
+    Attributes:
+        leakage: the overlap found, or None.
+        checked: the checks that could be made (``shared_rows``: the training rows'
+            hashes are stored; ``same_data``: the training file's hash, and for a test
+            split its Time range, are); empty when nothing is stored to check against.
+    """
+
+    leakage: Leakage | None
+    checked: tuple[Literal["shared_rows", "same_data"], ...] = ()
+
+    @property
+    def checkable(self) -> bool:
+        """Whether any check could be made: else None in ``leakage`` means "unknown"."""
+        return bool(self.checked)
 
 
 def _info(settings: Settings, version: int | ModelVersionInfo) -> ModelVersionInfo:
@@ -114,7 +137,31 @@ def check_leakage(
         version: the version (number or registry info).
 
     Returns:
-        The overlap and its reason, or None when none was found.
+        The overlap and its reason, or None when none was found, including when nothing
+        could be checked (:func:`run_leakage_checks` tells the two apart).
+
+    Raises:
+        NotFoundError: no such version.
+        BackendError: the registry or the artifact store cannot be reached.
+    """
+    return run_leakage_checks(settings, evaluation, version).leakage
+
+
+@backend_errors("checking the evaluation data against the training data")
+def run_leakage_checks(
+    settings: Settings, evaluation: Evaluation, version: int | ModelVersionInfo
+) -> LeakageCheck:
+    """The leakage checks the version's stored provenance allows, and what they found.
+
+    Args:
+        settings: where the registry and artifacts are.
+        evaluation: the rows the version is to be judged on.
+        version: the version (number or registry info).
+
+    Returns:
+        The overlap (or None) and the checks that could be made; no check at all for a
+        version with no training-row hashes and no data hash (trained elsewhere, or
+        before they were stored).
 
     Raises:
         NotFoundError: no such version.
@@ -122,11 +169,13 @@ def check_leakage(
     """
     info = _info(settings, version)
     who = f"{info.name} version {info.version}"
+    checked: list[Literal["shared_rows", "same_data"]] = []
     trained_on = _training_hashes(settings, info.run_id)
     if trained_on is not None:
+        checked.append("shared_rows")
         shared = _shared_rows(evaluation.row_hashes, trained_on)
         if shared:
-            return Leakage(
+            leak = Leakage(
                 version=info.version,
                 kind="shared_rows",
                 reason=(
@@ -135,21 +184,22 @@ def check_leakage(
                 ),
                 shared_rows=shared,
             )
+            return LeakageCheck(leak, tuple(checked))
     data_hash = info.tags.get(TAG_DATA_SHA256)
-    if data_hash is None or data_hash != evaluation.data_sha256:
-        return None
+    if data_hash is None:
+        return LeakageCheck(None, tuple(checked))
+    if data_hash != evaluation.data_sha256:
+        return LeakageCheck(None, (*checked, "same_data"))
     if evaluation.source_version is None:
-        return Leakage(
-            version=info.version,
-            kind="same_data",
-            reason=f"{evaluation.name} is the file {who} was trained on (same SHA-256)",
-        )
+        reason = f"{evaluation.name} is the file {who} was trained on (same SHA-256)"
+        leak = Leakage(version=info.version, kind="same_data", reason=reason)
+        return LeakageCheck(leak, (*checked, "same_data"))
     trained = _time_range(settings, info.run_id)
-    if trained is None:
-        return None
+    if trained is None:  # the same file, but which of its rows were trained on is unknown
+        return LeakageCheck(None, tuple(checked))
     start, end = trained
     if evaluation.time_min < end and start < evaluation.time_max:  # touching is not overlap
-        return Leakage(
+        leak = Leakage(
             version=info.version,
             kind="same_data",
             reason=(
@@ -158,7 +208,8 @@ def check_leakage(
                 f"training rows' {start:g}-{end:g}"
             ),
         )
-    return None
+        return LeakageCheck(leak, (*checked, "same_data"))
+    return LeakageCheck(None, (*checked, "same_data"))
 
 
 def auprc_evidence(
@@ -181,8 +232,9 @@ def auprc_evidence(
 
     Returns:
         ``candidate_auprc``, ``current_auprc``, ``evaluation_name``, ``rows``, ``frauds``,
-        ``weighted`` (whether the sampling fraction is below 1) and ``leakage`` (the
-        reason text, or None): the fields of the lifecycle's ``AuprcEvidence``.
+        ``weighted`` (whether the sampling fraction is below 1), ``leakage`` (the
+        reason text, or None) and ``leakage_checked`` (False when the candidate has no
+        provenance to check against): the fields of the lifecycle's ``AuprcEvidence``.
 
     Raises:
         NotFoundError: no such version.
@@ -196,7 +248,7 @@ def auprc_evidence(
         proba = score_evaluation(settings, info, evaluation)
         return float(average_precision_score(evaluation.labels, proba, sample_weight=weights))
 
-    leakage = check_leakage(settings, evaluation, candidate_info)
+    leakage = run_leakage_checks(settings, evaluation, candidate_info)
     return {
         "candidate_auprc": auprc(candidate_info),
         "current_auprc": auprc(current_info),
@@ -204,5 +256,6 @@ def auprc_evidence(
         "rows": evaluation.rows,
         "frauds": evaluation.frauds,
         "weighted": evaluation.sampling_fraction < 1.0,
-        "leakage": None if leakage is None else leakage.reason,
+        "leakage": None if leakage.leakage is None else leakage.leakage.reason,
+        "leakage_checked": leakage.checkable,
     }

@@ -188,11 +188,17 @@ class PrCurve:
 
 @dataclass(frozen=True)
 class CalibrationCurve:
-    """Mean predicted probability against observed fraud rate, per non-empty bin."""
+    """Mean predicted probability against observed fraud rate, per non-empty bin.
+
+    ``weight`` is each bin's rows as weighted; ``rows`` and ``frauds`` are the rows and
+    frauds actually in it (unweighted), which say how far its observed rate can be trusted.
+    """
 
     predicted: np.ndarray
     observed: np.ndarray
     weight: np.ndarray
+    rows: np.ndarray
+    frauds: np.ndarray
 
 
 def compute_pr_curve(labels: np.ndarray, proba: np.ndarray, *, weights: np.ndarray) -> PrCurve:
@@ -210,14 +216,19 @@ def compute_calibration(
     weighted curve shows by how much.
     """
     index = np.clip((np.asarray(proba) * bins).astype(np.int64), 0, bins - 1)
+    fraud = np.asarray(labels) == 1
     weight = np.bincount(index, weights=weights, minlength=bins)
     predicted = np.bincount(index, weights=weights * proba, minlength=bins)
-    observed = np.bincount(index, weights=weights * (np.asarray(labels) == 1), minlength=bins)
+    observed = np.bincount(index, weights=weights * fraud, minlength=bins)
+    rows = np.bincount(index, minlength=bins)
+    frauds = np.bincount(index[fraud], minlength=bins)
     used = weight > 0
     return CalibrationCurve(
         predicted=predicted[used] / weight[used],
         observed=observed[used] / weight[used],
         weight=weight[used],
+        rows=rows[used],
+        frauds=frauds[used],
     )
 
 

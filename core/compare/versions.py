@@ -15,9 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from core.compare.evaluation import version_sampling_fraction
 from core.config import Settings
-from core.errors import InputError
 from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version, list_versions
 from core.tracking import backend_errors, get_client
 
@@ -82,23 +80,17 @@ class VersionRow:
 
 
 def mlflow_version_url(settings: Settings, version: int) -> str | None:
-    """The version's page in the MLflow UI, or None unless tracking is an http(s) server.
+    """The version's page in the MLflow UI: at ``settings.mlflow_ui_url`` when set, else at
+    the tracking URI's address when tracking is an http(s) server, else None.
 
-    User name and password in the tracking URI are left out of the link.
+    A user name and password in the address are left out of the link.
     """
-    parts = urlsplit(str(settings.tracking_uri))
+    parts = urlsplit(settings.mlflow_ui_url or str(settings.tracking_uri))
     if parts.scheme not in ("http", "https"):
         return None
     host = parts.netloc.rsplit("@", 1)[-1]
     base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
     return f"{base}/#/models/{quote(settings.model_name)}/versions/{version}"
-
-
-def _safe_fraction(info: ModelVersionInfo) -> float | None:
-    try:
-        return version_sampling_fraction(info)
-    except InputError:  # a malformed tag is shown as unknown in the table, not an error
-        return None
 
 
 def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
@@ -108,7 +100,7 @@ def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
         model_kind=info.tags.get("model_kind"),
         created_at=info.created_at,
         data_sha256=info.tags.get(TAG_DATA_SHA256),
-        sampling_fraction=_safe_fraction(info),
+        sampling_fraction=info.sampling_fraction,  # a malformed tag shows as unknown
         threshold=info.threshold,
         run_id=info.run_id or None,
         metrics={name: info.metrics.get(name) for name in METRICS},

@@ -20,10 +20,9 @@ import mlflow
 import pandas as pd
 
 from core.audit import compute_input_hashes
+from core.registry import TAG_SAMPLING_FRACTION
 from core.schema import FEATURES
 
-TAG_SAMPLING_FRACTION = "sampling_fraction"
-"""Version tag (and run parameter) holding the legitimate-row sampling fraction."""
 PARAM_TIME_MIN = "train_time_min"
 PARAM_TIME_MAX = "train_time_max"
 ROW_HASHES_ARTIFACT = "data/train_row_hashes.parquet"

@@ -218,14 +218,22 @@ def test_a_version_trained_elsewhere_gets_its_threshold_on_the_compare_page(
         skops_trusted_types=["sklearn.tree._tree.Tree"],  # MLflow's own save asks for it
     )
     lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
-    with pytest.raises(GateFailed, match="threshold gate failed"):
+    with pytest.raises(GateFailed, match="threshold gate failed") as refused:
         promote(lenient, version=elsewhere, alias="champion", reason="try", actor=LEAD)
+    # no training provenance to check the rows against: said, not claimed clean, not blocked
+    auprc = next(g for g in refused.value.results if g.name == "auprc")
+    assert auprc.passed and auprc.detail.endswith(
+        "; leakage not checkable (no training provenance stored)"
+    )
 
     at = _app(workbench_env, settings, COMPARE, WORKBENCH_LOCAL_USER="olivia")
     at.multiselect[0].set_value([live, elsewhere]).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     metrics = at.dataframe[1].value.set_index("version")
     assert pd.isna(metrics.loc[elsewhere, "threshold"])
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Version {elsewhere}: leakage could not be checked" in captions
+    assert f"Version {live}: leakage" not in captions  # checked: its hashes are stored
     # the suggestion: the max-F1 cut of the forest's scores on the live test split
     split = get_test_split(settings, get_version(settings, live).run_id)
     proba = forest.predict_proba(split[list(FEATURES)])[:, 1]

@@ -9,7 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from app.ui.pages import PAGE_SPECS
 from core.config import Settings
-from tests.conftest import REPO, Trained, analyst, settings_env
+from core.registry import get_version
+from core.training import train_from_csv
+from tests.conftest import LEAD, REPO, Trained, analyst, settings_env
 
 MAIN = str(REPO / "app" / "main.py")
 
@@ -39,6 +41,9 @@ def test_home_shows_backends_and_the_live_model(
     assert f"**{settings.model_name}** @ **champion** → version **{result.version}**" in text
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["AUPRC"] == f"{result.metrics.auprc:.3f}"
+    # trained at sampling fraction 1: no second row of equal numbers, a caption says why
+    assert "AUPRC (weighted)" not in metrics
+    assert any("Sampling fraction 1" in c.value for c in at.caption)
     backends = at.dataframe[0].value
     assert backends["Status"].tolist() == ["reachable"] * 3
 
@@ -130,3 +135,22 @@ def test_home_shows_and_replays_the_audit_spool(
     retry[0].click().run()
     assert at.success[0].value == "Wrote 0 event(s)."  # refused again, still shown
     assert "NOT NULL constraint failed" in at.dataframe[1].value["Reason"].iloc[0]
+
+
+def test_home_shows_the_weighted_metrics_of_a_sampled_version(
+    tmp_path: Path, tiny_csv: Path, workbench_env: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path)
+    train_from_csv(tiny_csv, settings=settings, actor=LEAD, sampling_fraction=0.5)
+    stored = get_version(settings, 1).metrics
+    assert stored["weighted_auprc"] < stored["auprc"] - 1e-3  # the two differ: which is shown
+    at = _app(workbench_env, settings).run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["AUPRC"] == f"{stored['auprc']:.3f}"
+    assert metrics["AUPRC (weighted)"] == f"{stored['weighted_auprc']:.3f}"
+    assert metrics["Brier (weighted)"] == f"{stored['weighted_brier']:.4f}"
+    assert any("sampled at 0.5, each counted 2.0 times" in c.value for c in at.caption)
+    versions = at.dataframe[-1].value
+    assert versions["AUPRC (weighted)"].tolist() == [pytest.approx(stored["weighted_auprc"])]
+    assert versions["Sampling fraction"].tolist() == [0.5]

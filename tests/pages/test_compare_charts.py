@@ -1,0 +1,85 @@
+"""The compare and history pages' figures and tables: what a reader sees."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from app.ui.compare_charts import Curve, plot_calibration, plot_history_timeline
+from app.ui.lifecycle_view import history_table
+from core.gates import GateResult
+from core.history import HistoryRow
+
+
+def test_calibration_markers_show_each_bins_rows_and_frauds() -> None:
+    curve = Curve(
+        "version 1",
+        np.array([0.05, 0.5, 0.9]),
+        np.array([0.01, 0.4, 0.95]),
+        rows=np.array([4000, 12, 100]),
+        frauds=np.array([40, 5, 95]),
+    )
+    trace = plot_calibration([curve]).data[1]  # data[0] is the diagonal
+    assert trace.customdata.tolist() == [[4000, 40], [12, 5], [100, 95]]
+    assert "%{customdata[0]:,.0f} rows, %{customdata[1]:,.0f} frauds" in trace.hovertemplate
+    size = list(trace.marker.size)
+    assert size[0] > size[2] > size[1]  # area follows the rows
+    assert list(trace.marker.symbol) == ["circle", "circle-open", "circle"]  # 12 rows: few
+
+
+def test_a_calibration_curve_without_counts_still_plots() -> None:
+    curve = Curve("elsewhere", np.array([0.1, 0.9]), np.array([0.2, 0.8]))
+    trace = plot_calibration([curve]).data[1]
+    assert trace.customdata is None and "rows" not in trace.hovertemplate
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone set to UTC, so local times are known in advance."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_history_table_shows_seconds_and_dashes_not_none(utc: None) -> None:
+    moment = datetime(2025, 3, 1, 14, 2, 7, 123456, tzinfo=UTC)
+    first = HistoryRow(
+        id=1, time=moment, actor="lead", role=None, kind="first", alias="champion",
+        from_version=None, to_version=1, threshold=None, old_threshold=None,
+        reason="", status="confirmed",
+    )  # fmt: skip
+    change = replace(first, id=2, kind="threshold", alias=None, threshold=0.25, old_threshold=0.5)
+    gated = replace(first, id=3, kind="promote", role="ml_lead", from_version=1, to_version=2,
+                    reason="better", gates=(GateResult("auprc", True, "ok"),))  # fmt: skip
+    table = history_table([first, change, gated])
+    assert table["time"].tolist() == ["2025-03-01 14:02:07 UTC"] * 3
+    assert (
+        table.iloc[0][["role", "from version", "threshold", "reason", "gates"]].tolist()
+        == ["-"] * 5
+    )
+    assert table.iloc[1][["alias", "threshold", "old threshold"]].tolist() == [
+        "-",
+        "0.2500",
+        "0.5000",
+    ]
+    assert table.iloc[2][["role", "alias", "from version", "to version", "gates"]].tolist() == [
+        "ml_lead",
+        "@champion",
+        "1",
+        "2",
+        "auprc passed",
+    ]
+    assert not table.isna().any().any()
+
+
+def test_the_history_timeline_hover_gives_the_time_to_the_second() -> None:
+    moment = datetime(2025, 3, 1, 14, 2, 7, 123456)
+    figure = plot_history_timeline([moment], ["@champion"], ["first"], ["unset -> v1"])
+    assert figure.data[0].hovertemplate.startswith("%{x|%Y-%m-%d %H:%M:%S}<br>")
