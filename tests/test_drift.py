@@ -16,7 +16,7 @@ from scipy.stats import ks_2samp, wasserstein_distance
 
 from core.data import generate_transactions
 from core.drift.counts import SCORE, DriftCounts, count_rows
-from core.drift.report import DriftThresholds, compute_drift
+from core.drift.report import DriftThresholds, QueueImpact, compute_drift
 from core.drift.sketch import (
     ReferenceSketch,
     compute_reference_sketch,
@@ -430,3 +430,91 @@ def test_sketch_psi_within_0_005_of_psi_from_the_raw_reference(case: str) -> Non
     p, q = np.maximum(p, 1e-4), np.maximum(q, 1e-4)
     exact = float(np.sum((q - p) * np.log(q / p)))
     assert abs(binned - exact) <= 0.005, (binned, exact)
+
+
+# --------------------------------------------------------------------------- queue, summary
+
+
+def test_queue_impact_per_day_and_per_10k_transactions() -> None:
+    per_day = QueueImpact(threshold=0.5, rows=20_000, alerts=138, reference_rate=0.005, days=2.0)
+    assert per_day.current_rate == 138 / 20_000
+    assert per_day.change == pytest.approx(138 / 20_000 / 0.005 - 1)  # +38%
+    assert per_day.sentence() == (
+        "+38% alerts per day: 69.0 against 50.0 expected at the reference's alert rate "
+        "(0.690% now, 0.500% in the reference, threshold 0.5000)"
+    )
+    per_10k = QueueImpact(threshold=0.25, rows=4000, alerts=2, reference_rate=0.001, days=None)
+    assert per_10k.sentence() == (
+        "-50% alerts per 10,000 transactions: 5.0 against 10.0 expected at the reference's "
+        "alert rate (0.050% now, 0.100% in the reference, threshold 0.2500)"
+    )
+    none = QueueImpact(threshold=0.9, rows=0, alerts=0, reference_rate=0.0, days=None)
+    assert none.current_rate == 0.0 and none.change is None
+    assert none.sentence().startswith("alerts per 10,000 transactions: 0.0 against 0.0")
+    assert none.summary()["change"] is None and per_day.summary()["alerts"] == 138
+
+
+def test_a_report_with_scores_has_score_drift_queue_impact_and_a_json_summary(
+    reference_frame: pd.DataFrame,
+) -> None:
+    rng = np.random.default_rng(41)
+    scores = rng.beta(0.5, 30, len(reference_frame))
+    threshold = float(np.quantile(scores, 0.99))
+    sketch = compute_reference_sketch(
+        reference_frame, scores=scores, source="training", threshold=threshold
+    )
+    current = generate_transactions(10_000, seed=42, drift={"V14": 2.0})
+    current_scores = rng.beta(0.5, 5, len(current))  # six times the mean: more alerts
+    counts = count_rows(sketch, _matrix(current), current_scores)
+    alerts = int(np.count_nonzero(current_scores >= threshold))
+    report = compute_drift(
+        sketch,
+        counts,
+        model_name="fraud",
+        version=3,
+        threshold=threshold,
+        alerts=alerts,
+        days=1.0,
+        current="week.csv",
+    )
+    assert report.score is not None and report.score.band == "alert"
+    assert report.queue is not None and report.queue.reference_rate == np.mean(scores >= threshold)
+    assert report.queue.alerts == alerts and report.queue.rows == 10_000
+    summary = json.loads(json.dumps(report.summary()))
+    assert summary["verdict"] == "drift" and summary["drift_found"] is True
+    assert summary["flagged"] == ["V14"] and summary["current"] == "week.csv"
+    assert summary["thresholds"] == {
+        "psi_warn": 0.1,
+        "psi_alert": 0.25,
+        "min_rows": 1000,
+        "excluded": ["Time"],
+    }
+    [v14] = [f for f in summary["features"] if f["name"] == "V14"]
+    assert v14["band"] == "alert" and v14["rows"] == 10_000
+    assert v14["psi"] == round(report.columns[0].psi, 6)  # type: ignore[arg-type]
+    assert v14["ks"] == pytest.approx(
+        ks_2samp(reference_frame["V14"], current["V14"]).statistic, abs=0.005
+    )
+    assert summary["score"]["name"] == "score" and summary["queue"]["alerts"] == alerts
+    assert len(summary["features"]) == 29 and summary["warnings"] == []
+    # no alerts given: no queue impact; no threshold at all: none either
+    assert (
+        compute_drift(sketch, counts, model_name="f", version=3, threshold=threshold).queue is None
+    )
+    # a constant reference's Wasserstein is NaN in the report, None in the summary
+    frame = reference_frame.copy()
+    frame["V1"] = 1.0
+    flat = compute_reference_sketch(frame, scores=None, source="training")
+    flat_report = _report(flat, current)
+    [v1] = [f for f in flat_report.summary()["features"] if f["name"] == "V1"]
+    assert v1["wasserstein_sd"] is None and v1["note"] == "constant in the reference"
+
+
+def test_wasserstein_where_the_cdfs_cross_inside_a_bin_by_hand() -> None:
+    sketch = compute_sketch(FOUR, levels=LEVELS)
+    current = count_bins(np.array([1.0, 1.0, 1.0, 3.0]), sketch.edges)
+    # gap (current - reference CDF) at 0, 1, 2, 3: -.25, .25, 0, 0; linear inside a bin,
+    # it crosses zero mid-way through (0, 1]: two triangles of .25 x .5 / 2, then a
+    # triangle of .25 x 1 / 2 over (1, 2]
+    std = np.sqrt(np.mean((FOUR - 1.5) ** 2))
+    assert compute_wasserstein(sketch, current) == pytest.approx(0.25 / std, abs=1e-12)
