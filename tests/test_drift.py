@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import ks_2samp, wasserstein_distance
+from scipy.stats import ks_2samp, kstwobign, wasserstein_distance
 
 from core.data import generate_transactions
 from core.drift.counts import SCORE, DriftCounts, count_rows
@@ -141,6 +141,11 @@ def test_a_feature_missing_from_the_reference_is_not_judged(
     assert (v5.band, v5.note, v5.psi) == ("not judged", "missing from the reference", None)
     assert "V5: missing from the reference; not judged" in report.warnings
     assert report.verdict == "no drift" and report.reference == "test split"
+    # counts without a column the sketch has (stored before it was counted): not judged
+    counts = count_rows(reference, _matrix(generate_transactions(5000, seed=18)), None)
+    del counts.columns["V6"]
+    report = compute_drift(reference, counts, model_name="m", version=1)
+    assert [c.band for c in report.columns if c.name == "V6"] == ["not judged"]
 
 
 def test_counts_on_another_sketch_are_refused(reference: ReferenceSketch) -> None:
@@ -249,9 +254,10 @@ def test_compute_sketch_leaves_non_finite_values_out_and_refuses_none() -> None:
 def test_counts_add_and_round_trip_through_json(reference: ReferenceSketch) -> None:
     frame = generate_transactions(3000, seed=19)
     x = _matrix(frame)
-    x[5, FEATURES.index("V7")] = np.nan
-    x[7, FEATURES.index("Amount")] = 1e9  # above the reference's range
-    x[8, FEATURES.index("V9")] = -1e3  # below it
+    for row in (5, 2500):  # in both halves, so the sums must add
+        x[row, FEATURES.index("V7")] = np.nan
+        x[row + 2, FEATURES.index("Amount")] = 1e9  # above the reference's range
+        x[row + 3, FEATURES.index("V9")] = -1e3  # below it
     whole = count_rows(reference, x, None)
     parts = count_rows(reference, x[:1000], None) + count_rows(reference, x[1000:], None)
     assert parts.sketch_id == whole.sketch_id and parts.rows == whole.rows == 3000
@@ -259,7 +265,7 @@ def test_counts_add_and_round_trip_through_json(reference: ReferenceSketch) -> N
         a, b = whole.columns[name], parts.columns[name]
         np.testing.assert_array_equal(a.counts, b.counts)
         assert (a.missing, a.below, a.above) == pytest.approx((b.missing, b.below, b.above))
-    assert whole.columns["V7"].missing == 1
+    assert whole.columns["V7"].missing == 2 and whole.columns["V9"].below > 2e3 - 100
     assert whole.columns["Amount"].above >= 1e9 - reference.columns["Amount"].edges[-1]
     # dense: many bins filled
     dense = whole.to_json()
@@ -275,7 +281,7 @@ def test_counts_add_and_round_trip_through_json(reference: ReferenceSketch) -> N
     # different sketches or bins do not add
     with pytest.raises(ValueError, match="different sketches"):
         one + DriftCounts(sketch_id="x", columns=one.columns)
-    with pytest.raises(ValueError, match="different bins"):
+    with pytest.raises(ValueError, match=r"^counts on different bins cannot be added$"):
         BinCounts(counts=np.zeros(3, dtype=np.int64)) + BinCounts(counts=np.zeros(4))
 
 
@@ -518,3 +524,60 @@ def test_wasserstein_where_the_cdfs_cross_inside_a_bin_by_hand() -> None:
     # triangle of .25 x 1 / 2 over (1, 2]
     std = np.sqrt(np.mean((FOUR - 1.5) ** 2))
     assert compute_wasserstein(sketch, current) == pytest.approx(0.25 / std, abs=1e-12)
+
+
+def test_bands_at_their_thresholds_and_the_column_fields(reference: ReferenceSketch) -> None:
+    current = generate_transactions(5000, seed=43, drift={"V14": 0.4})
+    counts = count_rows(reference, _matrix(current), None)
+    psi = _report(reference, current).columns[0].psi
+    assert _report(reference, current).columns[0].name == "V14"
+    at_alert = compute_drift(
+        reference, counts, model_name="m", version=1, thresholds=DriftThresholds(psi_alert=psi)
+    )
+    assert at_alert.flagged == ["V14"]  # PSI equal to the alert threshold alerts
+    at_warn = compute_drift(
+        reference,
+        counts,
+        model_name="m",
+        version=1,
+        thresholds=DriftThresholds(psi_warn=psi, psi_alert=psi + 1e-9),
+    )
+    assert [c.band for c in at_warn.columns[:2]] == ["warn", "ok"]
+    [v14] = [c for c in at_warn.columns if c.name == "V14"]
+    sketch = reference.columns["V14"]
+    np.testing.assert_array_equal(v14.edges, sketch.edges)
+    np.testing.assert_allclose(v14.reference_share, np.diff([0, *sketch.cdf, 1]), atol=1e-15)
+    bins = np.searchsorted(sketch.edges, current["V14"].to_numpy(), side="left")
+    expected = np.bincount(bins, minlength=len(sketch.edges) + 1) / 5000
+    np.testing.assert_allclose(v14.current_share, expected, rtol=0, atol=0)
+    assert v14.rows == 5000 and v14.outside == expected[0] + expected[-1]
+    n = sketch.rows * 5000 / (sketch.rows + 5000)
+    assert v14.ks_pvalue == pytest.approx(kstwobign.sf(np.sqrt(n) * v14.ks), rel=1e-12)
+
+
+def test_columns_with_no_rows_one_row_or_one_inner_bin(reference: ReferenceSketch) -> None:
+    current = generate_transactions(3000, seed=44)
+    current["V3"] = np.nan  # no finite value at all
+    edges = reference.columns["V5"].edges
+    current["V5"] = (edges[0] + edges[1]) / 2  # all inside the first inner bin
+    current["V6"] = (reference.columns["V6"].edges[-2] + reference.columns["V6"].edges[-1]) / 2
+    current["V8"] = reference.columns["V8"].edges[0] - 5  # all below the range
+    report = _report(reference, current)
+    by_name = {c.name: c for c in report.columns}
+    v3 = by_name["V3"]
+    assert (v3.rows, v3.psi, v3.ks, v3.ks_pvalue, v3.wasserstein, v3.outside) == (
+        0,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert v3.current_share.tolist() == [0.0] * (len(reference.columns["V3"].edges) + 1)
+    assert v3.note == "3,000 values are NaN or infinite"
+    assert by_name["V5"].note == by_name["V6"].note == "constant in the current data"
+    v8 = by_name["V8"]
+    assert v8.outside == 1.0 and v8.band == "alert" and v8.note is None
+    # one row in one inner bin: too few rows, not "constant"
+    one = _report(reference, generate_transactions(1, seed=45, fraud_rate=0.0))
+    assert {c.note for c in one.columns} == {"1 rows: under the minimum of 1,000"}
