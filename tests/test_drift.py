@@ -30,6 +30,7 @@ from core.drift.stats import (
     compute_sketch,
     compute_wasserstein,
     count_bins,
+    ks_pvalue,
 )
 from core.schema import FEATURES
 
@@ -578,6 +579,15 @@ def test_columns_with_no_rows_one_row_or_one_inner_bin(reference: ReferenceSketc
     assert by_name["V5"].note == by_name["V6"].note == "constant in the current data"
     v8 = by_name["V8"]
     assert v8.outside == 1.0 and v8.band == "alert" and v8.note is None
+    assert report.flagged == ["V8"] and report.drift_share == 1 / 26  # 29 less 3 not judged
     # one row in one inner bin: too few rows, not "constant"
     one = _report(reference, generate_transactions(1, seed=45, fraud_rate=0.0))
     assert {c.note for c in one.columns} == {"1 rows: under the minimum of 1,000"}
+
+
+def test_ks_pvalue_is_the_asymptotic_two_sample_one() -> None:
+    # n = 100 * 400 / 500 = 80 effective rows
+    assert ks_pvalue(0.1, 100, 400) == pytest.approx(kstwobign.sf(np.sqrt(80) * 0.1), rel=1e-12)
+    assert ks_pvalue(0.3, 1, 1) == pytest.approx(kstwobign.sf(np.sqrt(0.5) * 0.3), rel=1e-12)
+    assert np.isnan(ks_pvalue(0.1, 0, 400)) and np.isnan(ks_pvalue(0.1, 100, 0))
+    assert ks_pvalue(0.0, 100, 400) == 1.0
