@@ -1,7 +1,8 @@
 """Drift speed: a file's drift and a window's drift through core, against Evidently's
 DataDriftPreset on the same data, in the same run.
 
-Usage: .venv/bin/python bench/drift_speed.py [--rows 284807] [--runs 5] [--no-evidently]
+Usage: .venv/bin/python bench/drift_speed.py [--rows 284807] [--runs 5] [--evidently-runs 5]
+           [--events 100] [--no-evidently]
 
 Makes once, under bench/out/drift/: a reference CSV (synthetic, seed 41) and a current CSV
 (seed 42, drift V14=1.5 SD and V4=1.0 SD), both --rows rows x 30 features + Class; a home
@@ -204,6 +205,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=284_807)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--evidently-runs", type=int, default=5)
     parser.add_argument("--no-evidently", action="store_true")
     args = parser.parse_args()
 
@@ -227,7 +229,7 @@ def main() -> None:
         lambda: window_drift(window_settings, start=now - timedelta(days=8), end=now),
     )
     [window] = windows  # type: ignore[misc]
-    evidently = None if args.no_evidently else _evidently(reference, current, args.runs)
+    evidently = None if args.no_evidently else _evidently(reference, current, args.evidently_runs)
 
     plain_median = statistics.median(plain_times)
     out: dict[str, object] = {

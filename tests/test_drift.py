@@ -245,7 +245,7 @@ def test_compute_sketch_leaves_non_finite_values_out_and_refuses_none() -> None:
     sketch = compute_sketch(np.array([np.nan, 1.0, np.inf, 2.0, -np.inf]), levels=LEVELS)
     assert sketch.edges.tolist() == [1.0, 2.0] and sketch.rows == 2
     assert (sketch.mean, sketch.std) == (1.5, 0.5)
-    with pytest.raises(ValueError, match="no finite value"):
+    with pytest.raises(ValueError, match=r"^no finite value to sketch$"):
         compute_sketch(np.array([np.nan]), levels=LEVELS)
 
 
@@ -591,3 +591,12 @@ def test_ks_pvalue_is_the_asymptotic_two_sample_one() -> None:
     assert ks_pvalue(0.3, 1, 1) == pytest.approx(kstwobign.sf(np.sqrt(0.5) * 0.3), rel=1e-12)
     assert np.isnan(ks_pvalue(0.1, 0, 400)) and np.isnan(ks_pvalue(0.1, 100, 0))
     assert ks_pvalue(0.0, 100, 400) == 1.0
+
+
+def test_a_tie_at_the_reference_maximum_closes_the_last_psi_group() -> None:
+    # 20% of the reference at its maximum 8: the last decile is (7, +inf), the values
+    # above 8 belong to it, so two 9s stand in for the two 8s and nothing drifts
+    sketch = compute_sketch(np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 8]), levels=LEVELS)
+    current = count_bins(np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 9, 9]), sketch.edges)
+    assert current.counts.dtype == np.int64
+    assert compute_psi(sketch, current) == pytest.approx(0.0, abs=1e-12)
