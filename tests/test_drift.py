@@ -600,3 +600,17 @@ def test_a_tie_at_the_reference_maximum_closes_the_last_psi_group() -> None:
     current = count_bins(np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 9, 9]), sketch.edges)
     assert current.counts.dtype == np.int64
     assert compute_psi(sketch, current) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_no_judged_feature_and_notes_at_exactly_min_rows(reference: ReferenceSketch) -> None:
+    current = generate_transactions(1000, seed=46)
+    for name in FEATURES:
+        current[name] = np.nan
+    report = _report(reference, current)
+    assert report.verdict == "not judged" and report.drift_share is None
+    assert report.warnings[0] == "no feature could be judged"
+    assert "V1: 1,000 values are NaN or infinite; not judged" in report.warnings
+    small = _report(reference, generate_transactions(10, seed=47))
+    assert small.warnings == (
+        "10 rows: under the minimum of 1,000 for a verdict (PSI grows with small samples)",
+    )
