@@ -525,6 +525,10 @@ def test_wasserstein_where_the_cdfs_cross_inside_a_bin_by_hand() -> None:
     # triangle of .25 x 1 / 2 over (1, 2]
     std = np.sqrt(np.mean((FOUR - 1.5) ** 2))
     assert compute_wasserstein(sketch, current) == pytest.approx(0.25 / std, abs=1e-12)
+    # all at 1: gaps -.25, .5, .25, 0: (.0625 + .25) / (2 x .75) = 5/24 over (0, 1],
+    # trapezoids 9/24 and 3/24 after it
+    ones = count_bins(np.ones(4), sketch.edges)
+    assert compute_wasserstein(sketch, ones) == pytest.approx(17 / 24 / std, abs=1e-12)
 
 
 def test_bands_at_their_thresholds_and_the_column_fields(reference: ReferenceSketch) -> None:
