@@ -41,7 +41,7 @@ OUT = Path(__file__).resolve().parent / "out"
 DATA = OUT / "drift"
 EVIDENTLY_VENV = OUT / "evidently-venv"
 DRIFT = {"V14": 1.5, "V4": 1.0}
-UV = Path("/work/main/.venv/bin/uv")
+UV = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "uv"
 
 EVIDENTLY_SCRIPT = textwrap.dedent(
     """
