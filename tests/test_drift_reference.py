@@ -75,3 +75,36 @@ def test_a_version_without_a_stored_sketch_uses_its_test_split_or_has_none(
     assert (
         get_reference_sketch(settings, get_version(settings, without, with_metrics=False)) is None
     )
+
+
+def test_a_files_queue_impact_counts_its_alerts_and_days_across_chunks(
+    trained_embedded: Trained, tmp_path: Path
+) -> None:
+    """file_drift reads in chunks and counts each in a second thread: the alerts, rows,
+    counts and Time span are those of the whole file, whatever the chunk size."""
+    from core.data import generate_transactions
+    from core.drift import file_drift
+    from core.registry import get_version_by_alias, load_model
+
+    settings = trained_embedded.settings
+    frame = generate_transactions(5_000, fraud_rate=0.05, seed=77, start_time=100_000)
+    frame.loc[0, "Time"] = 100_000.0
+    frame.loc[len(frame) - 1, "Time"] = 100_000.0 + 2 * 86_400  # exactly two days
+    path = tmp_path / "current.csv"
+    frame.to_csv(path, index=False)
+    info = get_version_by_alias(settings, settings.live_alias, with_metrics=False)
+    features = frame.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    expected_alerts = int(
+        np.sum(load_model(settings, info).predict_proba(features) >= info.threshold)
+    )
+    expected_v14 = np.bincount(
+        np.searchsorted(get_reference_sketch(settings, info).columns["V14"].edges, features[:, 14]),  # type: ignore[union-attr]
+    )
+
+    for chunk_rows in (700, 50_000):
+        report = file_drift(settings, path, chunk_rows=chunk_rows)
+        assert report.rows == 5_000
+        assert report.queue is not None and report.queue.alerts == expected_alerts
+        assert report.queue.days == 2.0
+        v14 = next(c for c in report.columns if c.name == "V14")
+        assert np.allclose(v14.current_share[: len(expected_v14)] * 5_000, expected_v14)
