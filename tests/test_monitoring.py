@@ -14,11 +14,8 @@ from core.audit.writer import write_event
 from core.config import Settings
 from core.db import get_engine
 from core.errors import InputError
-from core.monitoring import (
-    LATENCY_EDGES_MS,
-    compute_latency_histogram,
-    monitoring_summary,
-)
+from core.latency import LATENCY_EDGES_MS, compute_latency_histogram
+from core.monitoring import monitoring_summary
 
 EDGES = LATENCY_EDGES_MS
 START = datetime(2022, 1, 10, tzinfo=UTC)

@@ -104,7 +104,7 @@ def count_rows(
     Returns:
         The rows' counts, to store with the scoring event.
     """
-    by_column = np.asfortranarray(features)  # each column contiguous: 2.6x faster searches
+    by_column = np.asfortranarray(features)  # each column contiguous for its sort
     columns = {
         name: count_bins(by_column[:, j], sketch.columns[name].edges)
         for j, name in enumerate(FEATURES)

@@ -21,7 +21,7 @@ from core.drift.counts import DriftCounts, count_rows
 from core.drift.sketch import ReferenceSketch, get_reference_sketch
 from core.errors import ExplanationUnavailableError, WorkbenchError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
-from core.monitoring import compute_latency_histogram
+from core.latency import compute_latency_histogram
 from core.output import CsvSink
 from core.registry import LoadedModel, read_threshold
 from core.schema import FEATURES

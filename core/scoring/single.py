@@ -18,7 +18,7 @@ from core.data import validate_records
 from core.drift.counts import count_rows
 from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Contributions, Reason, compute_reasons, reasons_to_json
-from core.monitoring import compute_latency_histogram
+from core.latency import compute_latency_histogram
 from core.registry import read_threshold
 from core.schema import FEATURES, ROW
 from core.scoring.base import (
