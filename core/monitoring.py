@@ -78,7 +78,8 @@ class MonitoringSummary:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """In UTC (naive: taken as UTC; aware: converted, as SQLite compares UTC text)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_events_frame(settings: Settings, *, start: datetime, end: datetime) -> pd.DataFrame:

@@ -43,18 +43,28 @@ if source == "window":
             icon=":material/info:",
         )
         st.stop()
+    live = view.live_version(settings)
     if len(reports) > 1:
         st.info(
-            f"The {label} span an alias move: {len(reports)} versions scored in it, each "
-            "against its own reference (newest first).",
+            f"{len(reports)} versions scored in the {label} (an alias move, or scoring with a "
+            "chosen version): each is judged against its own reference, the live one first.",
             icon=":material/swap_horiz:",
         )
+    reports = sorted(reports, key=lambda r: (r.version != live, -r.version))
     for report in reports:
         with st.container(border=True):
+            if report.version == live:
+                st.caption(f"Version {report.version} is live (@{settings.live_alias}).")
             view.render_report(report, key=f"window_v{report.version}")
     st.subheader("PSI over time")
-    view.render_heatmap(
-        settings, start, end, [r.version for r in reports], newest=newest, key="heat"
+    safe(
+        view.render_heatmap,
+        settings,
+        start,
+        end,
+        [r.version for r in reports],
+        newest=newest,
+        key="heat",
     )
 else:
     upload = st.file_uploader(

@@ -207,8 +207,6 @@ def test_window_with_no_events_says_so_and_exits_0(model: Trained) -> None:
     assert "no scoring events with drift counts" in as_json.stderr
 
 
-# NEEDS the scoring change of another helper (scoring events store drift_counts): until it
-# is merged, `workbench score` writes no drift counts, the window is empty and this fails.
 def test_window_over_scored_traffic_finds_the_shifted_features(
     model: Trained, csvs: dict[str, Path], tmp_path: Path
 ) -> None:

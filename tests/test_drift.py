@@ -100,7 +100,11 @@ def test_a_window_under_min_rows_is_not_judged(reference: ReferenceSketch) -> No
     assert report.verdict == "drift" and "V14" in report.flagged
 
 
-def test_constant_columns_are_not_judged_with_a_note(reference_frame: pd.DataFrame) -> None:
+def test_a_constant_reference_column_is_not_judged_a_collapsed_current_one_is_drift(
+    reference_frame: pd.DataFrame,
+) -> None:
+    """A feature that collapses to one value in production (a pipeline filling 0) is the
+    drift a monitor must catch: judged, flagged, with a note."""
     frame = reference_frame.copy()
     frame["V1"] = 0.0
     sketch = compute_reference_sketch(frame, scores=None, source="training")
@@ -109,11 +113,11 @@ def test_constant_columns_are_not_judged_with_a_note(reference_frame: pd.DataFra
     report = _report(sketch, current)
     notes = {c.name: (c.band, c.note) for c in report.columns}
     assert notes["V1"] == ("not judged", "constant in the reference")
-    assert notes["V2"] == ("not judged", "constant in the current data")
+    assert notes["V2"] == ("alert", "constant in the current data")
     assert notes["V3"] == ("ok", None)
     assert "V1: constant in the reference; not judged" in report.warnings
-    assert "V2: constant in the current data; not judged" in report.warnings
-    assert report.verdict == "no drift"
+    assert "V2: constant in the current data" in report.warnings
+    assert report.verdict == "drift" and report.flagged == ["V2"]
 
 
 def test_nan_and_inf_count_as_missing_and_the_column_is_not_judged(
@@ -448,12 +452,14 @@ def test_queue_impact_per_day_and_per_10k_transactions() -> None:
     assert per_day.change == pytest.approx(138 / 20_000 / 0.005 - 1)  # +38%
     assert per_day.sentence() == (
         "+38% alerts per day: 69.0 against 50.0 expected at the reference's alert rate "
-        "(0.690% now, 0.500% in the reference, threshold 0.5000)"
+        "(138 alerts in 20,000 rows, 100.0 expected; 0.690% now, 0.500% in the reference, "
+        "threshold 0.5)"
     )
     per_10k = QueueImpact(threshold=0.25, rows=4000, alerts=2, reference_rate=0.001, days=None)
     assert per_10k.sentence() == (
         "-50% alerts per 10,000 transactions: 5.0 against 10.0 expected at the reference's "
-        "alert rate (0.050% now, 0.100% in the reference, threshold 0.2500)"
+        "alert rate (2 alerts in 4,000 rows, 4.0 expected; 0.050% now, 0.100% in the "
+        "reference, threshold 0.25)"
     )
     none = QueueImpact(threshold=0.9, rows=0, alerts=0, reference_rate=0.0, days=None)
     assert none.current_rate == 0.0 and none.change is None
@@ -583,7 +589,10 @@ def test_columns_with_no_rows_one_row_or_one_inner_bin(reference: ReferenceSketc
     assert by_name["V5"].note == by_name["V6"].note == "constant in the current data"
     v8 = by_name["V8"]
     assert v8.outside == 1.0 and v8.band == "alert" and v8.note is None
-    assert report.flagged == ["V8"] and report.drift_share == 1 / 26  # 29 less 3 not judged
+    # collapsed into one bin (V5, V6) or below the range (V8): all three are drift
+    assert by_name["V5"].band == by_name["V6"].band == "alert"
+    assert sorted(report.flagged) == ["V5", "V6", "V8"]
+    assert report.drift_share == 3 / 28  # 29 less V3, not judged
     # one row in one inner bin: too few rows, not "constant"
     one = _report(reference, generate_transactions(1, seed=45, fraud_rate=0.0))
     assert {c.note for c in one.columns} == {"1 rows: under the minimum of 1,000"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,8 @@ from core.audit.writer import write_event
 from core.config import Settings
 from core.data import generate_transactions
 from core.db import ScoringEvent, get_engine
-from core.drift import DriftCounts, count_rows, get_reference_sketch, window_drift
+from core.drift import DriftCounts, count_rows, get_reference_sketch, parse_window, window_drift
+from core.errors import InputError
 from core.registry import get_version
 from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
@@ -89,7 +90,9 @@ def test_a_form_score_stores_its_row_counted(two_versions: TwoVersions) -> None:
     assert counts.rows == 1 and int(np.flatnonzero(counts.columns["Amount"].counts)[0]) == expected
 
 
-def _write_event(settings: Settings, *, version: int, at: datetime, seed: int, rows: int) -> None:
+def _write_event(
+    settings: Settings, *, version: int, at: datetime, seed: int, rows: int, threshold: float = 0.5
+) -> None:
     """An event of ``rows`` synthetic rows scored at a chosen time, as scoring stores it."""
     info = get_version(settings, version, with_metrics=False)
     sketch = get_reference_sketch(settings, info)
@@ -101,11 +104,11 @@ def _write_event(settings: Settings, *, version: int, at: datetime, seed: int, r
         model_name=settings.model_name,
         model_version=version,
         alias=None,
-        threshold=0.5,
+        threshold=threshold,
         rows_in=rows,
         rows_scored=rows,
         rows_rejected=0,
-        alerts=int((scores >= 0.5).sum()),
+        alerts=int((scores >= threshold).sum()),
         drift_counts=count_rows(sketch, features, scores).to_json(),
         created_at=at,
     )
@@ -149,3 +152,73 @@ def test_a_window_spanning_two_versions_gives_one_report_each(
     _write_event(settings, version=2, at=start + timedelta(hours=3), rows=5, seed=9)
     reports = window_drift(settings, start=start, end=start + timedelta(days=1))
     assert [(r.version, r.rows) for r in reports] == [(2, 45), (1, 30)]
+
+
+def test_a_windows_queue_counts_per_day_of_the_window_and_blends_thresholds(
+    two_versions: TwoVersions,
+) -> None:
+    """Two events an hour apart in a two-day window: alerts per day over the two days, not
+    over the hour between them; the threshold changed between them, so each event's alerts
+    are compared with the reference's rate at its own threshold."""
+    settings = two_versions.settings
+    start = datetime(2021, 9, 1, tzinfo=UTC)
+    _write_event(settings, version=1, at=start + timedelta(hours=1), rows=30, seed=3)
+    _write_event(settings, version=1, at=start + timedelta(hours=2), rows=40, seed=4, threshold=0.8)
+    (report,) = window_drift(settings, start=start, end=start + timedelta(days=2))
+    sketch = get_reference_sketch(settings, get_version(settings, 1))
+    assert sketch is not None and report.queue is not None
+    assert report.queue.days == 2.0
+    assert report.queue.alerts == 15 + 8  # linspace(0, 1, n) at or above 0.5, then 0.8
+    low, high = sketch.alert_rate_at(0.5), sketch.alert_rate_at(0.8)
+    assert low is not None and high is not None and low != high
+    assert report.queue.reference_rate == pytest.approx((30 * low + 40 * high) / 70)
+    assert any("threshold changed within the window" in w for w in report.warnings)
+
+
+def test_window_bounds_in_another_time_zone_are_converted(two_versions: TwoVersions) -> None:
+    settings = two_versions.settings
+    at = datetime(2021, 11, 3, 12, 0, tzinfo=UTC)
+    _write_event(settings, version=1, at=at, rows=21, seed=5)
+    plus_one = timezone(timedelta(hours=1))
+    # 12:30+01:00 is 11:30 UTC: the 12:00 UTC event is inside [11:30, 12:30) UTC
+    start = datetime(2021, 11, 3, 12, 30, tzinfo=plus_one)
+    (report,) = window_drift(settings, start=start, end=start + timedelta(hours=1))
+    assert report.rows == 21
+    assert (
+        window_drift(settings, start=start + timedelta(hours=1), end=start + timedelta(hours=2))
+        == []
+    )
+
+
+@pytest.mark.parametrize("text", ["1000000000d", "99999999w", "1M", "0d", "-1d", "7", "abc", ""])
+def test_bad_windows_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError, match="expected a number and a unit"):
+        parse_window(text)
+
+
+def test_an_unreadable_sketch_never_stops_scoring(tiny_csv: Path, tmp_path: Path) -> None:
+    """A drift sketch artifact that is not ours (edited, another format): scoring still
+    scores and audits, without drift counts; a drift check says which file is unreadable."""
+    import core.drift.sketch as sketch_module
+    from core.drift import file_drift
+    from core.errors import RefusedError
+
+    settings = Settings(home=tmp_path / "home", model_name="bad-sketch")
+    train_from_csv(tiny_csv, settings=settings, actor=LEAD)
+    [stored] = list((tmp_path / "home").rglob("drift_sketch.json"))
+    stored.write_text('{"format": 2}')
+    sketch_module._cache.clear()
+    csv = tmp_path / "traffic.csv"
+    generate_transactions(300, seed=23).to_csv(csv, index=False)
+    result = score_file(
+        csv,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("a"),
+    )
+    assert result.rows_scored == 300
+    event = _stored_event(settings, result.audit.event_uid)
+    assert event.drift_counts is None and event.rows_scored == 300
+    with pytest.raises(RefusedError, match=r"drift_sketch\.json is unreadable"):
+        file_drift(settings, csv)

@@ -23,6 +23,8 @@ from app.ui.drift_charts import (
 from app.ui.format import escape_markdown
 from core.config import Settings
 from core.drift import ColumnDrift, DriftReport, file_drift, psi_by_period, window_drift
+from core.errors import WorkbenchError
+from core.registry import get_alias_version
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WINDOW_NAMES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
@@ -65,6 +67,14 @@ def psi_periods(
     newest: int | None = None,
 ) -> pd.DataFrame:
     return psi_by_period(settings, start=start, end=end, version=version, period=period)  # type: ignore[arg-type]
+
+
+def live_version(settings: Settings) -> int | None:
+    """The version the live alias points at, None when unset or unreadable."""
+    try:
+        return get_alias_version(settings, settings.live_alias)
+    except WorkbenchError:
+        return None
 
 
 def window_bounds(

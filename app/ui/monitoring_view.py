@@ -39,11 +39,24 @@ def _mark_moves(figure: go.Figure, moves: list[HistoryRow]) -> go.Figure:
     return figure
 
 
-def plot_volume(volume: pd.DataFrame, moves: list[HistoryRow]) -> go.Figure:
-    """Rows scored per bucket, stacked by source (columns)."""
+BUCKET_MS = {"hour": 3_600_000, "day": 86_400_000}
+
+
+def plot_volume(volume: pd.DataFrame, moves: list[HistoryRow], bucket: str) -> go.Figure:
+    """Rows scored per bucket, stacked by source (columns). Bars are as wide as their
+    bucket (on a time axis plotly would draw a lone bucket a millisecond wide)."""
+    width = 0.9 * BUCKET_MS.get(bucket, BUCKET_MS["day"])
     figure = go.Figure(
         [
-            go.Bar(x=volume.index, y=volume[source], name=str(source), marker_color=colour(i))
+            go.Bar(
+                x=volume.index,
+                y=volume[source],
+                name=str(source),
+                marker_color=colour(i),
+                width=width,
+                xperiod=BUCKET_MS.get(bucket),
+                xperiodalignment="start",
+            )
             for i, source in enumerate(volume.columns)
         ]
     )
@@ -75,7 +88,7 @@ def plot_latency(latency: pd.DataFrame) -> go.Figure:
             for i, (column, name) in enumerate((("p50_ms", "p50"), ("p95_ms", "p95")))
         ]
     )
-    figure.update_layout(height=300, yaxis_type="log", yaxis_title="ms per scoring call")
+    figure.update_layout(height=300, yaxis_title="ms per scoring call", yaxis_rangemode="tozero")
     return figure
 
 
@@ -101,7 +114,9 @@ def render_summary(result: MonitoringSummary) -> None:
         )
     else:
         st.subheader("Volume")
-        st.plotly_chart(plot_volume(result.volume, result.alias_moves), width="stretch")
+        st.plotly_chart(
+            plot_volume(result.volume, result.alias_moves, result.bucket), width="stretch"
+        )
         st.subheader("Alert rate")
         st.plotly_chart(
             plot_alert_rate(result.alert_rate, result.validation_rate, result.alias_moves),
@@ -119,7 +134,12 @@ def render_summary(result: MonitoringSummary) -> None:
         )
         if result.latency["p50_ms"].notna().any():
             left.plotly_chart(plot_latency(result.latency), width="stretch")
-        left.dataframe(result.latency, width="stretch")
+        left.dataframe(
+            result.latency.rename(
+                columns={"samples": "calls", "p50_ms": "p50 (ms)", "p95_ms": "p95 (ms)"}
+            ),
+            width="stretch",
+        )
         right.subheader("Traffic by version")
         right.plotly_chart(plot_share(result.share_by_version), width="stretch")
     st.subheader("Audit spool")

@@ -119,8 +119,9 @@ class QueueImpact:
         head = "alerts " + unit if change is None else f"{change:+.0%} alerts {unit}"
         return (
             f"{head}: {now:,.1f} against {expected:,.1f} expected at the reference's alert "
-            f"rate ({self.current_rate:.3%} now, {self.reference_rate:.3%} in the reference, "
-            f"threshold {self.threshold:.4f})"
+            f"rate ({self.alerts:,} alerts in {self.rows:,} rows, "
+            f"{self.reference_rate * self.rows:,.1f} expected; {self.current_rate:.3%} now, "
+            f"{self.reference_rate:.3%} in the reference, threshold {self.threshold:.4g})"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -196,13 +197,15 @@ def compute_column_drift(
     name: str, sketch: ColumnSketch, current: BinCounts, thresholds: DriftThresholds
 ) -> ColumnDrift:
     """One column's statistics and band; ``not judged`` (with the reason in ``note``) for
-    a constant column, non-finite values, or too few rows."""
+    a column constant in the reference (its quantiles are one value), non-finite values,
+    or too few rows. A column that is constant in the current data only is judged, with a
+    note: a feature collapsing to one value (a broken pipeline filling 0) is drift."""
     rows = current.rows
     share = current.counts / rows if rows else np.zeros(len(current.counts))
     psi = compute_psi(sketch, current) if rows else None
     ks = compute_ks(sketch, current) if rows else None
     wasserstein = compute_wasserstein(sketch, current) if rows else None
-    note = None
+    note, judged = None, True
     if current.missing:
         note = f"{current.missing:,} values are NaN or infinite"
     elif sketch.constant:
@@ -211,11 +214,13 @@ def compute_column_drift(
         current.counts
     ):  # every value inside one reference bin: constant, or as good as
         note = "constant in the current data"
+        judged = rows >= thresholds.min_rows
     elif rows < thresholds.min_rows:
         note = f"{rows:,} rows: under the minimum of {thresholds.min_rows:,}"
+    judged = judged and note in (None, "constant in the current data") and psi is not None
     return ColumnDrift(
         name=name,
-        band="not judged" if note or psi is None else _band(psi, thresholds),
+        band=_band(psi, thresholds) if judged and psi is not None else "not judged",
         psi=psi,
         ks=ks,
         ks_pvalue=None if ks is None else ks_pvalue(ks, sketch.rows, rows),
@@ -240,6 +245,7 @@ def compute_drift(
     alerts: int | None = None,
     days: float | None = None,
     current: str = "",
+    reference_rate: float | None = None,
 ) -> DriftReport:
     """The drift report of ``counts`` against ``sketch``.
 
@@ -252,6 +258,8 @@ def compute_drift(
         alerts: alerts among the current rows at ``threshold`` (decisions made).
         days: the current rows' time span in days, when known.
         current: what the current rows are, for people ("last 7 days", a file name).
+        reference_rate: the reference's alert rate to compare with, when not the sketch's
+            rate at ``threshold`` (a window whose threshold changed: a blend).
 
     Returns:
         The report; its verdict is ``not judged`` under the minimum row count.
@@ -286,7 +294,8 @@ def compute_drift(
             continue
         column = compute_column_drift(name, sketch.columns[name], counts.columns[name], thresholds)
         if column.note and rows >= thresholds.min_rows:
-            warnings.append(f"{name}: {column.note}; not judged")
+            judged = "" if column.band != "not judged" else "; not judged"
+            warnings.append(f"{name}: {column.note}{judged}")
         columns.append(column)
     score = None
     if sketch.score is not None and SCORE in counts.columns:
@@ -308,7 +317,8 @@ def compute_drift(
         verdict, share = ("drift" if alerting else "no drift"), alerting / len(judged)
     queue = None
     if threshold is not None and alerts is not None:
-        reference_rate = sketch.alert_rate_at(threshold)
+        if reference_rate is None:
+            reference_rate = sketch.alert_rate_at(threshold)
         if reference_rate is not None:
             queue = QueueImpact(threshold, rows, alerts, reference_rate, days)
     order = {"alert": 0, "warn": 1, "ok": 2, "not judged": 3}

@@ -13,6 +13,7 @@ import hashlib
 import json
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 from core.artifacts import download_artifact, get_test_split
 from core.config import Settings
 from core.drift.stats import LEVELS, ColumnSketch, compute_sketch
-from core.errors import NotFoundError
+from core.errors import BackendError, NotFoundError, RefusedError
 from core.registry import ModelVersionInfo, load_model
 from core.schema import FEATURES, LABEL
 
@@ -210,7 +211,11 @@ def log_drift_sketch(
 
 
 _cache: dict[str, ReferenceSketch | None] = {}
+_failed: dict[str, tuple[float, BackendError]] = {}
 _lock = threading.Lock()
+RETRY_AFTER = 60.0
+"""Seconds a store failure is remembered: scoring with the store down does not wait for it
+again on every call (each try can take the store's whole timeout)."""
 
 
 def get_reference_sketch(settings: Settings, info: ModelVersionInfo) -> ReferenceSketch | None:
@@ -218,37 +223,57 @@ def get_reference_sketch(settings: Settings, info: ModelVersionInfo) -> Referenc
     split (once per process), else None.
 
     Raises:
-        BackendError: the stores cannot be reached.
-        RefusedError: the model cannot be loaded safely (only for the test-split path).
+        BackendError: the stores cannot be reached (remembered for ``RETRY_AFTER`` s).
+        RefusedError: the stored sketch is unreadable, or the test split cannot give one
+            (the model cannot be loaded safely, or the split is not in our schema).
     """
     key = f"{settings.tracking_uri}|{info.run_id}|{info.name}|{info.version}"
     with _lock:
         if key in _cache:
             return _cache[key]
-    sketch = _load(settings, info)
+        failed = _failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER:
+            raise failed[1]
+    try:
+        sketch = _load(settings, info)
+    except BackendError as exc:
+        with _lock:
+            _failed[key] = (time.monotonic(), exc)
+        raise
     with _lock:
         _cache[key] = sketch
+        _failed.pop(key, None)
     return sketch
 
 
 def _load(settings: Settings, info: ModelVersionInfo) -> ReferenceSketch | None:
     if not info.run_id:
         return None
+    who = f"{info.name} version {info.version}"
     try:
         path = download_artifact(settings, info.run_id, SKETCH_ARTIFACT)
-        return ReferenceSketch.from_json(Path(path).read_text())
     except NotFoundError:
         pass
+    else:
+        try:
+            return ReferenceSketch.from_json(Path(path).read_text())
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise RefusedError(f"{who}: its {SKETCH_ARTIFACT} is unreadable ({exc!r})") from exc
     try:
         test = get_test_split(settings, info.run_id)
     except NotFoundError:
         return None
     model = load_model(settings, info)
-    values = test.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    try:
+        values = test.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RefusedError(f"{who}: its test split is not in the schema ({exc!r})") from exc
     labels = test[LABEL].to_numpy() if LABEL in test else None
     from core.compare.evaluation import version_sampling_fraction  # import cycle, above
 
     fraction = version_sampling_fraction(info) or 1.0
+    if not np.isfinite(values).any(axis=0).all():
+        raise RefusedError(f"{who}: its test split has a column with no finite value")
     return compute_reference_sketch(
         test,
         scores=model.predict_proba(values),

@@ -25,9 +25,9 @@ from core.db.models import ScoringEvent
 from core.drift.counts import DriftCounts
 from core.drift.current import drift_thresholds
 from core.drift.report import DriftReport, DriftThresholds, compute_drift
-from core.drift.sketch import get_reference_sketch
+from core.drift.sketch import ReferenceSketch, get_reference_sketch
 from core.drift.stats import compute_psi
-from core.errors import BackendError, InputError
+from core.errors import BackendError, InputError, NotFoundError
 from core.registry import get_version
 
 Period = Literal["day", "week"]
@@ -53,18 +53,26 @@ def parse_window(text: str, *, now: datetime | None = None) -> tuple[datetime, d
     """
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    problem = f"window {text!r}: expected a number and a unit, e.g. 7d, 24h, 2w, 30m"
     try:
         amount = float(value)
     except ValueError:
         amount = float("nan")
-    if unit not in units or not np.isfinite(amount) or amount <= 0:
-        raise InputError(f"window {text!r}: expected a number and a unit, e.g. 7d, 24h, 2w, 30m")
+    if text.strip()[-1:] == "M" or unit not in units or not np.isfinite(amount):
+        raise InputError(problem)  # "1M" is not read as a minute: months are not a unit
+    if amount <= 0:
+        raise InputError(f"{problem}; the window must be longer than zero")
     end = now or datetime.now(UTC)
-    return end - timedelta(**{units[unit]: amount}), end
+    try:
+        return end - timedelta(**{units[unit]: amount}), end
+    except OverflowError:
+        raise InputError(f"{problem} (at most {datetime.min:%Y} years back)") from None
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """In UTC: a naive time is taken as UTC, an aware one converted (SQLite compares the
+    stored UTC text, so a bound in another zone must be converted first)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def list_window_events(
@@ -155,9 +163,16 @@ def window_drift(
         by_version[event.version].append(event)
     reports = []
     label = f"{_aware(start):%Y-%m-%d %H:%M} to {_aware(end):%Y-%m-%d %H:%M} UTC"
-    for version in sorted(by_version, reverse=True):
-        events = by_version[version]
-        info = get_version(settings, version, with_metrics=False)
+    # alerts per day over the window asked for (up to now): a daily batch job in a 7-day
+    # window is 7 days of traffic, whenever in them its events fell
+    stop = min(_aware(end), datetime.now(UTC))
+    days = max((stop - _aware(start)).total_seconds(), 1.0) / 86_400
+    for number in sorted(by_version, reverse=True):
+        events = by_version[number]
+        try:
+            info = get_version(settings, number, with_metrics=False)
+        except NotFoundError:  # deleted since it scored: its traffic cannot be judged
+            continue
         sketch = get_reference_sketch(settings, info)
         if sketch is None:
             continue
@@ -167,25 +182,42 @@ def window_drift(
         total = kept[0].counts
         for event in kept[1:]:
             total = total + event.counts
-        span = (kept[-1].created_at - kept[0].created_at).total_seconds() / 86_400
-        days = span if span > 0 else (_aware(end) - _aware(start)).total_seconds() / 86_400
         report = compute_drift(
             sketch,
             total,
             model_name=info.name,
-            version=version,
+            version=number,
             thresholds=thresholds,
             threshold=kept[-1].threshold,
             alerts=sum(e.alerts for e in kept),
             days=days,
             current=f"{len(kept):,} scoring events, {label}",
+            reference_rate=_blended_rate(sketch, kept),
         )
+        notes = []
+        used = sorted({e.threshold for e in kept})
+        if len(used) > 1:
+            notes.append(
+                f"the threshold changed within the window ({', '.join(f'{t:.4f}' for t in used)}):"
+                " each event's alerts are compared with the reference's rate at its threshold"
+            )
         skipped = len(events) - len(kept)
         if skipped:
-            note = f"{skipped} events were counted on other bins and are left out"
-            report = replace(report, warnings=(note, *report.warnings))
+            notes.append(f"{skipped} events were counted on other bins and are left out")
+        if notes:
+            report = replace(report, warnings=(*notes, *report.warnings))
         reports.append(report)
     return reports
+
+
+def _blended_rate(sketch: ReferenceSketch, events: list[WindowEvent]) -> float | None:
+    """The reference's alert rate at each event's threshold, weighted by its rows: what the
+    window's alerts would have been had the data not moved."""
+    rows = sum(e.rows for e in events)
+    rates = [sketch.alert_rate_at(e.threshold) for e in events]
+    if not rows or any(r is None for r in rates):
+        return None
+    return sum(e.rows * r for e, r in zip(events, rates, strict=True) if r is not None) / rows
 
 
 def psi_by_period(

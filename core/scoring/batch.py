@@ -19,7 +19,7 @@ from core.data import iter_transactions
 from core.data.loader import DEFAULT_CHUNK_ROWS, Source
 from core.drift.counts import DriftCounts, count_rows
 from core.drift.sketch import ReferenceSketch, get_reference_sketch
-from core.errors import ExplanationUnavailableError, WorkbenchError
+from core.errors import ExplanationUnavailableError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.latency import compute_latency_histogram
 from core.output import CsvSink
@@ -171,8 +171,11 @@ def score_file(
             features = chunk.valid.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
             probability, decision = score_features(choice.model, features, threshold=threshold)
             if sketch is not None:
-                counted = count_rows(sketch, features, probability)
-                drift = counted if drift is None else drift + counted
+                counted = count_drift(sketch, features, probability)
+                if counted is None:  # stop counting: partial counts would misstate drift
+                    sketch = drift = None
+                else:
+                    drift = counted if drift is None else drift + counted
             if total is None:
                 total = estimate_rows(source) if progress else 0
             reason_text, reason_json, unexplained = _explain_alerts(
@@ -263,12 +266,24 @@ def get_drift_sketch(settings: Settings, choice: ModelChoice) -> ReferenceSketch
     """The version's drift reference for counting scored rows, or None: without one (or
     when the stores fail now) rows are scored all the same, without drift counts.
 
-    Any workbench error is caught, not only a store failure: a test-split reference that
-    cannot be computed (``RefusedError``) must not stop scoring either."""
+    Any error is caught, not only a store failure: an unreadable sketch or a test split
+    that cannot give one must not stop scoring either."""
     try:
         return get_reference_sketch(settings, choice.model.info)
-    except WorkbenchError as exc:
+    except Exception as exc:  # whatever went wrong, the rows are still scored and audited
         log.warning("scoring without drift counts: the drift reference is unavailable: %s", exc)
+        return None
+
+
+def count_drift(
+    sketch: ReferenceSketch, features: np.ndarray, probability: np.ndarray
+) -> DriftCounts | None:
+    """The rows on the sketch's bins, or None (logged) if counting fails: drift counts are
+    a by-product of scoring and never stop it."""
+    try:
+        return count_rows(sketch, features, probability)
+    except Exception as exc:
+        log.warning("scoring without drift counts: counting failed: %s", exc)
         return None
 
 

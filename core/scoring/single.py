@@ -15,7 +15,6 @@ from core.audit import AuditReceipt, log_scoring, make_predictions_table
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import validate_records
-from core.drift.counts import count_rows
 from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Contributions, Reason, compute_reasons, reasons_to_json
 from core.latency import compute_latency_histogram
@@ -28,7 +27,7 @@ from core.scoring.base import (
     score_features,
     transaction_ids,
 )
-from core.scoring.batch import get_drift_sketch
+from core.scoring.batch import count_drift, get_drift_sketch
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,8 @@ def score_record(
     except ExplanationUnavailableError as exc:  # scored and decided all the same
         problem = str(exc)
     sketch = get_drift_sketch(settings, choice)
-    drift = count_rows(sketch, features, probability).to_json() if sketch is not None else None
+    counted = count_drift(sketch, features, probability) if sketch is not None else None
+    drift = counted.to_json() if counted is not None else None
     latency = compute_latency_histogram([1000 * (time.perf_counter() - start)])
     receipt = log_scoring(
         settings,

@@ -67,8 +67,6 @@ def test_an_empty_window_says_so(app: AppTest) -> None:
     assert "2020-01-01 to 2020-01-07" in at.info[0].value
 
 
-# Needs core.scoring.score_file to store drift counts on the scoring event (the scoring
-# helper's change for issue 11); until that lands on main this test fails here.
 def test_production_traffic_from_scoring_events(app: AppTest, trained_embedded: Trained) -> None:
     settings = trained_embedded.settings
     choice = resolve_model(settings)
@@ -82,13 +80,6 @@ def test_production_traffic_from_scoring_events(app: AppTest, trained_embedded: 
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     text = _text(at)
-    print(
-        "DEBUG",
-        [i.value for i in at.info],
-        [w.value for w in at.warning],
-        [c.value for c in at.caption][:5],
-        [m.value for m in at.markdown][:8],
-    )
     assert "Drift found" in text
     assert "scoring events" in text
     flagged = next(m.value for m in at.markdown if m.value.startswith("**Flagged**"))
@@ -117,7 +108,7 @@ def test_monitoring_page_shows_the_traffic_it_reads(
     assert headings[:2] == ["Volume", "Alert rate"], headings
     assert "Traffic by version" in headings and "Audit spool" in headings
     latency = at.dataframe[0].value
-    assert "cli" in set(latency.index) and latency.loc["cli", "samples"] >= 1
+    assert "cli" in set(latency.index) and latency.loc["cli", "calls"] >= 1
 
 
 def test_monitoring_an_empty_window_says_so(app: AppTest) -> None:
