@@ -627,3 +627,53 @@ def test_no_judged_feature_and_notes_at_exactly_min_rows(reference: ReferenceSke
     assert small.warnings == (
         "10 rows: under the minimum of 1,000 for a verdict (PSI grows with small samples)",
     )
+
+
+def test_the_json_summary_names_every_field_and_the_table_is_ordered_by_band_then_psi(
+    reference: ReferenceSketch,
+) -> None:
+    """The summary is what `workbench drift --json` prints for schedulers: its field names
+    are an interface. The table: alert, warn, ok, not judged; within a band, PSI down."""
+    current = generate_transactions(3000, seed=47, drift={"V14": 2.0, "V4": 0.8, "V10": 0.4})
+    current["V3"] = np.nan
+    report = _report(
+        reference, current, threshold=0.5, alerts=30, days=3.0, current="three days.csv"
+    )
+    summary = report.summary()
+    assert set(summary) == {
+        "model_name", "version", "reference", "current", "rows", "verdict", "drift_found",
+        "drift_share", "flagged", "thresholds", "features", "score", "queue", "warnings",
+    }  # fmt: skip
+    assert (summary["model_name"], summary["version"], summary["reference"]) == (
+        "m",
+        1,
+        "training",
+    )
+    assert (summary["current"], summary["rows"]) == ("three days.csv", 3000)
+    assert summary["drift_share"] == pytest.approx(len(report.flagged) / 28)  # V3 not judged
+    v14 = next(f for f in summary["features"] if f["name"] == "V14")
+    assert set(v14) == {
+        "name", "band", "psi", "ks", "ks_pvalue", "wasserstein_sd", "rows",
+        "outside_reference_range", "note",
+    }  # fmt: skip
+    column = next(c for c in report.columns if c.name == "V14")
+    assert v14["ks_pvalue"] == round(column.ks_pvalue, 6)  # type: ignore[arg-type]
+    assert v14["wasserstein_sd"] == round(column.wasserstein, 6)  # type: ignore[arg-type]
+    assert v14["outside_reference_range"] == round(column.outside, 6)  # type: ignore[arg-type]
+    assert summary["queue"] is None  # no score sketch: no reference alert rate
+    queue = QueueImpact(threshold=0.5, rows=3000, alerts=30, reference_rate=0.004, days=3.0)
+    assert queue.summary() == {
+        "threshold": 0.5,
+        "rows": 3000,
+        "alerts": 30,
+        "current_rate": 0.01,
+        "reference_rate": 0.004,
+        "change": pytest.approx(1.5),
+        "days": 3.0,
+        "sentence": queue.sentence(),
+    }
+    rank = {"alert": 0, "warn": 1, "ok": 2, "not judged": 3}
+    keys = [(rank[c.band], -(c.psi or 0.0)) for c in report.columns]
+    assert keys == sorted(keys)
+    assert [c.band for c in report.columns][:1] == ["alert"] and report.columns[-1].name == "V3"
+    assert len({c.band for c in report.columns}) >= 3  # the order was really tested
