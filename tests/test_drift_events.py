@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -222,3 +223,42 @@ def test_an_unreadable_sketch_never_stops_scoring(tiny_csv: Path, tmp_path: Path
     assert event.drift_counts is None and event.rows_scored == 300
     with pytest.raises(RefusedError, match=r"drift_sketch\.json is unreadable"):
         file_drift(settings, csv)
+
+
+def test_psi_by_period_buckets_events_by_utc_day_and_week(two_versions: TwoVersions) -> None:
+    """The heatmap's data: one row per UTC day (or week starting Monday) holding the sum of
+    that period's events; NaN where a period has fewer rows than the minimum."""
+    from core.drift import DriftThresholds, psi_by_period
+    from core.drift.stats import compute_psi
+
+    settings = two_versions.settings
+    monday = datetime(2022, 2, 7, tzinfo=UTC)  # a Monday
+    for at, rows, seed in [
+        (monday + timedelta(hours=1), 40, 11),
+        (monday + timedelta(hours=23), 60, 12),  # same UTC day
+        (monday + timedelta(days=2, hours=3), 50, 13),  # Wednesday, same week
+        (monday + timedelta(days=7, hours=1), 5, 14),  # next Monday: under the minimum
+    ]:
+        _write_event(settings, version=1, at=at, rows=rows, seed=seed)
+    limits = DriftThresholds(min_rows=20)
+    end = monday + timedelta(days=14)
+    daily = psi_by_period(settings, start=monday, end=end, version=1, thresholds=limits)
+    days = [monday, monday + timedelta(days=2), monday + timedelta(days=7)]
+    assert list(daily.index) == [pd.Timestamp(d) for d in days]
+    assert daily["rows"].tolist() == [100, 50, 5]
+    assert "Time" not in daily.columns and np.isnan(daily.loc[pd.Timestamp(days[2]), "V14"])
+    sketch = get_reference_sketch(settings, get_version(settings, 1))
+    assert sketch is not None
+    both = [generate_transactions(n, seed=s)["V14"].to_numpy() for n, s in [(40, 11), (60, 12)]]
+    first_day = np.concatenate(both)
+    from core.drift.stats import count_bins
+
+    expected = compute_psi(
+        sketch.columns["V14"], count_bins(first_day, sketch.columns["V14"].edges)
+    )
+    assert daily.loc[pd.Timestamp(days[0]), "V14"] == pytest.approx(expected)
+    weekly = psi_by_period(
+        settings, start=monday, end=end, version=1, period="week", thresholds=limits
+    )
+    assert list(weekly.index) == [pd.Timestamp(monday), pd.Timestamp(monday + timedelta(days=7))]
+    assert weekly["rows"].tolist() == [150, 5]

@@ -4,7 +4,8 @@ A feature is flagged when its PSI reaches the alert threshold (default 0.25; 0.1
 the drift share is the fraction of judged features past alert, and drift is found when
 any is. KS p-values are information only: at production sizes they flag everything.
 Nothing is judged on a window under the minimum row count (PSI grows with small samples),
-nor a column that is constant, holds non-finite values or is missing from the reference.
+nor a column that is constant in the reference, holds non-finite values or is missing from
+the reference (a column constant in the current data only is judged: that is drift).
 """
 
 from __future__ import annotations

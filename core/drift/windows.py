@@ -233,9 +233,9 @@ def psi_by_period(
     the heatmap's data.
 
     Returns:
-        One row per period (index: its start, UTC), one column per judged feature; NaN
-        where the period has fewer rows than the minimum. A ``rows`` column holds each
-        period's row count.
+        One row per period (index: its start, UTC), one column per feature (``Time``
+        left out by default); NaN where the period has fewer rows than the minimum or the
+        feature is constant in the reference. A ``rows`` column holds each period's rows.
 
     Raises:
         NotFoundError: no such version.
