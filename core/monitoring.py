@@ -51,6 +51,7 @@ class MonitoringSummary:
         alerts: per bucket, ``rows`` and ``alerts``.
         validation_rate: the live version's validation alert rate at its threshold now,
             or None when unknown (no live version, no drift reference, stores down).
+        validation_problem: why the validation rate is missing when a store failed.
         latency: per source that scored in the window (index), ``samples``, ``p50_ms``
             and ``p95_ms`` (NaN and a ``note`` where its events have no histograms).
         share_by_version: share of rows scored (0-1) per model version, largest first.
@@ -71,6 +72,7 @@ class MonitoringSummary:
     spooled: int
     set_aside: int
     alias_moves: list[HistoryRow] = field(default_factory=list)
+    validation_problem: str | None = None
 
     @property
     def rows(self) -> int:
@@ -110,14 +112,19 @@ def list_events_frame(settings: Settings, *, start: datetime, end: datetime) -> 
     return frame.astype({"rows_scored": "int64", "alerts": "int64", "model_version": "int64"})
 
 
-def _reference_alert_rate(settings: Settings) -> float | None:
+def _reference_alert_rate(settings: Settings) -> tuple[float | None, str | None]:
+    """The live version's reference alert rate at its threshold now, and why it is
+    unknown when the stores failed (None when there is simply none to read)."""
     try:
         info = get_version_by_alias(settings, settings.live_alias, with_metrics=False)
         sketch = get_reference_sketch(settings, info)
-        return None if sketch is None else sketch.alert_rate_at(read_threshold(settings, info))
-    except WorkbenchError as exc:  # the page shows the rest without the reference line
+        rate = None if sketch is None else sketch.alert_rate_at(read_threshold(settings, info))
+        return rate, None
+    except BackendError as exc:  # the rest is shown; the page says why this is missing
+        return None, f"the live version's validation alert rate could not be read: {exc}"
+    except WorkbenchError as exc:  # no live version, no threshold: nothing to compare
         log.info("no reference alert rate: %s", exc)
-        return None
+        return None, None
 
 
 def monitoring_summary(
@@ -160,6 +167,7 @@ def monitoring_summary(
         for row in reversed(list_alias_history(settings))
         if row.kind in MOVE_KINDS and _aware(start) <= row.time < _aware(end)
     ]
+    validation_rate, validation_problem = _reference_alert_rate(settings)
     return MonitoringSummary(
         start=_aware(start),
         end=_aware(end),
@@ -167,7 +175,8 @@ def monitoring_summary(
         volume=volume,
         alert_rate=alert_rate,
         alerts=alerts,
-        validation_rate=_reference_alert_rate(settings),
+        validation_rate=validation_rate,
+        validation_problem=validation_problem,
         latency=pd.DataFrame(
             latency, columns=["source", "samples", "p50_ms", "p95_ms", "note"]
         ).set_index("source"),

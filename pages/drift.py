@@ -1,8 +1,6 @@
 """Drift: is the live model still seeing the world it was trained on, and what does that do
 to the alert queue? Current data is a window of production traffic or an uploaded CSV."""
 
-from datetime import date, timedelta
-
 import streamlit as st
 
 from app.ui import drift_view as view
@@ -12,6 +10,7 @@ from core.drift import latest_event_id
 
 st.title(":material/monitoring: Drift")
 settings = state.settings()
+live = safe(view.live_version, settings)  # None: no live alias, or the registry is down
 
 source = st.radio(
     "Current data",
@@ -20,18 +19,7 @@ source = st.radio(
     horizontal=True,
 )
 if source == "window":
-    left, right = st.columns([2, 3])
-    choice = left.selectbox(
-        "Window",
-        [*view.WINDOWS, "range"],
-        index=1,
-        format_func=lambda c: view.WINDOW_NAMES.get(c, "Date range"),
-    )
-    dates = ()
-    if choice == "range":
-        week = (date.today() - timedelta(days=7), date.today())
-        dates = right.date_input("From and to (UTC days)", value=week) or ()
-    start, end, label = view.window_bounds(choice, tuple(dates))
+    start, end, label = view.pick_window(*st.columns([2, 3]))
     newest = safe(latest_event_id, settings)  # keys the caches: new traffic shows at once
     reports = safe(view.window_reports, settings, start, end, newest)
     if reports is None:
@@ -43,7 +31,6 @@ if source == "window":
             icon=":material/info:",
         )
         st.stop()
-    live = view.live_version(settings)
     if len(reports) > 1:
         st.info(
             f"{len(reports)} versions scored in the {label} (an alias move, or scoring with a "

@@ -1,8 +1,6 @@
 """Monitoring: volume, alert rate, latency, traffic by version and the audit spool, from the
 audit log over a chosen window, with alias moves marked on the time axis."""
 
-from datetime import date, timedelta
-
 import streamlit as st
 
 from app.ui import drift_view, state
@@ -14,18 +12,8 @@ st.title(":material/speed: Monitoring")
 settings = state.settings()
 
 left, middle, right = st.columns([2, 3, 2])
-choice = left.selectbox(
-    "Window",
-    [*drift_view.WINDOWS, "range"],
-    index=1,
-    format_func=lambda c: drift_view.WINDOW_NAMES.get(c, "Date range"),
-)
-dates = ()
-if choice == "range":
-    week = (date.today() - timedelta(days=7), date.today())
-    dates = middle.date_input("From and to (UTC days)", value=week) or ()
+start, end, _label = drift_view.pick_window(left, middle)
 bucket = right.radio("Per", ["hour", "day"], index=1, horizontal=True)
-start, end, label = drift_view.window_bounds(choice, tuple(dates))
 
 newest = safe(latest_event_id, settings)
 result = safe(view.summary, settings, start, end, bucket, newest)

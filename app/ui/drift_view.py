@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
+from streamlit.delta_generator import DeltaGenerator
 
 from app.ui.drift_charts import (
     HistogramMode,
@@ -23,7 +24,7 @@ from app.ui.drift_charts import (
 from app.ui.format import escape_markdown
 from core.config import Settings
 from core.drift import ColumnDrift, DriftReport, file_drift, psi_by_period, window_drift
-from core.errors import WorkbenchError
+from core.errors import NotFoundError
 from core.registry import get_alias_version
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -70,11 +71,35 @@ def psi_periods(
 
 
 def live_version(settings: Settings) -> int | None:
-    """The version the live alias points at, None when unset or unreadable."""
+    """The version the live alias points at, None when unset.
+
+    Raises:
+        BackendError: the registry cannot be read (the page shows it: an upload is
+            judged against the live version, and traffic is listed live first).
+    """
     try:
         return get_alias_version(settings, settings.live_alias)
-    except WorkbenchError:
+    except NotFoundError:
         return None
+
+
+def pick_window(left: DeltaGenerator, right: DeltaGenerator) -> tuple[datetime, datetime, str]:
+    """The window picker of the Drift and Monitoring pages: last 24 hours / 7 days / 30
+    days, or a range of UTC days (the date input in ``right``). Returns (start, end, label)."""
+    choice = left.selectbox(
+        "Window",
+        [*WINDOWS, "range"],
+        index=1,
+        format_func=lambda c: WINDOW_NAMES.get(c, "Date range"),
+    )
+    dates: tuple[date, ...] = ()
+    if choice == "range":
+        today = datetime.now(UTC).date()
+        picked = right.date_input(
+            "From and to (UTC days)", value=(today - timedelta(days=7), today)
+        )
+        dates = tuple(picked) if isinstance(picked, tuple | list) else (picked,)
+    return window_bounds(choice, dates)
 
 
 def window_bounds(

@@ -107,6 +107,11 @@ def plot_share(share: pd.Series) -> go.Figure:
 
 def render_summary(result: MonitoringSummary) -> None:
     """The volume, alert rate, latency, traffic by version and the audit spool."""
+    if result.validation_problem:
+        st.error(
+            result.validation_problem[0].upper() + result.validation_problem[1:],
+            icon=":material/error:",
+        )
     if result.rows == 0:
         st.info(
             "No scoring in this window: nothing to monitor. Choose a longer window.",

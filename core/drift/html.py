@@ -26,11 +26,6 @@ _BAND_COLOURS = {
     "ok": "#d1e7dd",
     "not judged": "#e9ecef",
 }
-_VERDICT_TEXT = {
-    "drift": "Drift found",
-    "no drift": "No drift",
-    "not judged": "Not judged",
-}
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #212529; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ccc; }
@@ -106,8 +101,7 @@ def _section(report: DriftReport) -> str:
     rows = [
         f"<h2>{escape(report.model_name)} version {report.version}</h2>",
         f'<div class="verdict" style="background:{colour}">'
-        f"<strong>{_VERDICT_TEXT[report.verdict]}</strong>. "
-        f"{escape(verdict_sentence(report))}</div>",
+        f"<strong>{escape(verdict_sentence(report))}</strong></div>",
         f"<p>Current: {escape(report.current or 'unnamed')} ({report.rows:,} rows), against "
         f"the version's {escape(report.reference)} reference. PSI warns from {t.psi_warn:g} "
         f"and alerts from {t.psi_alert:g}; at least {t.min_rows:,} rows are needed for a "
@@ -119,6 +113,14 @@ def _section(report: DriftReport) -> str:
         items = "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
         rows.append(f'<p>Warnings:</p><ul class="warnings">{items}</ul>')
     rows.append(_table(report.columns, report.score))
+    rows.append(
+        "<p><small>PSI: population stability index on the reference's deciles (the flag). "
+        "KS: the largest gap between the two distributions (0 to 1; information only). "
+        "Wasserstein / SD: how far values moved, in reference standard "
+        "deviations. Outside reference range: the share of current values beyond it. "
+        "The score row is the model's own output; it is not counted among the features."
+        "</small></p>"
+    )
     charts = [c for c in report.columns if c.band == "alert"][:MAX_HISTOGRAMS]
     images = [_img(c, f"{c.name}: PSI {c.psi:.3f}") for c in charts if len(c.edges) > 1]
     if report.score is not None and len(report.score.edges) > 1:
