@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -30,6 +30,7 @@ from core.db.engine import get_engine
 from core.db.errors import describe_error
 from core.db.models import ScoringEvent
 from core.drift.sketch import get_reference_sketch
+from core.drift.windows import as_utc
 from core.errors import BackendError, InputError, WorkbenchError
 from core.history import MOVE_KINDS, HistoryRow, list_alias_history
 from core.latency import sum_latency_histograms
@@ -79,11 +80,6 @@ class MonitoringSummary:
         return int(self.volume.to_numpy().sum())
 
 
-def _aware(moment: datetime) -> datetime:
-    """In UTC (naive: taken as UTC; aware: converted, as SQLite compares UTC text)."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def list_events_frame(settings: Settings, *, start: datetime, end: datetime) -> pd.DataFrame:
     """The registered model's complete scoring events in [start, end), one row each
     (``created_at`` UTC, source, model_version, rows_scored, alerts, latency_ms).
@@ -95,8 +91,8 @@ def list_events_frame(settings: Settings, *, start: datetime, end: datetime) -> 
     query = select(*(getattr(ScoringEvent, c) for c in columns)).where(
         ScoringEvent.model_name == settings.model_name,
         ScoringEvent.status == COMPLETE,
-        ScoringEvent.created_at >= _aware(start),
-        ScoringEvent.created_at < _aware(end),
+        ScoringEvent.created_at >= as_utc(start),
+        ScoringEvent.created_at < as_utc(end),
     )
     try:
         with get_engine(settings).connect() as connection:
@@ -165,12 +161,12 @@ def monitoring_summary(
     moves = [
         row
         for row in reversed(list_alias_history(settings))
-        if row.kind in MOVE_KINDS and _aware(start) <= row.time < _aware(end)
+        if row.kind in MOVE_KINDS and as_utc(start) <= row.time < as_utc(end)
     ]
     validation_rate, validation_problem = _reference_alert_rate(settings)
     return MonitoringSummary(
-        start=_aware(start),
-        end=_aware(end),
+        start=as_utc(start),
+        end=as_utc(end),
         bucket=bucket,
         volume=volume,
         alert_rate=alert_rate,

@@ -69,7 +69,7 @@ def parse_window(text: str, *, now: datetime | None = None) -> tuple[datetime, d
         raise InputError(f"{problem} (at most {datetime.min:%Y} years back)") from None
 
 
-def _aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """In UTC: a naive time is taken as UTC, an aware one converted (SQLite compares the
     stored UTC text, so a bound in another zone must be converted first)."""
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -96,8 +96,8 @@ def list_window_events(
         .where(
             ScoringEvent.model_name == settings.model_name,
             ScoringEvent.status == COMPLETE,
-            ScoringEvent.created_at >= _aware(start),
-            ScoringEvent.created_at < _aware(end),
+            ScoringEvent.created_at >= as_utc(start),
+            ScoringEvent.created_at < as_utc(end),
             ScoringEvent.drift_counts.is_not(None),
         )
         .order_by(ScoringEvent.created_at)
@@ -111,7 +111,7 @@ def list_window_events(
         raise BackendError(f"reading the scoring events: {describe_error(exc)}") from exc
     return [
         WindowEvent(
-            created_at=_aware(r.created_at),
+            created_at=as_utc(r.created_at),
             version=int(r.model_version),
             rows=int(r.rows_scored),
             alerts=int(r.alerts),
@@ -162,11 +162,11 @@ def window_drift(
     for event in list_window_events(settings, start=start, end=end, version=version):
         by_version[event.version].append(event)
     reports = []
-    label = f"{_aware(start):%Y-%m-%d %H:%M} to {_aware(end):%Y-%m-%d %H:%M} UTC"
+    label = f"{as_utc(start):%Y-%m-%d %H:%M} to {as_utc(end):%Y-%m-%d %H:%M} UTC"
     # alerts per day over the window asked for (up to now): a daily batch job in a 7-day
     # window is 7 days of traffic, whenever in them its events fell
-    stop = min(_aware(end), datetime.now(UTC))
-    days = max((stop - _aware(start)).total_seconds(), 1.0) / 86_400
+    stop = min(as_utc(end), datetime.now(UTC))
+    days = max((stop - as_utc(start)).total_seconds(), 1.0) / 86_400
     for number in sorted(by_version, reverse=True):
         events = by_version[number]
         try:
