@@ -149,6 +149,36 @@ class Settings(BaseSettings):
     demo_rows: int = Field(
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )
+    api_reload_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="REST sidecar: seconds between looks at the live alias and its threshold.",
+    )
+    api_key_refresh: float = Field(
+        default=5.0,
+        gt=0,
+        description="REST sidecar: seconds between reloads of the API keys (a revoked key is "
+        "refused within this).",
+    )
+    api_max_batch_rows: int = Field(
+        default=1000, ge=1, description="REST sidecar: most transactions in one batch request."
+    )
+    api_max_body_bytes: int = Field(
+        default=2_000_000,
+        ge=1024,
+        description="REST sidecar: largest request body; a larger one gets 413 before it is read.",
+    )
+    api_unknown_fields: str = Field(
+        default="reject",
+        description="REST sidecar, /v1/score: 'reject' (422) or 'ignore' fields that are not "
+        "Time, V1..V28, Amount or transaction_id.",
+    )
+    api_audit_flush: float = Field(
+        default=1.0,
+        gt=0,
+        description="REST sidecar: seconds between audit flushes (one event per flush, "
+        "version and key).",
+    )
     auth: str = Field(
         default="local",
         description="How the app knows who you are: local, oidc (st.login) or header (proxy).",
@@ -203,6 +233,14 @@ class Settings(BaseSettings):
                 f"WORKBENCH_AUTH={value!r}: unknown mode; valid modes are: {', '.join(AUTH_MODES)}"
             )
         return mode
+
+    @field_validator("api_unknown_fields")
+    @classmethod
+    def _known_unknown_fields_rule(cls, value: str) -> str:
+        rule = value.strip().lower()
+        if rule not in ("reject", "ignore"):
+            raise ConfigError(f"WORKBENCH_API_UNKNOWN_FIELDS={value!r}: use 'reject' or 'ignore'")
+        return rule
 
     @field_validator("local_user")
     @classmethod
