@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from cli.apikeys import api_key_app
 from cli.audit import audit_app
 from cli.common import (
     EXIT_BACKEND,
@@ -345,6 +346,7 @@ def score(
 
 app.command()(drift)  # cli/drift.py
 app.add_typer(audit_app, name="audit")
+app.add_typer(api_key_app, name="api-key")
 register_lifecycle(app)  # promote, rollback, threshold, history (cli/lifecycle.py)
 
 

@@ -135,3 +135,35 @@ class DatabaseIdentity(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     database_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class ApiKey(Base):
+    """One API key of the REST sidecar (migration 0006): never the key, only its SHA-256.
+
+    The key text is ``fwb_<key_id>_<secret>`` (see ``core.apikeys``); ``key_id`` is public
+    and finds the row, ``key_hash`` is the SHA-256 (hex) of the whole text. A name is
+    unique among active keys only, so a revoked key's name may be given to a new one.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(Text)  # comma-joined, e.g. "score,admin"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        UniqueConstraint("key_id", name="uq_api_keys_key_id"),
+        Index(
+            "ux_api_keys_active_name",
+            "name",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )
