@@ -191,13 +191,17 @@ def create_api_key(
         )
         try:
             _insert(settings, row)
-        except IntegrityError:
-            if _active_key_named(settings, name):
+        except IntegrityError as exc:
+            if _exists(settings, ApiKey.name == name, ApiKey.revoked_at.is_(None)):
                 raise InputError(
                     f"an active API key named {name!r} exists; revoke it first or choose "
                     "another name"
                 ) from None
-            continue  # the random key id was taken: draw another
+            if _exists(settings, ApiKey.key_id == key_id):
+                continue  # the random key id was taken: draw another
+            raise BackendError(
+                f"creating an API key: app database refused it: {describe_error(exc)}"
+            ) from exc
         info = ApiKeyInfo.from_row(row)
         log.info("API key %r (id %s, %s) created by %s", name, key_id, row.scopes, actor)
         return NewApiKey(info=info, key=key)
@@ -364,8 +368,9 @@ def _insert(settings: Settings, row: ApiKey) -> None:
     _in_session(settings, "creating an API key", lambda session: session.add(row))
 
 
-def _active_key_named(settings: Settings, name: str) -> bool:
-    query = select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None))
+def _exists(settings: Settings, *where: Any) -> bool:
+    """Whether a row of ``api_keys`` matches ``where`` (after a refused insert)."""
+    query = select(ApiKey.id).where(*where).limit(1)
     found = _in_session(settings, "creating an API key", lambda s: s.scalars(query).first())
     return found is not None
 
