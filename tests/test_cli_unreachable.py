@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.aliases import set_alias
+from core.apikeys import create_api_key
 from core.config import Settings, get_settings
 from core.training import train_from_csv
 from tests.conftest import LEAD, REPO, free_port, settings_env
@@ -46,6 +47,8 @@ ARGS: dict[tuple[str, ...], list[str]] = {
     # the live alias has a move to undo, and each rollback is one more (see `healthy`)
     ("rollback",): ["--alias", "champion", "--reason", "r"],
     ("threshold",): ["--version", "1", "--value", "0.5", "--reason", "r"],
+    ("api-key", "create"): ["{alias}"],  # a new name per run
+    ("api-key", "revoke"): ["{api_key}"],  # a key made for this run (see the test)
 }
 # Commands that cannot do anything without the tracking store (the registry).
 NEED_TRACKING = {
@@ -77,7 +80,10 @@ def all_commands() -> list[tuple[str, ...]]:
     return found
 
 
-COMMANDS = all_commands()
+SERVERS = {("serve-api",)}
+"""Commands that start a server: with a store down it keeps running and says so on /ready
+(tests/test_api_server.py), so they are not run here."""
+COMMANDS = [c for c in all_commands() if c not in SERVERS]
 
 
 @dataclass(frozen=True)
@@ -182,10 +188,10 @@ def _env(settings: Settings) -> dict[str, str]:
     return {**settings_env(settings), "WORKBENCH_EXPERIMENT_NAME": settings.experiment_name}
 
 
-def _arguments(command: tuple[str, ...], csv: Path, out: Path) -> list[str]:
+def _arguments(command: tuple[str, ...], csv: Path, out: Path, api_key: str = "") -> list[str]:
     extra = ARGS.get(command, [])
     alias = f"unreachable-{uuid.uuid4().hex[:8]}"
-    return [*command, *(a.format(csv=csv, out=out, alias=alias) for a in extra)]
+    return [*command, *(a.format(csv=csv, out=out, alias=alias, api_key=api_key) for a in extra)]
 
 
 def _check(command: tuple[str, ...], broken: Broken, code: int, stdout: str, stderr: str) -> None:
@@ -226,9 +232,13 @@ def test_every_command_fails_with_one_line_when_a_store_is_unreachable(
     settings = broken.apply(healthy, blocker)
     if not broken.name.startswith("home"):  # a per-test home for the spool, same stores
         settings = settings.model_copy(update={"home": tmp_path / "home"})
+    api_key = ""
+    if command == ("api-key", "revoke"):  # an active key in the healthy database
+        name = f"unreachable-{uuid.uuid4().hex[:8]}"
+        api_key = create_api_key(healthy, name=name, actor=LEAD).info.key_id
     get_settings.cache_clear()
     result = runner.invoke(
-        app, _arguments(command, small_csv, tmp_path / "out.csv"), env=_env(settings)
+        app, _arguments(command, small_csv, tmp_path / "out.csv", api_key), env=_env(settings)
     )
     get_settings.cache_clear()
     assert result.exception is None or isinstance(result.exception, SystemExit), (
