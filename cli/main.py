@@ -41,6 +41,7 @@ from cli.common import (
 )
 from cli.drift import drift
 from cli.lifecycle import register as register_lifecycle
+from cli.serve import serve_api
 from core.errors import InputError, NotFoundError, OutputError
 
 app = typer.Typer(
@@ -347,6 +348,7 @@ def score(
 app.command()(drift)  # cli/drift.py
 app.add_typer(audit_app, name="audit")
 app.add_typer(api_key_app, name="api-key")
+app.command("serve-api")(serve_api)
 register_lifecycle(app)  # promote, rollback, threshold, history (cli/lifecycle.py)
 
 

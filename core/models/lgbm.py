@@ -12,6 +12,17 @@ from mlflow.models.model import ModelInfo
 from core.explain import Contributions, split_tree_contributions
 from core.models.base import ModelAdapter
 
+SMALL_INPUT_ROWS = 1000
+"""Fewer rows than this are predicted on one thread. OpenMP's threads spin while they wait
+for work: for one row (an API request) the hand-off to a second thread costs more than the
+prediction (48 us), and when another process holds the other core (a load-test client, a
+second worker) the wait grows to milliseconds. See bench/README.md, "REST sidecar"."""
+
+
+def _threads(features: np.ndarray) -> int:
+    """LightGBM's ``num_threads`` for this input: 1 for small ones, else 0 (its default)."""
+    return 1 if len(features) < SMALL_INPUT_ROWS else 0
+
 
 class LightGBMModel(ModelAdapter):
     """Gradient-boosted trees; contributions from LightGBM's native TreeSHAP."""
@@ -30,15 +41,16 @@ class LightGBMModel(ModelAdapter):
         return isinstance(estimator, lgb.Booster)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.estimator.predict(features))
+        return np.asarray(self.estimator.predict(features, num_threads=_threads(features)))
 
     def raw_score(self, features: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(features, dtype=np.float64)
-        return np.asarray(self.estimator.predict(x, raw_score=True))
+        return np.asarray(self.estimator.predict(x, raw_score=True, num_threads=_threads(x)))
 
     def contributions(self, features: np.ndarray) -> Contributions:
         x = np.ascontiguousarray(features, dtype=np.float64)
-        return split_tree_contributions(self.estimator.predict(x, pred_contrib=True))
+        output = self.estimator.predict(x, pred_contrib=True, num_threads=_threads(x))
+        return split_tree_contributions(output)
 
     def pip_requirements(self) -> list[str]:
         return [f"lightgbm=={lgb.__version__}"]

@@ -1,0 +1,96 @@
+"""One place that turns errors into responses: status code, a message, the request id.
+
+Core's errors map by class; anything else is a 500 whose body holds no trace, only the
+request id to find the trace in the server's log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.metrics import request_id
+from core.errors import (
+    BackendError,
+    ConfigError,
+    InputError,
+    NotFoundError,
+    PermissionDenied,
+    RefusedError,
+    WorkbenchError,
+)
+from core.registry import MissingThresholdError
+
+log = logging.getLogger(__name__)
+
+STATUS: tuple[tuple[type[WorkbenchError], int], ...] = (
+    (MissingThresholdError, 503),  # the live version cannot decide: the server's problem
+    (PermissionDenied, 403),
+    (RefusedError, 409),
+    (NotFoundError, 404),
+    (InputError, 422),
+    (BackendError, 503),
+    (ConfigError, 500),
+)
+"""Core's error classes and their status codes, most specific first; others get 503 (the
+not-ready error) or 500."""
+
+
+def status_for(exc: WorkbenchError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 503 if type(exc).__name__ == "NotReady" else 500
+
+
+def _body(request: Request, detail: object) -> dict[str, object]:
+    return {"detail": detail, "request_id": request_id(request.scope)}
+
+
+def _field(location: tuple) -> str:
+    parts = [str(p) for p in location if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(WorkbenchError)
+    async def workbench_error(request: Request, exc: WorkbenchError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("request %s: %s", request_id(request.scope), exc)
+        detail = getattr(exc, "problems", None) or str(exc)  # listed problems, where known
+        return JSONResponse(_body(request, detail), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Named fields and what was wrong; not the input itself (it may be large).
+        problems = [
+            {
+                "field": _field(tuple(e.get("loc", ()))),
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse(_body(request, problems), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            _body(request, exc.detail), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id(request.scope)
+        log.error("request %s failed", rid, exc_info=exc)
+        return JSONResponse(
+            _body(request, f"internal error; the server's log has it under request id {rid}"),
+            status_code=500,
+        )

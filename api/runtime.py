@@ -1,0 +1,108 @@
+"""What one API worker keeps running: the live model and its watcher, the audit recorder,
+and the API keys with the thread that refreshes them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from api import metrics
+from core.apikeys import ApiKeyCache
+from core.audit import AuditReceipt, pending_spool
+from core.config import Settings
+from core.errors import WorkbenchError
+from core.serving import AuditRecorder, LiveModel, LiveModelWatcher
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(WorkbenchError):
+    """No live model yet (status 503); the message says why."""
+
+
+class Runtime:
+    """One worker's long-lived state, started and stopped by the app's lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = ApiKeyCache(settings)
+        self.watcher = LiveModelWatcher(settings, on_swap=self._swapped)
+        self.recorder = AuditRecorder(settings, on_stored=self._stored)
+        self.database_problem: str | None = "not checked yet"
+        self._stop = threading.Event()
+        self._keys_thread: threading.Thread | None = None
+
+    @property
+    def live(self) -> LiveModel | None:
+        return self.watcher.current
+
+    def require_live(self) -> LiveModel:
+        """The live model, read once per request.
+
+        Raises:
+            NotReady: none is loaded yet (the message says why).
+        """
+        live = self.watcher.current
+        if live is None:
+            raise NotReady(f"no live model is loaded: {self.watcher.problem}")
+        return live
+
+    def start(self) -> None:
+        """Load the keys now; look for the live model and refresh keys in the background."""
+        self.settings.apply_to_environment()
+        metrics.MODEL_VERSION.set(0)
+        self.refresh_keys()
+        self.watcher.start()
+        self.recorder.start()
+        self._stop.clear()
+        self._keys_thread = threading.Thread(
+            target=self._refresh_loop, name="api-keys", daemon=True
+        )
+        self._keys_thread.start()
+
+    def stop(self) -> None:
+        """Stop the threads and write every prediction still waiting for the audit log."""
+        self._stop.set()
+        if self._keys_thread is not None:
+            self._keys_thread.join(timeout=30)
+        self.watcher.stop()
+        self.recorder.stop()
+
+    def refresh_keys(self) -> None:
+        """Reload the API keys; the database's state is what this refresh found."""
+        try:
+            self.keys.refresh()
+        except WorkbenchError as exc:
+            if self.database_problem != str(exc):
+                log.warning("API keys not refreshed (the last ones stay in use): %s", exc)
+            self.database_problem = str(exc)
+        else:
+            self.database_problem = None
+
+    def spool_pending(self) -> int:
+        try:
+            return pending_spool(self.settings)
+        except OSError:
+            return 0
+
+    def _refresh_loop(self) -> None:
+        interval = self.settings.api_key_refresh
+        next_refresh = time.monotonic() + interval
+        while not self._stop.wait(max(0.0, next_refresh - time.monotonic())):
+            next_refresh = time.monotonic() + interval
+            try:
+                self.refresh_keys()
+            except Exception:  # the loop must outlive anything a refresh raises
+                log.exception("the API key refresh failed")
+
+    def _swapped(self, old: LiveModel | None, new: LiveModel) -> None:
+        metrics.MODEL_VERSION.set(new.version)
+        if old is not None:
+            metrics.RELOADS.inc()
+
+    def _stored(self, receipt: AuditReceipt, rows: int) -> None:
+        if receipt.spooled:
+            metrics.AUDIT_SPOOLED.inc(rows)
+        else:
+            metrics.AUDIT_STORED.inc(rows)

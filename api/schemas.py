@@ -1,0 +1,149 @@
+"""Request and response bodies (pydantic): what the OpenAPI schema at /docs shows.
+
+A transaction is the 30 named features of the schema (``core.schema.FEATURES``), each a
+finite JSON number (strings, booleans, NaN and infinities are refused with the field
+named), ``Time`` and ``Amount`` not negative, plus an optional client ``transaction_id``
+echoed back and written to the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from core.schema import FEATURES, NON_NEGATIVE
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+TransactionId = Annotated[str | None, Field(default=None, max_length=128)]
+
+_FIELDS: dict[str, Any] = {
+    name: (NonNegative if name in NON_NEGATIVE else Number, ...) for name in FEATURES
+}
+
+
+def transaction_model(*, unknown_fields: str) -> type[BaseModel]:
+    """The transaction body: unknown fields ``reject``-ed (422) or ``ignore``-d."""
+    extra: Literal["forbid", "ignore"] = "forbid" if unknown_fields == "reject" else "ignore"
+    return create_model(
+        "Transaction",
+        __config__=ConfigDict(extra=extra, json_schema_extra={"example": _EXAMPLE}),
+        __doc__="One card transaction: Time, V1..V28, Amount, and an optional id.",
+        transaction_id=(TransactionId, None),
+        **_FIELDS,
+    )
+
+
+_EXAMPLE: dict[str, Any] = {
+    "transaction_id": "tx-0001",
+    **{name: 0.0 for name in FEATURES},
+    "Time": 406.0,
+    "Amount": 149.62,
+}
+
+
+class ModelRef(BaseModel):
+    """The model version that answered."""
+
+    name: str
+    version: int
+    alias: str | None
+
+
+class ReasonOut(BaseModel):
+    """A feature pushing this transaction toward fraud (SHAP, in log-odds)."""
+
+    feature: str
+    value: float
+    contribution: float
+
+
+class ScoreItem(BaseModel):
+    """The score of one transaction."""
+
+    transaction_id: str | None
+    probability: float = Field(description="Fraud probability from the model, 0 to 1.")
+    decision: Literal["alert", "no_alert"]
+    alert: bool
+    reasons: list[ReasonOut] | None = Field(
+        default=None, description="With ?explain=true: the top features toward fraud."
+    )
+    explanation_problem: str | None = Field(
+        default=None, description="With ?explain=true: why this version gives no reasons."
+    )
+
+
+class ScoreOut(ScoreItem):
+    """The score of one transaction, with the version and threshold that decided it."""
+
+    request_id: str
+    threshold: float = Field(description="The version's threshold: alert when probability >= it.")
+    model: ModelRef
+
+
+class BatchScoreOut(BaseModel):
+    """Scores of a batch, in the order sent."""
+
+    request_id: str
+    model: ModelRef
+    threshold: float
+    alerts: int
+    results: list[ScoreItem]
+
+
+class ModelOut(BaseModel):
+    """The live model."""
+
+    name: str
+    alias: str | None
+    version: int
+    kind: str
+    threshold: float
+    metrics: dict[str, float] = Field(description="Test-split metrics from training.")
+    loaded_at: datetime
+    explainable: bool
+    reload_problem: str | None = Field(
+        description="Why the alias's current target is not being served, if it is not."
+    )
+
+
+class ReloadOut(BaseModel):
+    """The outcome of POST /v1/reload."""
+
+    changed: bool
+    model: ModelOut | None
+    problem: str | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """Readiness: the model is loaded. The database is reported, not required: audit
+    records spool while it is down."""
+
+    ready: bool
+    model: ModelRef | None
+    problem: str | None
+    database: Literal["ok", "unreachable"]
+    database_problem: str | None
+    audit_spool_pending: int
+
+
+class LegacyOut(BaseModel):
+    """``/predict``: the answer the older clients read."""
+
+    prediction: int | list[int]
+    fraud_probability: float | list[float]
+    model_version: int
+    request_id: str
+
+
+class ErrorOut(BaseModel):
+    """Every error: a message, and the request id to find it in the server's log."""
+
+    detail: Any
+    request_id: str | None = None
