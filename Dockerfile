@@ -1,4 +1,5 @@
-# Fraud Workbench app image. Also runs the MLflow server in docker-compose.yml.
+# Fraud Workbench app image. Also runs the MLflow server and the REST sidecar in
+# docker-compose.yml.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -23,13 +24,15 @@ RUN pip install --no-cache-dir uv==0.13.8 \
 COPY pyproject.toml README.md ./
 COPY core core
 COPY cli cli
+COPY api api
 COPY app app
 COPY pages pages
 COPY .streamlit .streamlit
 RUN uv pip install --system --no-cache --no-deps .
 
 USER workbench
-EXPOSE 8501
+# 8501: the Streamlit app; 8000: the REST sidecar (`workbench serve-api`, docker-compose.yml)
+EXPOSE 8501 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
 
