@@ -8,7 +8,10 @@ before this module is imported, which the CLI does before uvicorn starts.
 
 The middleware is plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` (which costs a
 task and a stream per request), and labels requests by their route's path template, never
-the raw path, so unknown paths cannot grow the label set.
+the raw path, so unknown paths cannot grow the label set. It also bounds request bodies:
+FastAPI's own ``max_body_size`` answers a bare ``Content Too Large`` in plain text at the
+first read of the body; ours answers before the request is routed, in the JSON every other
+error has, naming the limit and the setting that sets it.
 """
 
 from __future__ import annotations
