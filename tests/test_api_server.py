@@ -162,6 +162,8 @@ def test_a_move_to_a_version_without_a_threshold_keeps_the_old_one_and_says_why(
         )
         assert answer.status_code == 200 and answer.json()["model"]["version"] == 1
         assert client.get("/ready").json()["problem"] == reload["problem"]
+        model = client.get("/v1/model", headers=_bearer(key)).json()
+        assert model["version"] == 1 and model["reload_problem"] == reload["problem"]
 
 
 def test_requests_during_a_swap_all_succeed_each_on_one_version(
