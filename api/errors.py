@@ -36,15 +36,14 @@ STATUS: tuple[tuple[type[WorkbenchError], int], ...] = (
     (BackendError, 503),
     (ConfigError, 500),
 )
-"""Core's error classes and their status codes, most specific first; others get 503 (the
-not-ready error) or 500."""
+"""Core's error classes and their status codes, most specific first; any other is a 500."""
 
 
 def status_for(exc: WorkbenchError) -> int:
     for kind, status in STATUS:
         if isinstance(exc, kind):
             return status
-    return 503 if type(exc).__name__ == "NotReady" else 500
+    return 500
 
 
 def _body(request: Request, detail: object) -> dict[str, object]:

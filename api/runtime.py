@@ -12,14 +12,14 @@ from api import metrics
 from core.apikeys import ApiKeyCache
 from core.audit import AuditReceipt, pending_spool
 from core.config import Settings
-from core.errors import WorkbenchError
+from core.errors import BackendError, WorkbenchError
 from core.serving import AuditRecorder, LiveModel, LiveModelWatcher
 
 log = logging.getLogger(__name__)
 
 
-class NotReady(WorkbenchError):
-    """No live model yet (status 503); the message says why."""
+class NotReady(BackendError):
+    """No live model yet (503, like any store that cannot serve); the message says why."""
 
 
 class Runtime:
