@@ -1,7 +1,7 @@
 """One place that turns errors into responses: status code, a message, the request id.
 
-Core's errors map by class; anything else is a 500 whose body holds no trace, only the
-request id to find the trace in the server's log.
+Core's errors map by class. Anything else is answered by ``api.metrics.ServingMiddleware``:
+a 500 whose body holds no trace, only the request id that finds the trace in the log.
 """
 
 from __future__ import annotations
@@ -83,13 +83,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             _body(request, exc.detail), status_code=exc.status_code, headers=exc.headers
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        rid = request_id(request.scope)
-        log.error("request %s failed", rid, exc_info=exc)
-        return JSONResponse(
-            _body(request, f"internal error; the server's log has it under request id {rid}"),
-            status_code=500,
         )

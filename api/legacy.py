@@ -26,12 +26,15 @@ from api.schemas import LegacyOut, transaction_model
 from api.security import key_with_scope
 from core.apikeys import ApiKeyInfo
 from core.errors import InputError
-from core.schema import FEATURES
+from core.schema import FEATURES, NON_NEGATIVE
 
 _ROW = {
     "type": "object",
     "description": "The 30 named fields (Time, V1..V28, Amount); others are ignored.",
-    "properties": {name: {"type": "number"} for name in FEATURES},
+    "properties": {
+        name: {"type": "number", "minimum": 0} if name in NON_NEGATIVE else {"type": "number"}
+        for name in FEATURES
+    },
     "required": list(FEATURES),
 }
 _BODY_SCHEMA = {
@@ -42,7 +45,13 @@ _BODY_SCHEMA = {
             "properties": {
                 "features": {
                     "type": "array",
-                    "items": {"type": "number"},
+                    "prefixItems": [
+                        {"type": "number", "minimum": 0}
+                        if name in NON_NEGATIVE
+                        else {"type": "number"}
+                        for name in FEATURES
+                    ],
+                    "items": False,
                     "minItems": len(FEATURES),
                     "maxItems": len(FEATURES),
                     "description": "Time, V1..V28, Amount in this order.",

@@ -17,6 +17,7 @@ error has, naming the limit and the setting that sets it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -35,6 +36,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 disable_created_metrics()  # no *_created series: they double the text and nobody reads them
 
@@ -111,31 +114,45 @@ class ServingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        arrived = time.perf_counter()
         rid = uuid.uuid4().hex
         state = scope.setdefault("state", {})
-        state["request_id"], state["started"] = rid, started
+        state["request_id"], state["started"] = rid, arrived
         status = 500
         header = rid.encode()
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", header)]
             await send(message)
 
         try:
             length = _content_length(scope)
             if length is not None and length > self.max_body_bytes:
-                await self._reject(send_with_id, rid)
+                detail = _too_large(self.max_body_bytes).detail
+                await self._respond(send_with_id, 413, detail, rid, close=True)
                 return
             await self.app(scope, self._bounded(receive), send_with_id)
+        except Exception:
+            # Answered here, inside the request id's reach: a 500 with the id in its body and
+            # header, the trace in the log only. Not re-raised: it is logged once, here.
+            log.exception("request %s failed", rid)
+            if status == 500 and not started:
+                await self._respond(
+                    send_with_id,
+                    500,
+                    f"internal error; the server's log has it under request id {rid}",
+                    rid,
+                )
         finally:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             REQUESTS.labels(template, scope["method"], str(status)).inc()
-            LATENCY.labels(template).observe(time.perf_counter() - started)
+            LATENCY.labels(template).observe(time.perf_counter() - arrived)
 
     def _bounded(self, receive: Receive) -> Receive:
         limit = self.max_body_bytes
@@ -152,20 +169,18 @@ class ServingMiddleware:
 
         return bounded
 
-    async def _reject(self, send: Send, rid: str) -> None:
-        body = json.dumps({"detail": _too_large(self.max_body_bytes).detail, "request_id": rid})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+    async def _respond(
+        self, send: Send, status: int, detail: str, rid: str, *, close: bool = False
+    ) -> None:
+        body = json.dumps({"detail": detail, "request_id": rid}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if close:  # the unread body is still on the wire
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:

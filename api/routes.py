@@ -41,6 +41,7 @@ from core.serving import LiveModel
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
     for status, text in (
+        (400, "The body cannot be read (not UTF-8 text)."),
         (401, "No API key, or not a valid one."),
         (403, "The key lacks the scope this needs."),
         (413, "The body is too large."),
