@@ -190,6 +190,18 @@ def test_values_outside_the_reference_range_count_psi_outside_share_and_tail_sum
     assert compute_wasserstein(sketch, low) == pytest.approx((1.125 + 3.0) / std, abs=1e-12)
 
 
+def test_values_near_the_float_limit_keep_the_tail_sums_and_distance_finite() -> None:
+    # any finite float is a valid value; two near 1.8e308 would sum to infinity
+    sketch = compute_sketch(FOUR, levels=LEVELS)  # edges 0..3
+    huge = count_bins(np.array([1e308, 1.5e308, -1e308, -1.7e308]), sketch.edges)
+    assert huge.counts.tolist() == [2, 0, 0, 0, 2]
+    assert huge.above == 2e100 and huge.below == 2e100  # each counted 1e100 beyond
+    assert np.isfinite(compute_wasserstein(sketch, huge))
+    # an ordinary value beside them still counts its own distance
+    mixed = count_bins(np.array([-1e308, 5.0]), sketch.edges)
+    assert mixed.below == 1e100 and mixed.above == 2.0
+
+
 def test_a_current_set_entirely_above_the_reference_has_high_psi_and_outside_one() -> None:
     rng = np.random.default_rng(5)
     values = rng.normal(size=50_000)

@@ -134,6 +134,12 @@ class BinCounts:
         )
 
 
+TAIL_CAP = 1e100
+"""How far beyond the reference range one value counts at most in the tail sums. Any finite
+float is a valid input, and two near the float limit (1e308) sum to infinity, which would
+make the distance of every period holding them infinite; capped, it is only very large."""
+
+
 def count_bins(values: np.ndarray, edges: np.ndarray) -> BinCounts:
     """Summarise ``values`` on the bins of ``edges`` (see the module's docstring).
 
@@ -150,8 +156,9 @@ def count_bins(values: np.ndarray, edges: np.ndarray) -> BinCounts:
     counts = np.diff(at_or_below, prepend=0, append=len(ordered)).astype(np.int64)
     low, high = edges[0], edges[-1]
     under = int(np.searchsorted(ordered, low, side="left"))  # values < the first edge
-    below = float(np.sum(low - ordered[:under])) if under else 0.0
-    above = float(np.sum(ordered[at_or_below[-1] :] - high)) if counts[-1] else 0.0
+    below = float(np.sum(np.minimum(low - ordered[:under], TAIL_CAP))) if under else 0.0
+    tail = ordered[at_or_below[-1] :] - high
+    above = float(np.sum(np.minimum(tail, TAIL_CAP))) if counts[-1] else 0.0
     return BinCounts(counts=counts, below=below, above=above, missing=missing)
 
 
