@@ -7,6 +7,7 @@ a 500 whose body holds no trace, only the request id that finds the trace in the
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,9 +51,21 @@ def _body(request: Request, detail: object) -> dict[str, object]:
     return {"detail": detail, "request_id": request_id(request.scope)}
 
 
-def _field(location: tuple) -> str:
-    parts = [str(p) for p in location if p != "body"]
-    return ".".join(parts) or "body"
+MAX_PROBLEMS = 50
+"""Problems listed in one 422 at most (a batch of empty objects has 30 per row)."""
+
+
+def _problem(error: dict[str, Any]) -> dict[str, str]:
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":  # its location is a character offset
+        where = location[-1] if location else "?"
+        return {
+            "field": "body",
+            "message": f"{error.get('msg', '')} at character {where}",
+            "type": "json_invalid",
+        }
+    field = ".".join(str(p) for p in location if p != "body") or "body"
+    return {"field": field, "message": error.get("msg", ""), "type": error.get("type", "")}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -69,14 +82,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Named fields and what was wrong; not the input itself (it may be large).
-        problems = [
-            {
-                "field": _field(tuple(e.get("loc", ()))),
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in exc.errors()
-        ]
+        errors = exc.errors()
+        problems = [_problem(e) for e in errors[:MAX_PROBLEMS]]
+        if len(errors) > MAX_PROBLEMS:
+            more = f"and {len(errors) - MAX_PROBLEMS:,} more"
+            problems.append({"field": "body", "message": more, "type": "more"})
         return JSONResponse(_body(request, problems), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -17,24 +17,26 @@ model version. Extra fields (ids, ``Class``) are ignored. It needs the same API 
 import math
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from api.routes import ERRORS, score_rows
+from api.routes import ERRORS, score_rows, too_many_rows
 from api.runtime import Runtime
-from api.schemas import LegacyOut, transaction_model
+from api.schemas import LIMIT, LegacyOut, transaction_model
 from api.security import key_with_scope
 from core.apikeys import ApiKeyInfo
 from core.errors import InputError
 from core.schema import FEATURES, NON_NEGATIVE
 
+
+def _number(name: str) -> dict[str, Any]:
+    return {"type": "number", "minimum": 0 if name in NON_NEGATIVE else -LIMIT, "maximum": LIMIT}
+
+
 _ROW = {
     "type": "object",
     "description": "The 30 named fields (Time, V1..V28, Amount); others are ignored.",
-    "properties": {
-        name: {"type": "number", "minimum": 0} if name in NON_NEGATIVE else {"type": "number"}
-        for name in FEATURES
-    },
+    "properties": {name: _number(name) for name in FEATURES},
     "required": list(FEATURES),
 }
 _BODY_SCHEMA = {
@@ -45,12 +47,7 @@ _BODY_SCHEMA = {
             "properties": {
                 "features": {
                     "type": "array",
-                    "prefixItems": [
-                        {"type": "number", "minimum": 0}
-                        if name in NON_NEGATIVE
-                        else {"type": "number"}
-                        for name in FEATURES
-                    ],
+                    "prefixItems": [_number(name) for name in FEATURES],
                     "items": False,
                     "minItems": len(FEATURES),
                     "maxItems": len(FEATURES),
@@ -90,11 +87,23 @@ def _problems(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
     ]
 
 
-def parse_legacy_body(body: Any, row_model: type[BaseModel]) -> tuple[list[BaseModel], bool]:
+def _finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float (JSON allows 400 digits)
+        return False
+
+
+def parse_legacy_body(
+    body: Any, row_model: type[BaseModel], *, max_rows: int
+) -> tuple[list[BaseModel], bool]:
     """The transactions in a /predict body, and whether it was the ``data`` list shape.
 
     Raises:
         LegacyInputError: not one of the shapes, or a value is missing or not finite.
+        HTTPException: 413, more than ``max_rows`` transactions (before any is validated).
     """
     if not isinstance(body, dict):
         raise LegacyInputError(
@@ -113,11 +122,7 @@ def parse_legacy_body(body: Any, row_model: type[BaseModel]) -> tuple[list[BaseM
                     }
                 ]
             )
-        bad = [
-            i
-            for i, v in enumerate(values)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-        ]
+        bad = [i for i, v in enumerate(values) if not _finite_number(v)]
         if bad:
             raise LegacyInputError(
                 [
@@ -136,6 +141,8 @@ def parse_legacy_body(body: Any, row_model: type[BaseModel]) -> tuple[list[BaseM
             raise LegacyInputError(
                 [{"field": "data", "message": "expected a non-empty list", "type": "list_type"}]
             )
+        if len(rows) > max_rows:
+            raise too_many_rows(len(rows), max_rows)
         parsed, problems = [], []
         for i, row in enumerate(rows):
             try:
@@ -177,13 +184,9 @@ def build_legacy_router(runtime: Runtime) -> APIRouter:
         key: ApiKeyInfo = scorer,
     ) -> LegacyOut:
         """Deprecated: use /v1/score. Takes the older clients' three body shapes."""
-        rows, many = parse_legacy_body(body, row_model)
-        if len(rows) > runtime.settings.api_max_batch_rows:
-            raise HTTPException(
-                413,
-                f"{len(rows):,} transactions in one request; at most "
-                f"{runtime.settings.api_max_batch_rows:,} (WORKBENCH_API_MAX_BATCH_ROWS)",
-            )
+        rows, many = parse_legacy_body(
+            body, row_model, max_rows=runtime.settings.api_max_batch_rows
+        )
         live, items = score_rows(runtime, request, key, rows, with_reasons=False)
         response.headers["Deprecation"] = "true"
         response.headers["Link"] = '</v1/score>; rel="successor-version"'

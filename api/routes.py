@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from api import metrics
 from api.runtime import Runtime
@@ -33,7 +33,7 @@ from api.schemas import (
 )
 from api.security import key_with_scope
 from core.apikeys import ApiKeyInfo
-from core.errors import ExplanationUnavailableError
+from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Reason, compute_reasons, reasons_to_json
 from core.schema import FEATURES
 from core.serving import LiveModel
@@ -100,7 +100,10 @@ def score_rows(
     """Score, explain (when asked), count and queue for the audit log: shared by the routes."""
     live = runtime.require_live()  # once: the whole request uses this version
     features = features_of(rows)
-    probability, decision = live.score(features)
+    try:
+        probability, decision = live.score(features)
+    except ValueError as exc:  # e.g. a scikit-learn scaler overflowing on a huge value
+        raise InputError(f"version {live.version} cannot score these values: {exc}") from exc
     reasons, problem = explain_rows(live, features) if with_reasons else (None, None)
     ids = [getattr(row, "transaction_id", None) for row in rows]
     runtime.recorder.record(
@@ -136,6 +139,26 @@ def _reason_out(r: Reason) -> ReasonOut:
     return ReasonOut(feature=r.feature, value=r.value, contribution=r.contribution)
 
 
+def too_many_rows(rows: int, limit: int) -> HTTPException:
+    return HTTPException(
+        413,
+        f"{rows:,} transactions in one request; at most {limit:,} (WORKBENCH_API_MAX_BATCH_ROWS)",
+    )
+
+
+def row_limit(limit: int) -> Any:
+    """A validator that refuses a batch over ``limit`` rows before any row is validated
+    (validating many bad rows first would cost seconds and a huge error list)."""
+
+    def check(cls: type, data: Any) -> Any:
+        rows = data.get("transactions") if isinstance(data, dict) else None
+        if isinstance(rows, list) and len(rows) > limit:
+            raise too_many_rows(len(rows), limit)  # not a ValueError: pydantic passes it on
+        return data
+
+    return model_validator(mode="before")(check)
+
+
 def build_router(runtime: Runtime) -> APIRouter:
     """Every route of the sidecar, bound to one worker's runtime."""
     settings = runtime.settings
@@ -145,6 +168,7 @@ def build_router(runtime: Runtime) -> APIRouter:
         transactions=(list[transaction], Field(min_length=1)),  # type: ignore[valid-type]
         __doc__=f"Up to {settings.api_max_batch_rows:,} transactions "
         "(WORKBENCH_API_MAX_BATCH_ROWS).",
+        __validators__={"limit": row_limit(settings.api_max_batch_rows)},
     )
     scorer = Depends(key_with_scope(runtime, "score"))
     admin = Depends(key_with_scope(runtime, "admin"))
@@ -177,12 +201,6 @@ def build_router(runtime: Runtime) -> APIRouter:
     ) -> BatchScoreOut:
         """Score a list of transactions; the answer keeps their order."""
         rows = body.transactions
-        if len(rows) > settings.api_max_batch_rows:
-            raise HTTPException(
-                413,
-                f"{len(rows):,} transactions in one request; at most "
-                f"{settings.api_max_batch_rows:,} (WORKBENCH_API_MAX_BATCH_ROWS)",
-            )
         live, items = score_rows(runtime, request, key, rows, with_reasons=explain)
         return BatchScoreOut(
             request_id=metrics.request_id(request.scope) or "",
@@ -200,7 +218,7 @@ def build_router(runtime: Runtime) -> APIRouter:
     @router.post("/v1/reload", response_model=ReloadOut, responses=ERRORS, tags=["model"])
     async def reload(key: ApiKeyInfo = admin) -> ReloadOut:
         """Look at the live alias and threshold now (needs the admin scope)."""
-        changed = await run_in_threadpool(runtime.watcher.check)
+        changed = await run_in_threadpool(runtime.watcher.check, force=True)
         live = runtime.live
         problem = runtime.watcher.problem
         return ReloadOut(
@@ -219,17 +237,21 @@ def build_router(runtime: Runtime) -> APIRouter:
         tags=["operations"],
     )
     async def ready(response: Response) -> ReadyOut:
-        """The model is loaded. The database is reported but does not gate readiness."""
+        """A model is loaded and the keys were read. The database is reported but does not
+        gate readiness (audit records spool while it is down)."""
         live = runtime.live
-        if live is None:
+        problem = runtime.ready_problem
+        if problem is not None:
             response.status_code = 503
         return ReadyOut(
-            ready=live is not None,
+            ready=problem is None,
             model=model_ref(live) if live else None,
-            problem=runtime.watcher.problem,
+            problem=problem or runtime.watcher.problem,
             database="ok" if runtime.database_problem is None else "unreachable",
             database_problem=runtime.database_problem,
             audit_spool_pending=runtime.spool_pending(),
+            audit_problem=runtime.recorder.problem,
+            audit_dropped=runtime.recorder.dropped,
         )
 
     @router.get(

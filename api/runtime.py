@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
+
+from prometheus_client import multiprocess
 
 from api import metrics
 from core.apikeys import ApiKeyCache
@@ -67,12 +70,29 @@ class Runtime:
         self._keys_thread.start()
 
     def stop(self) -> None:
-        """Stop the threads and write every prediction still waiting for the audit log."""
+        """Write every prediction still waiting for the audit log first (a container's
+        grace period may be short), then stop the other threads."""
         self._stop.set()
-        if self._keys_thread is not None:
-            self._keys_thread.join(timeout=30)
-        self.watcher.stop()
-        self.recorder.stop()
+        try:
+            self.recorder.stop()
+        finally:
+            if self._keys_thread is not None:
+                self._keys_thread.join(timeout=10)
+            self.watcher.stop()
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                # this worker's live gauges leave /metrics with it (a restarted worker
+                # would otherwise leave its old samples behind)
+                multiprocess.mark_process_dead(os.getpid())
+
+    @property
+    def ready_problem(self) -> str | None:
+        """Why this worker cannot score yet, or None when it can: a model is loaded and the
+        API keys were read at least once (without them no request can be let in)."""
+        if self.watcher.current is None:
+            return f"no live model is loaded: {self.watcher.problem}"
+        if self.keys.loaded_at is None:
+            return f"the API keys have not been read: {self.database_problem}"
+        return None
 
     def refresh_keys(self) -> None:
         """Reload the API keys; the database's state is what this refresh found."""

@@ -1,8 +1,8 @@
 """Request and response bodies (pydantic): what the OpenAPI schema at /docs shows.
 
 A transaction is the 30 named features of the schema (``core.schema.FEATURES``), each a
-finite JSON number (strings, booleans, NaN and infinities are refused with the field
-named), ``Time`` and ``Amount`` not negative, plus an optional client ``transaction_id``
+finite JSON number within +-1e15 (strings, booleans, NaN and infinities are refused with
+the field named), ``Time`` and ``Amount`` not negative, plus an optional client ``transaction_id``
 echoed back and written to the audit log.
 """
 
@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from core.schema import FEATURES, NON_NEGATIVE
 
-Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+LIMIT = 1e15
+"""The largest magnitude a feature may have: far beyond any card transaction (ULB's
+components stay within a few hundred, amounts within millions), and small enough that no
+model's arithmetic overflows on it (a scaler dividing 1e308 gives infinity)."""
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-LIMIT, le=LIMIT)]
+NonNegative = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=LIMIT)]
 TransactionId = Annotated[str | None, Field(default=None, max_length=128)]
 
 _FIELDS: dict[str, Any] = {
@@ -122,8 +126,8 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    """Readiness: the model is loaded. The database is reported, not required: audit
-    records spool while it is down."""
+    """Readiness: a model is loaded and the API keys were read. The database is reported,
+    not required: audit records spool while it is down."""
 
     ready: bool
     model: ModelRef | None
@@ -131,6 +135,12 @@ class ReadyOut(BaseModel):
     database: Literal["ok", "unreachable"]
     database_problem: str | None
     audit_spool_pending: int
+    audit_problem: str | None = Field(
+        default=None, description="Why audit records could not even be spooled, if so."
+    )
+    audit_dropped: int = Field(
+        default=0, description="Audit records dropped: more waited than memory allows."
+    )
 
 
 class LegacyOut(BaseModel):

@@ -11,11 +11,12 @@ import os
 import shutil
 import tempfile
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cli.common import load_settings
+from cli.common import EXIT_BACKEND, load_settings, print_error
 
 APP_FACTORY = "api.app:create_app"
 
@@ -43,7 +44,10 @@ def serve_api(
 ) -> None:
     """Serve the REST API (docs at /docs) against the live alias; Ctrl-C stops it."""
     load_settings()  # a bad setting is one line here, not a traceback per worker
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if chosen:  # the user's own folder: it must exist before the client is imported
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+    elif workers > 1:
         # prometheus-client's multiprocess mode: the workers' samples go to files in one
         # folder that /metrics adds up. It must be set before any worker imports the client.
         folder = tempfile.mkdtemp(prefix="workbench-metrics-")
@@ -51,13 +55,18 @@ def serve_api(
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
     import uvicorn  # here: only this command needs it
 
-    # uvicorn reports a port in use (or any start-up failure) itself and exits 1
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=access_log,
-        log_level=log_level.value,
-    )
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=access_log,
+            log_level=log_level.value,
+        )
+    except SystemExit as exc:  # uvicorn's way out after a port in use, a bad host...
+        if exc.code in (0, None):
+            raise
+        print_error(f"the API server could not start on {host}:{port} (see uvicorn's message)")
+        raise typer.Exit(EXIT_BACKEND) from None

@@ -151,12 +151,14 @@ class Settings(BaseSettings):
     )
     api_reload_interval: float = Field(
         default=5.0,
-        gt=0,
+        ge=0.1,
+        le=3600,
         description="REST sidecar: seconds between looks at the live alias and its threshold.",
     )
     api_key_refresh: float = Field(
         default=5.0,
-        gt=0,
+        ge=0.1,
+        le=3600,
         description="REST sidecar: seconds between reloads of the API keys (a revoked key is "
         "refused within this).",
     )
@@ -175,7 +177,8 @@ class Settings(BaseSettings):
     )
     api_audit_flush: float = Field(
         default=1.0,
-        gt=0,
+        ge=0.05,
+        le=60,
         description="REST sidecar: seconds between audit flushes (one event per flush, "
         "version and key).",
     )

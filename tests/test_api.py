@@ -184,6 +184,28 @@ def test_more_rows_than_the_batch_limit_get_413(
     assert exactly.status_code == 200, exactly.text
 
 
+def test_too_many_rows_get_413_before_any_row_is_validated(served: Served) -> None:
+    # empty rows: validated first, each would give 30 problems (and a worker stalled on a
+    # few hundred kilobytes); the row count is checked before
+    body = {"transactions": [{}] * (MAX_ROWS + 1)}
+    response = served.client.post("/v1/score/batch", json=body, headers=served.scorer.headers)
+    assert response.status_code == 413, response.text
+    legacy = served.client.post(
+        "/predict", json={"data": [{}] * (MAX_ROWS + 1)}, headers=served.scorer.headers
+    )
+    assert legacy.status_code == 413, legacy.text
+
+
+def test_a_422_lists_at_most_50_problems_and_says_how_many_more(served: Served) -> None:
+    body = {"transactions": [{}] * MAX_ROWS}  # 30 missing fields in each of 8 rows
+    response = served.client.post("/v1/score/batch", json=body, headers=served.scorer.headers)
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    assert len(problems) == 51
+    assert problems[0]["field"] == "transactions.0.Time"
+    assert problems[-1]["message"] == f"and {MAX_ROWS * 30 - 50:,} more"
+
+
 def test_a_body_over_the_byte_limit_gets_413_before_it_is_parsed(served: Served) -> None:
     not_json = b"{" + b"x" * MAX_BYTES  # over the limit and not even JSON
     response = served.client.post(
@@ -381,6 +403,7 @@ def test_predict_needs_a_key_and_is_documented_as_deprecated(
         ("[1, 2]", "body"),
         (None, "features[4] (V4)"),  # NaN in the list, filled in below
         (None, "data[1].Amount"),  # a negative amount in the second row
+        (None, "features[3] (V3)"),  # an integer of 401 digits in the list
     ],
 )
 def test_predict_refuses_bad_bodies_with_the_place_named(
@@ -388,7 +411,8 @@ def test_predict_refuses_bad_bodies_with_the_place_named(
 ) -> None:
     if field.startswith("features["):
         tokens = [repr(rows[0][name]) for name in FEATURES]
-        tokens[4] = "NaN"
+        position = int(field[len("features[")])
+        tokens[position] = "NaN" if position == 4 else "1" + "0" * 400
         body = '{"features": [' + ", ".join(tokens) + "]}"
     elif body is None:
         body = json.dumps({"data": [rows[0], {**rows[1], "Amount": -1.0}]})
@@ -419,6 +443,8 @@ def _tokens(row: dict[str, float]) -> dict[str, str]:
         ({"V12": "-Infinity"}, "V12"),
         ({"Amount": "-0.01"}, "Amount"),
         ({"Time": "-1"}, "Time"),
+        ({"V14": "1e16"}, "V14"),  # finite, but beyond what any model is asked to take
+        ({"V15": "1" + "0" * 400}, "V15"),  # an integer no float can hold
         ({"merchant": '"acme"'}, "merchant"),  # unknown: rejected by default
     ],
 )
@@ -552,15 +578,22 @@ def _post_with(served: Served, key: Key, row: dict[str, float]) -> int:
     return served.client.post("/v1/score", json=row, headers=key.headers).status_code
 
 
-def test_keys_that_cannot_be_checked_get_503_and_ready_says_the_database_is_down(
+def test_keys_never_read_make_the_worker_not_ready_and_requests_get_503(
     trained_embedded: Trained, rows: list[dict[str, float]]
 ) -> None:
     nowhere = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/none"
     settings = api_settings(trained_embedded.settings, database_url=nowhere)
-    with running(create_app(settings)) as client:  # the model comes from MLflow: ready
-        ready = client.get("/ready").json()
-        assert ready["ready"] is True and ready["database"] == "unreachable"
-        assert ready["database_problem"]
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60  # the model comes from MLflow and loads
+        while client.get("/ready").json()["model"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = client.get("/ready")
+        # a model, but no key could ever be read: nobody can be let in, so not ready
+        assert ready.status_code == 503, ready.text
+        body = ready.json()
+        assert body["ready"] is False and body["model"] is not None
+        assert body["problem"].startswith("the API keys have not been read")
+        assert body["database"] == "unreachable" and body["database_problem"]
         response = client.post(
             "/v1/score", json=rows[0], headers=bearer(f"fwb_0123abcd_{'A' * 43}")
         )

@@ -121,6 +121,8 @@ def load_live_model(
 
 
 SwapHook = Callable[[LiveModel | None, LiveModel], None]
+RETRY_AFTER = 60.0
+"""Seconds before a version that failed to load is tried again (POST /v1/reload: at once)."""
 
 
 class LiveModelWatcher:
@@ -140,14 +142,16 @@ class LiveModelWatcher:
         self.checked_at: datetime | None = None
         self._on_swap = on_swap
         self._lock = threading.Lock()  # one look at a time: the thread and /reload
+        self._failed: dict[tuple[int, float | None], float] = {}  # target -> when it failed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def check(self) -> bool:
+    def check(self, *, force: bool = False) -> bool:
         """Look at the alias and the threshold now; load, warm and swap if either moved.
 
-        Never raises for a store or model failure: the model in use stays, and
-        :attr:`problem` says why the new one is not served.
+        Never raises: the model in use stays, and :attr:`problem` says why the new one is
+        not served. A version that failed to load is tried again after ``RETRY_AFTER``
+        seconds (not at every look: it may be a large download), or now when ``force``.
 
         Returns:
             Whether a new model (or threshold) went live.
@@ -163,7 +167,8 @@ class LiveModelWatcher:
                 self.problem = f"cannot read {where}: {exc}{keeping}"
                 log.warning("%s", self.problem)
                 return False
-            if current and (current.version, current.threshold) == (info.version, info.threshold):
+            target = (info.version, info.threshold)
+            if current and (current.version, current.threshold) == target:
                 self.problem = None
                 return False
             if info.threshold is None:
@@ -173,16 +178,24 @@ class LiveModelWatcher:
                 )
                 log.warning("%s", self.problem)
                 return False
+            failed_at = self._failed.get(target)
+            if not force and failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER:
+                return False  # the problem from that failure still stands
             try:
                 new = load_live_model(
                     self.settings, info, alias=self.alias, threshold=info.threshold
                 )
-            except WorkbenchError as exc:
-                self.problem = f"cannot load {where} (version {info.version}): {exc}{keeping}"
-                log.warning("%s", self.problem)
+            except Exception as exc:  # any failure to load or warm: keep serving the old one
+                self._failed[target] = time.monotonic()
+                detail = str(exc) if isinstance(exc, WorkbenchError) else repr(exc)
+                self.problem = f"cannot load {where} (version {info.version}): {detail}{keeping}"
+                log.warning("%s", self.problem, exc_info=not isinstance(exc, WorkbenchError))
                 return False
+            self._failed.pop(target, None)
             self.current = new  # the swap: one reference assignment
             self.problem = None
+            if self._on_swap is not None:  # under the lock: swaps are reported in order
+                self._on_swap(current, new)
         log.info(
             "live model: %s version %s, threshold %s (was %s)",
             new.name,
@@ -190,13 +203,12 @@ class LiveModelWatcher:
             new.threshold,
             f"version {current.version}, threshold {current.threshold}" if current else "none",
         )
-        if self._on_swap is not None:
-            self._on_swap(current, new)
         return True
 
     def start(self) -> None:
-        """Look once now, then every ``api_reload_interval`` seconds on a daemon thread."""
-        self.check()
+        """Look now and then every ``api_reload_interval`` seconds, on a daemon thread (the
+        first look may be a download: the caller goes on, and :attr:`current` stays None
+        until it is done)."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="live-model-watcher", daemon=True)
         self._thread.start()
@@ -209,7 +221,7 @@ class LiveModelWatcher:
 
     def _run(self) -> None:
         interval = self.settings.api_reload_interval
-        next_look = time.monotonic() + interval
+        next_look = time.monotonic()  # the first look at once
         while not self._stop.wait(max(0.0, next_look - time.monotonic())):
             next_look = time.monotonic() + interval
             try:

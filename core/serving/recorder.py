@@ -9,7 +9,8 @@ is down, set-aside records for content it refuses).
 
 What is not yet flushed lives in memory: a process killed outright (SIGKILL, power loss)
 loses at most the last ``api_audit_flush`` seconds of predictions; a normal stop flushes
-(:meth:`AuditRecorder.stop`).
+(:meth:`AuditRecorder.stop`). Records that cannot even be spooled stay queued (bounded) and
+are tried again at the next flush.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class ScoredRequest:
     at: datetime
 
 
+MAX_PENDING_ROWS = 1_000_000
+"""Rows kept in memory while they can be neither written nor spooled (about 0.3 GB)."""
+
 StoredHook = Callable[[AuditReceipt, int], None]
 """Called after each event is written (or spooled) with its receipt and its row count."""
 
@@ -75,6 +79,8 @@ class AuditRecorder:
         self.input_name = input_name
         self._on_stored = on_stored
         self._pending: list[ScoredRequest] = []
+        self.problem: str | None = None  # why the last flush kept records back, if it did
+        self.dropped = 0  # rows dropped past MAX_PENDING_ROWS (never otherwise)
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one flush at a time keeps the log in order
         self._stop = threading.Event()
@@ -115,6 +121,11 @@ class AuditRecorder:
     def flush(self) -> list[AuditReceipt]:
         """Write what has been recorded: one event per model version, threshold and actor.
 
+        A group that cannot be written even to the spool (a full disk, an unwritable home)
+        goes back to the front of the queue for the next flush, and :attr:`problem` says
+        why; beyond ``MAX_PENDING_ROWS`` rows waiting, the oldest are dropped and counted
+        in :attr:`dropped` (logged), so memory stays bounded.
+
         Returns:
             One receipt per event written (or spooled, or set aside).
         """
@@ -124,13 +135,39 @@ class AuditRecorder:
             groups: dict[tuple[int, str], list[ScoredRequest]] = {}
             for request in taken:
                 groups.setdefault((id(request.live), request.actor), []).append(request)
-            receipts = []
+            receipts, failed = [], []
             for requests in groups.values():
-                receipt = self._write(requests)
+                try:
+                    receipt = self._write(requests)
+                except Exception as exc:  # kept for the next flush, never lost silently
+                    log.exception("audit records could not be written or spooled; kept")
+                    self.problem = f"audit records cannot be written or spooled: {exc}"
+                    failed += requests
+                    continue
                 receipts.append(receipt)
                 if self._on_stored is not None:
                     self._on_stored(receipt, sum(len(r.probability) for r in requests))
+            if failed:
+                self._requeue(failed)
+            elif groups:
+                self.problem = None
             return receipts
+
+    def _requeue(self, failed: list[ScoredRequest]) -> None:
+        with self._pending_lock:
+            pending = failed + self._pending
+            rows = sum(len(r.probability) for r in pending)
+            while rows > MAX_PENDING_ROWS and pending:
+                oldest = pending.pop(0)
+                rows -= len(oldest.probability)
+                self.dropped += len(oldest.probability)
+                log.error(
+                    "dropped %d audit record(s) of %s: %d rows already wait to be written",
+                    len(oldest.probability),
+                    oldest.at.isoformat(),
+                    MAX_PENDING_ROWS,
+                )
+            self._pending = pending
 
     def _write(self, requests: list[ScoredRequest]) -> AuditReceipt:
         live = requests[0].live
@@ -184,6 +221,9 @@ class AuditRecorder:
             self._thread.join(timeout=60)
             self._thread = None
         self.flush()
+        if self._pending:
+            rows = sum(len(r.probability) for r in self._pending)
+            log.error("%d audit record(s) could not be written or spooled: lost", rows)
 
     def _run(self) -> None:
         interval = self.settings.api_audit_flush
@@ -192,5 +232,5 @@ class AuditRecorder:
             next_flush = time.monotonic() + interval
             try:
                 self.flush()
-            except Exception:  # log_scoring spools on database failures; anything else
-                log.exception("the audit flush failed; its records are in the log above")
+            except Exception:  # flush() keeps what it could not write; the thread goes on
+                log.exception("the audit flush failed")
