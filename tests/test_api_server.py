@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import lightgbm as lgb
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import requests
@@ -35,6 +38,7 @@ from core.db.engine import dispose_engines
 from core.latency import LatencyHistogram
 from core.lifecycle import promote
 from core.schema import FEATURES
+from core.serving import AuditRecorder, LiveModelWatcher
 from core.thresholds import set_threshold
 from core.tracking import point_mlflow
 from core.training import train_model
@@ -117,6 +121,7 @@ def test_a_promotion_and_a_threshold_change_reach_the_next_requests_without_rest
     with running(lineage) as client:
         first = client.post("/v1/score", json=body, headers=_bearer(key)).json()
         assert first["model"]["version"] == 1
+        reloads = _metric(client.get("/metrics").text, "workbench_api_model_reloads_total")
         assert first["threshold"] == pytest.approx(_tag_threshold(lineage, 1))
 
         promote(lineage, version=2, alias="champion", reason="api test", actor=LEAD, force=True)
@@ -131,6 +136,8 @@ def test_a_promotion_and_a_threshold_change_reach_the_next_requests_without_rest
         after = client.post("/v1/score", json=body, headers=_bearer(key)).json()
         assert after["threshold"] == 0.5  # version 2's own threshold came with it
         assert client.get("/v1/model", headers=_bearer(key)).json()["version"] == 2
+        after_swap = _metric(client.get("/metrics").text, "workbench_api_model_reloads_total")
+        assert after_swap[0] - reloads[0] == 1
 
         set_threshold(lineage, version=2, value=0.25, reason="lower", actor=LEAD)
         _wait_until(
@@ -203,6 +210,12 @@ def test_requests_during_a_swap_all_succeed_each_on_one_version(
     assert len(everything) >= 200
     assert all(status == 200 for status, _ in everything), everything[:3]
     assert {body["model"]["version"] for _, body in everything} == {1, 2}
+    # the audit log has each request under the version that answered it (one event per
+    # flush and version: the flushes during the swap held both)
+    events = _api_events(lineage, "load")
+    for version in (1, 2):
+        answered = sum(body["model"]["version"] == version for _, body in everything)
+        assert events.loc[events["model_version"] == version, "rows_scored"].sum() == answered
     for worker in answers.values():
         versions = [body["model"]["version"] for _, body in worker]
         # each client saw the old version, then the new one, never the old one again
@@ -310,6 +323,7 @@ def test_the_database_going_down_spools_the_audit_and_scoring_goes_on(
 
     try:
         with running(settings) as client:
+            before = client.get("/metrics").text
             refuse(False)
             dispose_engines()  # our pooled connections were ended with the sessions
             for body in bodies[:3]:
@@ -327,7 +341,9 @@ def test_the_database_going_down_spools_the_audit_and_scoring_goes_on(
             assert ready.status_code == 200  # the database does not gate readiness
             assert ready.json()["database"] == "unreachable"
             metrics = client.get("/metrics").text
-            assert "workbench_api_audit_spooled_total 3.0" in metrics
+            for kind, change in (("spooled", 3), ("records", 0)):  # records: written
+                metric = f"workbench_api_audit_{kind}_total"
+                assert _metric(metrics, metric)[0] - _metric(before, metric)[0] == change
 
             refuse(True)
             for body in bodies[3:]:
@@ -410,9 +426,12 @@ def test_two_workers_each_swap_share_their_metrics_and_flush_the_audit_on_stop(
     with serve_api(lineage, tmp_path, workers=2) as (base, process):
         _wait_until(lambda: _ready(base), timeout=90, what="the workers")
 
+        sent = [0]
+
         def score_all(chunk: list[dict]) -> set[int]:
             versions = set()
             for body in chunk:  # a new connection each: the workers share the socket
+                sent[0] += 1
                 response = requests.post(
                     f"{base}/v1/score", json=body, headers=_bearer(key), timeout=10
                 )
@@ -422,20 +441,23 @@ def test_two_workers_each_swap_share_their_metrics_and_flush_the_audit_on_stop(
 
         assert score_all(bodies[:20]) == {1}
         promote(lineage, version=2, alias="champion", reason="workers", actor=LEAD, force=True)
-        time.sleep(0.5 + 4)  # the poll interval, plus loading and warming the version
-        assert score_all(bodies[20:]) == {2}, "a worker kept the old version"
+        # ten new connections in a row answered by version 2: were one worker still on 1,
+        # about half would go to it (the chance of ten misses is 1 in 1,024)
+        _wait_until(lambda: score_all(bodies[20:30]) == {2}, timeout=60, what="both workers on 2")
+        assert score_all(bodies[30:]) == {2}, "a worker kept the old version"
 
         metrics = requests.get(f"{base}/metrics", timeout=10).text
         served = _metric(metrics, "workbench_api_requests_total", route="/v1/score", status="200")
-        assert sum(served) == 40  # summed over both workers, whichever one answered
+        assert sum(served) == sent[0]  # summed over both workers, whichever one answered
         versions = _metric(metrics, "workbench_api_model_version")
         assert sorted(versions) == [2.0, 2.0], metrics  # one live sample per worker
         predicted = sum(_metric(metrics, "workbench_api_predictions_total"))
-        assert predicted == 40
-        process.send_signal(signal.SIGINT)
+        assert predicted == sum(served)
+        process.send_signal(signal.SIGTERM)  # what docker and systemd send
         assert process.wait(timeout=60) == 0
     predictions = _api_predictions(lineage, "two-workers")
-    assert sorted(predictions["transaction_id"]) == sorted(b["transaction_id"] for b in bodies)
+    assert len(predictions) == predicted  # every answer was audited, the last ones at stop
+    assert set(predictions["transaction_id"]) == {b["transaction_id"] for b in bodies}
 
 
 def test_serve_api_stays_up_when_the_registry_is_unreachable_and_says_so(
@@ -457,3 +479,78 @@ def test_serve_api_stays_up_when_the_registry_is_unreachable_and_says_so(
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
         assert "Traceback" not in ready.text
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_version_that_fails_to_warm_leaves_the_old_one_serving_and_says_why(
+    lineage: Settings, tiny_frame: pd.DataFrame
+) -> None:
+    # a LightGBM booster of 31 features, logged without a signature: it loads, and fails
+    # on its first prediction of our 30
+    rng = np.random.default_rng(0)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "num_leaves": 4},
+        lgb.Dataset(rng.normal(size=(200, 31)), rng.integers(0, 2, 200)),
+        num_boost_round=2,
+    )
+    point_mlflow(lineage)
+    mlflow.set_experiment(lineage.experiment_name)
+    with mlflow.start_run():
+        mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            registered_model_name=lineage.model_name,
+            pip_requirements=["lightgbm"],
+        )
+    client_mlflow = MlflowClient(str(lineage.tracking_uri))
+    client_mlflow.set_model_version_tag(lineage.model_name, "3", "threshold", "0.5")
+    key = create_api_key(lineage, name="warm-check", scopes=("admin",), actor=LEAD).key
+    with running(lineage) as client:
+        client_mlflow.set_registered_model_alias(lineage.model_name, "champion", "3")
+        reload = client.post("/v1/reload", headers=_bearer(key))
+        assert reload.status_code == 200, reload.text  # not a 500
+        assert reload.json()["changed"] is False
+        problem = reload.json()["problem"]
+        assert "cannot load" in problem and "version 3" in problem
+        assert problem.endswith("still serving version 1")
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["problem"] == problem
+        body = _transactions(tiny_frame, 1)[0]
+        answer = client.post("/v1/score", json=body, headers=_bearer(key))
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == 1
+
+
+def test_audit_records_that_cannot_even_be_spooled_wait_for_the_next_flush(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a regular file: nothing can be opened under it\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "spool").write_text("not a folder: the spool cannot be written\n")
+    broken = trained_embedded.settings.model_copy(
+        update={"home": home, "database_url": f"sqlite:///{blocker}/app.db"}
+    )
+    watcher = LiveModelWatcher(trained_embedded.settings)  # the model from healthy stores
+    assert watcher.check()
+    recorder = AuditRecorder(broken)
+    features = tiny_frame.loc[:1, list(FEATURES)].to_numpy(dtype=np.float64)
+    for actor in ("client-a", "client-b"):
+        recorder.record(
+            watcher.current,
+            actor=actor,
+            features=features,
+            probability=np.array([0.1, 0.9]),
+            decision=np.array([0, 1], dtype=np.int8),
+            transaction_ids=["t1", "t2"],
+            latency_ms=1.0,
+        )
+    assert recorder.flush() == []
+    assert recorder.pending == 2  # both requests kept, not dropped
+    assert "cannot be written or spooled" in (recorder.problem or "")
+    (home / "spool").unlink()  # the disk is writable again; the database still is not
+    receipts = recorder.flush()
+    assert [r.stored for r in receipts] == ["spool", "spool"]
+    assert recorder.pending == 0 and recorder.problem is None
