@@ -23,11 +23,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -348,6 +348,39 @@ def _settings_for(request: pytest.FixtureRequest, backend: str, model_name: str)
         s3_endpoint_url=s3.endpoint,
         model_name=model_name,
     )
+
+
+def log_elsewhere(
+    settings: Settings,
+    model: Any,
+    *,
+    input_example: pd.DataFrame | None = None,
+    serialization_format: str = "skops",
+    artifacts: Mapping[str, Path] | None = None,
+    **options: Any,
+) -> int:
+    """Log and register ``model`` with MLflow's own calls only, as a notebook would (no
+    core, no tags); ``artifacts`` (folder in the run -> local file) are logged beside it."""
+    import mlflow
+
+    uri = str(settings.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    name = f"notebook-{uuid.uuid4().hex[:8]}"
+    experiment = mlflow.create_experiment(
+        name, artifact_location=f"{settings.artifact_root}/{name}"
+    )
+    with mlflow.start_run(experiment_id=experiment):
+        logged = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=serialization_format,
+            input_example=input_example,
+            **options,
+        )
+        for folder, path in (artifacts or {}).items():
+            mlflow.log_artifact(str(path), folder)
+    return int(mlflow.register_model(logged.model_uri, settings.model_name).version)
 
 
 @pytest.fixture(params=BACKENDS)

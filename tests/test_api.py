@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,7 +45,7 @@ from tests.api_support import (
     running,
     sample,
 )
-from tests.conftest import LEAD, Trained, free_port
+from tests.conftest import LEAD, Trained, free_port, log_elsewhere
 
 MAX_ROWS = 8
 MAX_BYTES = 32_768  # a transaction is ~800 bytes: 8 of them fit, a few dozen do not
@@ -610,16 +609,8 @@ def _register_elsewhere(settings: Any, frame: pd.DataFrame) -> tuple[Any, int]:
     no input example: no SHAP background), aliased and given a threshold by hand."""
     x, y = frame[list(FEATURES)], frame["Class"]
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x, y)
+    version = log_elsewhere(settings, pipeline)
     uri = str(settings.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    name = f"notebook-{uuid.uuid4().hex[:8]}"
-    experiment = mlflow.create_experiment(
-        name, artifact_location=f"{settings.artifact_root}/{name}"
-    )
-    with mlflow.start_run(experiment_id=experiment):
-        logged = mlflow.sklearn.log_model(pipeline, name="model", serialization_format="skops")
-    version = int(mlflow.register_model(logged.model_uri, settings.model_name).version)
     client = MlflowClient(tracking_uri=uri)
     client.set_registered_model_alias(settings.model_name, settings.live_alias, str(version))
     client.set_model_version_tag(settings.model_name, str(version), "threshold", "0.5")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -19,7 +18,7 @@ from core.config import Settings
 from core.drift.sketch import SKETCH_ARTIFACT, get_reference_sketch
 from core.registry import get_version
 from core.schema import FEATURES
-from tests.conftest import Trained
+from tests.conftest import Trained, log_elsewhere
 from tests.test_drift import inverted_cdf
 
 
@@ -35,22 +34,13 @@ def test_a_trained_version_has_a_stored_training_sketch(trained: Trained) -> Non
 
 
 def _log_plainly(settings: Settings, model: object, test: pd.DataFrame | None, tmp: Path) -> int:
-    """Log and register with MLflow's own calls (as a notebook would), with or without a
-    test split where the workbench logs its own."""
-    uri = str(settings.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    name = f"notebook-{uuid.uuid4().hex[:8]}"
-    experiment = mlflow.create_experiment(
-        name, artifact_location=f"{settings.artifact_root}/{name}"
-    )
-    with mlflow.start_run(experiment_id=experiment):
-        logged = mlflow.sklearn.log_model(model, name="model", serialization_format="skops")
-        if test is not None:
-            path = tmp / Path(TEST_SPLIT_ARTIFACT).name
-            test.to_parquet(path)
-            mlflow.log_artifact(str(path), str(Path(TEST_SPLIT_ARTIFACT).parent))
-    return int(mlflow.register_model(logged.model_uri, settings.model_name).version)
+    """Log and register as a notebook would, with or without a test split where the
+    workbench logs its own."""
+    if test is None:
+        return log_elsewhere(settings, model)
+    path = tmp / Path(TEST_SPLIT_ARTIFACT).name
+    test.to_parquet(path)
+    return log_elsewhere(settings, model, artifacts={str(Path(TEST_SPLIT_ARTIFACT).parent): path})
 
 
 def test_a_version_without_a_stored_sketch_uses_its_test_split_or_has_none(

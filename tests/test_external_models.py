@@ -19,7 +19,6 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,7 +56,7 @@ from core.scoring import (
     score_file,
     score_record,
 )
-from tests.conftest import REPO, analyst, settings_env
+from tests.conftest import REPO, analyst, log_elsewhere, settings_env
 
 # What a notebook author passes to MLflow for a tree ensemble saved with skops; core ignores
 # it and uses its own list.
@@ -93,33 +92,6 @@ def notebook(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Ite
     if backend_settings.s3_endpoint_url:
         monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", backend_settings.s3_endpoint_url)
     yield backend_settings
-
-
-def log_elsewhere(
-    settings: Settings,
-    model: Any,
-    *,
-    input_example: pd.DataFrame | None = None,
-    serialization_format: str = "skops",
-    **options: Any,
-) -> int:
-    """Log and register ``model`` with MLflow's own calls only (no core), no tags."""
-    uri = str(settings.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    name = f"notebook-{uuid.uuid4().hex[:8]}"
-    experiment = mlflow.create_experiment(
-        name, artifact_location=f"{settings.artifact_root}/{name}"
-    )
-    with mlflow.start_run(experiment_id=experiment):
-        logged = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format=serialization_format,
-            input_example=input_example,
-            **options,
-        )
-    return int(mlflow.register_model(logged.model_uri, settings.model_name).version)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
