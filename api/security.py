@@ -34,7 +34,10 @@ def key_with_scope(runtime: Runtime, scope: str) -> Callable[..., ApiKeyInfo]:
     ) -> ApiKeyInfo:
         if credentials is None:
             raise HTTPException(
-                401, "no API key: send the header Authorization: Bearer <key>", _CHALLENGE
+                401,
+                "no API key: send the header Authorization: Bearer <key> (a key in another "
+                "header, or without 'Bearer ', is not read)",
+                _CHALLENGE,
             )
         key = runtime.keys.authenticate(credentials.credentials)
         if key is None:
@@ -42,7 +45,13 @@ def key_with_scope(runtime: Runtime, scope: str) -> Callable[..., ApiKeyInfo]:
                 raise HTTPException(
                     503, f"API keys cannot be checked yet: {runtime.database_problem}"
                 )
-            raise HTTPException(401, "the API key is not valid (unknown or revoked)", _CHALLENGE)
+            raise HTTPException(
+                401,
+                "the API key is not valid: unknown, revoked, or made less than "
+                f"{runtime.settings.api_key_refresh:g} s ago (WORKBENCH_API_KEY_REFRESH: keys "
+                "are reloaded that often)",
+                _CHALLENGE,
+            )
         if not key.allows(scope):
             raise HTTPException(
                 403,

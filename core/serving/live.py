@@ -138,7 +138,7 @@ class LiveModelWatcher:
         self.settings = settings
         self.alias = settings.live_alias
         self.current: LiveModel | None = None
-        self.problem: str | None = "the live model has not been loaded yet"
+        self.problem: str | None = "loading it for the first time"
         self.checked_at: datetime | None = None
         self._on_swap = on_swap
         self._lock = threading.Lock()  # one look at a time: the thread and /reload
