@@ -240,6 +240,26 @@ def measure_pieces(bodies: list[bytes], key: str, *, loops: int) -> list[dict[st
     for name, call, note in pieces:
         call()
         result.append({"piece": name, "us": per_call_us(call, loops=loops), "note": note})
+    fast = single_row_fast(booster)
+    for r in features[:50]:
+        if abs(fast(r) - live.score(r)[0][0]) > 1e-12:
+            raise RuntimeError("LightGBM's single-row C API gives another probability")
+    alternatives: list[tuple[str, Callable[[], object], str]] = [
+        (
+            "alternative: pydantic validate_json on the body bytes",
+            lambda: transaction.validate_json(nth(bodies)),
+            "parse + validate in pydantic-core, instead of json.loads + validate_python",
+        ),
+        (
+            "alternative: LightGBM's single-row C API, 1 row",
+            lambda: fast(nth(features)),
+            "LGBM_BoosterPredictForMatSingleRowFast, set up once; same probabilities",
+        ),
+    ]
+    for name, call, note in alternatives:
+        call()
+        us = per_call_us(call, loops=loops)
+        result.append({"piece": name, "us": us, "note": note, "alternative": True})
     result.append(
         {
             "piece": "audit: the background flush, per request",
@@ -249,6 +269,42 @@ def measure_pieces(bodies: list[bytes], key: str, *, loops: int) -> list[dict[st
         }
     )
     return result
+
+
+def single_row_fast(booster: Any) -> Callable[[Any], float]:
+    """LightGBM's C API for one row at a time (``...SingleRowFastInit`` once, then
+    ``...SingleRowFast`` per row, one thread): what the booster's Python ``predict`` costs
+    above the trees themselves. Not used by the sidecar; measured as an option."""
+    import ctypes
+
+    import numpy as np
+    from lightgbm.basic import _LIB, _c_str, _safe_call
+
+    handle, length = ctypes.c_void_p(), ctypes.c_int64(0)
+    out = np.zeros(1)
+    _safe_call(
+        _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle,
+            ctypes.c_int(0),  # C_API_PREDICT_NORMAL: the probability
+            ctypes.c_int(0),  # start iteration
+            ctypes.c_int(-1),  # every iteration (the model is saved at its best)
+            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(booster.num_feature()),
+            _c_str("num_threads=1"),
+            ctypes.byref(handle),
+        )
+    )
+    target = out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+    def predict(row: Any) -> float:
+        x = np.ascontiguousarray(row, dtype=np.float64)
+        data = x.ctypes.data_as(ctypes.c_void_p)
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFast(handle, data, ctypes.byref(length), target)
+        )
+        return float(out[0])
+
+    return predict
 
 
 def flush_per_request(recorder: Any, record: Callable[[], None]) -> float:
@@ -295,6 +351,32 @@ async def measure_apps(bodies: list[bytes], key: str, *, loops: int) -> dict[str
     )
     out["ladder"] = ladder_out
     out["gc"] = collections
+    out["predict_after_a_request"] = await predict_after_a_request(
+        runtime.live.model.estimator, api_bare.app, bodies, key, loops=loops
+    )
+    return out
+
+
+async def predict_after_a_request(
+    booster: Any, app: Any, bodies: list[bytes], key: str, *, loops: int
+) -> dict[str, float]:
+    """booster.predict on one row, microseconds (median of ``loops`` calls): back to back,
+    and each right after a request to ``app`` (the trees no longer all in the CPU's caches,
+    as on the request path)."""
+    import numpy as np
+
+    rows = [np.array([list(json.loads(b).values())], dtype=np.float64) for b in bodies]
+    call = asgi_caller(app, bodies, key)
+    out = {}
+    for case in ("back_to_back", "after_a_request"):
+        times = []
+        for i in range(loops):
+            if case == "after_a_request":
+                await call()
+            start = time.perf_counter_ns()
+            booster.predict(rows[i % len(rows)], num_threads=1)
+            times.append(time.perf_counter_ns() - start)
+        out[case] = statistics.median(times) / 1000
     return out
 
 
@@ -342,9 +424,10 @@ def main() -> None:
             {
                 "multiprocess_metrics": args.multiprocess_metrics,
                 "pieces": pieces,
-                "asgi_us": {k: v for k, v in apps.items() if k not in ("ladder", "gc")},
+                "asgi_us": {k: v for k, v in apps.items() if k in ("bare", "plain", "ours")},
                 "ladder": apps["ladder"],
                 "gc": apps["gc"],
+                "predict_us": apps["predict_after_a_request"],
             }
         )
     )

@@ -73,5 +73,11 @@ def _breakdown(part: dict[str, Any]) -> None:
     asgi = part["asgi_us"]
     print(f"| (bench/api_plain.py) | {asgi['plain']:.1f} | |")
     print(f"| (bench/api_bare.py) | {asgi['bare']:.1f} | |")
+    if "predict_us" in part:
+        predict = part["predict_us"]
+        print(
+            f"booster.predict, 1 row: {predict['back_to_back']:.1f} us back to back, "
+            f"{predict['after_a_request']:.1f} us right after a request (caches disturbed)"
+        )
     if "gc" in part:
         print(f"garbage collections during {part['gc']['requests']} requests to ours: {part['gc']}")
