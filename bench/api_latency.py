@@ -65,9 +65,11 @@ from api_servers import (
     Server,
     WrkResult,
     free_port,
+    our_counts,
     run_wrk,
     server_command,
     start_server,
+    time_sequential,
     write_wrk_script,
 )
 
@@ -79,6 +81,7 @@ DEFAULT_DATA = Path(
 )
 SAMPLING_FRACTION = "0.0173"  # gives the 135-tree model of issue 12
 SEQUENTIAL = ("ours", "ours-hourly", "mlflow", "bare", "plain")
+BODIES = ("ours", "mlflow", "bare", "plain")  # the request bodies and headers, by server kind
 HOURLY = {
     "WORKBENCH_API_AUDIT_FLUSH": "3600",
     "WORKBENCH_API_KEY_REFRESH": "3600",
@@ -90,6 +93,8 @@ THROUGHPUT = (  # label, server, workers, server's CPUs, wrk's CPUs (None: not p
     ("mlflow models serve, 1 worker", "mlflow", 1, "1", "0"),
     ("bare constant route", "bare", 1, "1", "0"),
     ("plain pydantic + booster route", "plain", 1, "1", "0"),
+    ("ours via bench/api_gc.py, full collections logged", "ours-gc", 1, "1", "0"),
+    ("the same + gc.freeze() after start-up", "ours-gc-frozen", 1, "1", "0"),
 )
 
 
@@ -101,11 +106,12 @@ class Setup:
     logs: Path
     model: dict[str, Any]
     rows: list[dict[str, float]]
-    bodies: dict[str, list[str]]  # by server kind
+    bodies: dict[str, list[str]]  # by server kind (BODIES)
     headers: dict[str, dict[str, str]]
 
 
 def kind_of(name: str) -> str:
+    """The kind of body a server takes: every variant of ours takes ours."""
     return "ours" if name.startswith("ours") else name
 
 
@@ -141,8 +147,8 @@ def prepare(home: Path, data: Path, env: dict[str, str], rows: int) -> Setup:
         "uri": f"models:/{trained['model_name']}/{trained['version']}",
     }
     picked = load_rows(data, rows)
-    bodies = {kind: bodies_for(kind, picked) for kind in ROUTES}
-    headers = {kind: {"Content-Type": "application/json"} for kind in ROUTES}
+    bodies = {kind: bodies_for(kind, picked) for kind in BODIES}
+    headers = {kind: {"Content-Type": "application/json"} for kind in BODIES}
     headers["ours"]["Authorization"] = f"Bearer {key}"
     return Setup(env, home / "logs", model, picked, bodies, headers)
 
@@ -167,10 +173,11 @@ def bodies_for(kind: str, rows: list[dict[str, float]]) -> list[str]:
 
 
 def start(setup: Setup, name: str, *, workers: int = 1, pin: str | None = None) -> Server:
-    kind, port = kind_of(name), free_port()
+    kind, port = "ours-gc" if name.startswith("ours-gc") else kind_of(name), free_port()
     path, ready = ROUTES[kind]
     command = server_command(kind, port, model_uri=setup.model["uri"], workers=workers)
     env = setup.env | (HOURLY if name == "ours-hourly" else {})
+    env |= {"BENCH_GC_FREEZE": "1"} if name == "ours-gc-frozen" else {}
     label = f"{name}-{workers}w-{pin or 'free'}"
     return start_server(
         label,
@@ -207,42 +214,6 @@ def check_same_scores(setup: Setup, servers: dict[str, Server]) -> float:
     if worst > 1e-9:
         raise RuntimeError(f"the servers disagree on a probability by {worst}")
     return worst
-
-
-def time_sequential(
-    server: Server, bodies: list[str], headers: dict[str, str], *, warmup: int, count: int
-) -> dict[str, Any]:
-    """p50 / p99 (ms) of ``count`` requests one after another, after ``warmup`` ones."""
-    session = requests.Session()
-    times, errors = [], 0
-    for i in range(warmup + count):
-        started = time.perf_counter()
-        try:
-            response = session.post(server.url, data=bodies[i % len(bodies)], headers=headers)
-            ok = response.status_code == 200
-        except requests.RequestException:
-            ok = False
-        elapsed = time.perf_counter() - started
-        errors += not ok
-        if i >= warmup:
-            times.append(elapsed * 1000)
-    session.close()
-    p50, p99 = np.percentile(times, [50, 99])
-    return {"p50_ms": float(p50), "p99_ms": float(p99), "errors": errors}
-
-
-def our_counts(server: Server) -> dict[str, float]:
-    """From our /metrics: /v1/score requests by status, and audit records stored / spooled."""
-    out: dict[str, float] = {}
-    text = requests.get(server.url.replace("/v1/score", "/metrics")).text
-    for line in text.splitlines():
-        name, value = line.split("{")[0].split(" ")[0], line.rsplit(" ", 1)[-1]
-        if name == "workbench_api_requests_total" and 'route="/v1/score"' in line:
-            status = "status_" + line.split('status="')[1].split('"')[0]
-            out[status] = out.get(status, 0) + float(value)
-        elif name in ("workbench_api_audit_records_total", "workbench_api_audit_spooled_total"):
-            out[name] = float(value)
-    return out
 
 
 def flush_wait(setup: Setup) -> None:
@@ -283,6 +254,10 @@ def run_sequential(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             "p50_ms": statistics.median(r[name]["p50_ms"] for r in runs),
             "p99_ms": statistics.median(r[name]["p99_ms"] for r in runs),
             "errors": sum(r[name]["errors"] for r in runs),
+            **{
+                k: statistics.median(r[name][k] for r in runs)
+                for k in ("mean_ms", "client_cpu_ms", "server_cpu_ms")
+            },
         }
     for other in SEQUENTIAL[1:]:
         summary[f"ours/{other}"] = statistics.median(r[f"ours/{other}"] for r in runs)
@@ -294,17 +269,18 @@ def run_sequential(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
 def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     scripts = {
         kind: write_wrk_script(setup.logs / f"{kind}.lua", setup.bodies[kind], setup.headers[kind])
-        for kind in ROUTES
+        for kind in BODIES
     }
     servers = {t[0]: start(setup, t[1], workers=t[2], pin=t[3]) for t in THROUGHPUT}
     results: dict[str, list[WrkResult]] = {t[0]: [] for t in THROUGHPUT}
+    pauses: dict[str, list[list[float]]] = {t[0]: [] for t in THROUGHPUT}
     ours = [t[0] for t in THROUGHPUT if t[1] == "ours"]
     before = {label: our_counts(servers[label]) for label in ours}
 
-    def wrk(label: str, kind: str, client: str | None, duration: int) -> WrkResult:
+    def wrk(label: str, name: str, client: str | None, duration: int) -> WrkResult:
         return run_wrk(
             servers[label],
-            scripts[kind],
+            scripts[kind_of(name)],
             connections=args.connections,
             duration=duration,
             pin=client,
@@ -315,8 +291,10 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             wrk(label, kind, client, 2)  # warm-up, not recorded
         for run in range(args.throughput_runs):
             for label, kind, _, _, client in THROUGHPUT:
+                seen = len(full_collections(servers[label]))
                 result = wrk(label, kind, client, args.duration)
                 results[label].append(result)
+                pauses[label].append(full_collections(servers[label])[seen:])
                 print(
                     f"wrk run {run + 1}, {label}: {result.requests_per_s:.0f} req/s, "
                     f"{result.errors} errors",
@@ -337,11 +315,20 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             "requests_per_s_runs": [r.requests_per_s for r in results[label]],
             "errors_total": sum(r.errors for r in rs),
             "median_run": rs[len(rs) // 2].__dict__,
+            "runs": [r.__dict__ for r in results[label]],
         }
+        if label.startswith(("ours via", "the same")):
+            summary[label]["full_collection_pauses_ms_per_run"] = pauses[label]
         if label in after:
             counted = {k: after[label][k] - before[label].get(k, 0) for k in after[label]}
             summary[label]["server_counts_delta"] = counted
     return summary
+
+
+def full_collections(server: Server) -> list[float]:
+    """The pauses (ms) of the full collections bench/api_gc.py logged so far."""
+    lines = server.log.read_text(errors="replace").splitlines()
+    return [json.loads(line[9:])["pause_ms"] for line in lines if line.startswith("BENCH-GC ")]
 
 
 def run_breakdown(setup: Setup) -> list[Any]:

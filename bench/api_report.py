@@ -14,11 +14,19 @@ def print_report(out: dict[str, Any]) -> None:
         f"\nSequential: {options['requests']} requests after {options['warmup']} warm-up, "
         f"median of {options['runs']} runs"
     )
-    print("| server | p50 ms | p99 ms | errors |\n|---|---|---|---|")
+    print(
+        "| server | p50 ms | p99 ms | errors | mean ms | client CPU ms | server CPU ms |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for name in seq["runs"][0]:
         if "/" not in name:
             s = seq[name]
-            print(f"| {name} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | {s['errors']} |")
+            cpu = (
+                f"{s['mean_ms']:.3f} | {s['client_cpu_ms']:.3f} | {s['server_cpu_ms']:.3f}"
+                if "mean_ms" in s
+                else " | "
+            )
+            print(f"| {name} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | {s['errors']} | {cpu} |")
     for key in (k for k in seq if k.startswith("ours/")):
         per_run = ", ".join(f"{r[key]:.3f}" for r in seq["runs"])
         print(f"{key} p50: median {seq[key]:.3f} (runs: {per_run})")
@@ -53,8 +61,14 @@ def _throughput(out: dict[str, Any]) -> None:
         )
     for label, t in out["throughput"].items():
         runs = ", ".join(f"{r:.0f}" for r in t["requests_per_s_runs"])
-        counted = t.get("server_counts_delta", "")
-        print(f"{label}: runs {runs} req/s {counted}")
+        p99 = ", ".join(
+            f"{r['latency_ms'].get('99%', float('nan')):.1f}" for r in t.get("runs", [])
+        )
+        print(f"{label}: runs {runs} req/s, p99 {p99} ms")
+        if "server_counts_delta" in t:
+            print(f"  our /metrics over the runs: {t['server_counts_delta']}")
+        if "full_collection_pauses_ms_per_run" in t:
+            print(f"  full collections per run, pause ms: {t['full_collection_pauses_ms_per_run']}")
 
 
 def _breakdown(part: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 """Servers and load for bench/api_latency.py: start a server on a free loopback port and
-wait for it, stop it, count the CPU its processes use, and drive it with Debian's wrk.
+wait for it, stop it, count the CPU its processes use, time requests one after another with
+``requests``, drive it with Debian's wrk, and read our server's /metrics.
 
 Imported by bench/api_latency.py only (no project imports: the servers are subprocesses).
 """
@@ -15,7 +16,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import requests
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -24,6 +27,7 @@ ROUTES = {  # server kind: (scoring path, readiness path)
     "mlflow": ("/invocations", "/ping"),
     "bare": ("/v1/score", "/openapi.json"),
     "plain": ("/v1/score", "/openapi.json"),
+    "ours-gc": ("/v1/score", "/ready"),
 }
 
 
@@ -43,6 +47,9 @@ def server_command(kind: str, port: int, *, model_uri: str, workers: int = 1) ->
             model_uri,
             *args.split(),
         ]
+    if kind == "ours-gc":  # the sidecar's app without the CLI, its collections logged
+        args = f"-m uvicorn bench.api_gc:create_app --factory {where} --loop uvloop"
+        return [python, *args.split(), "--http", "httptools", "--no-access-log"]
     args = f"-m uvicorn bench.api_{kind}:app {where} --loop uvloop --http httptools"
     return [python, *args.split(), "--no-access-log", "--log-level", "warning"]
 
@@ -283,3 +290,52 @@ def run_wrk(
             for (b0, t0), (b1, t1) in zip(cores_before, cores_after, strict=True)
         ],
     )
+
+
+def time_sequential(
+    server: Server, bodies: list[str], headers: dict[str, str], *, warmup: int, count: int
+) -> dict[str, Any]:
+    """p50 / p99 (ms) of ``count`` requests one after another, after ``warmup`` ones, and
+    the CPU the client (this process) and the server's processes used per timed request."""
+    session = requests.Session()
+    times, errors = [], 0
+    for i in range(warmup + count):
+        if i == warmup:
+            client_cpu, server_cpu, wall = time.process_time(), server.cpu_seconds(), time.time()
+        started = time.perf_counter()
+        try:
+            response = session.post(server.url, data=bodies[i % len(bodies)], headers=headers)
+            ok = response.status_code == 200
+        except requests.RequestException:
+            ok = False
+        elapsed = time.perf_counter() - started
+        errors += not ok
+        if i >= warmup:
+            times.append(elapsed * 1000)
+    client_cpu = (time.process_time() - client_cpu) / count * 1000
+    server_cpu = (server.cpu_seconds() - server_cpu) / count * 1000
+    mean = (time.time() - wall) / count * 1000
+    session.close()
+    p50, p99 = np.percentile(times, [50, 99])
+    return {
+        "p50_ms": float(p50),
+        "p99_ms": float(p99),
+        "mean_ms": mean,
+        "client_cpu_ms": client_cpu,
+        "server_cpu_ms": server_cpu,
+        "errors": errors,
+    }
+
+
+def our_counts(server: Server) -> dict[str, float]:
+    """From our /metrics: /v1/score requests by status, and audit records stored / spooled."""
+    out: dict[str, float] = {}
+    text = requests.get(server.url.replace("/v1/score", "/metrics")).text
+    for line in text.splitlines():
+        name, value = line.split("{")[0].split(" ")[0], line.rsplit(" ", 1)[-1]
+        if name == "workbench_api_requests_total" and 'route="/v1/score"' in line:
+            status = "status_" + line.split('status="')[1].split('"')[0]
+            out[status] = out.get(status, 0) + float(value)
+        elif name in ("workbench_api_audit_records_total", "workbench_api_audit_spooled_total"):
+            out[name] = float(value)
+    return out
