@@ -272,7 +272,11 @@ def main() -> None:
             {
                 "multiprocess_metrics": args.multiprocess_metrics,
                 "pieces": pieces,
-                "asgi_us": {k: v for k, v in apps.items() if k in ("bare", "plain", "ours")},
+                "asgi_us": {
+                    k: v
+                    for k, v in apps.items()
+                    if k in ("bare", "plain", "ours-hourly", "ours", "bare_beside_ours")
+                },
                 "ladder": apps["ladder"],
                 "gc": apps["gc"],
                 "predict_us": apps["predict_after_a_request"],

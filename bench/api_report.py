@@ -87,6 +87,13 @@ def _breakdown(part: dict[str, Any]) -> None:
     asgi = part["asgi_us"]
     print(f"| (bench/api_plain.py) | {asgi['plain']:.1f} | |")
     print(f"| (bench/api_bare.py) | {asgi['bare']:.1f} | |")
+    if "bare_beside_ours" in asgi:
+        background = asgi["ours"] - asgi["bare_beside_ours"] - (asgi["ours-hourly"] - asgi["bare"])
+        print(
+            f"| the sidecar as configured (flush 1 s, keys and alias 5 s), second phase | "
+            f"{asgi['ours']:.1f} | bare beside it {asgi['bare_beside_ours']:.1f}; background "
+            f"work {background:+.1f} against the hourly sidecar |"
+        )
     if "predict_us" in part:
         predict = part["predict_us"]
         print(
