@@ -29,7 +29,9 @@ the p50s and p99s, the ratios per run and their medians. Nothing is pinned here.
 Throughput: `wrk -t1 -c16 -d<duration>s --latency` with a Lua script (the same rows), the
 client pinned to CPU 0 and 1-worker servers to CPU 1 with taskset; ours with 2 workers runs
 unpinned beside the unpinned client. The CPU-seconds per second of the client and of the
-server's processes, and each CPU's busy share, say how the two cores were split.
+server's processes, and each CPU's busy share, say how the two cores were split. Two more
+rows run the sidecar's app through bench/api_gc.py, which logs every full garbage collection
+(and, in the second, freezes the heap after start-up): the pauses per wrk run are counted.
 
 Breakdown: bench/api_breakdown.py in a subprocess (pieces of the request path timed
 in-process, the apps called through ASGI), in both prometheus-client modes.
@@ -222,8 +224,10 @@ def flush_wait(setup: Setup) -> None:
 
 
 def run_sequential(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
-    servers = {name: start(setup, name) for name in SEQUENTIAL}
+    servers: dict[str, Server] = {}
     try:
+        for name in SEQUENTIAL:
+            servers[name] = start(setup, name)
         worst = check_same_scores(setup, servers)
         gc.collect()
         gc.freeze()  # the client's collector stays out of the timings
@@ -271,11 +275,10 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         kind: write_wrk_script(setup.logs / f"{kind}.lua", setup.bodies[kind], setup.headers[kind])
         for kind in BODIES
     }
-    servers = {t[0]: start(setup, t[1], workers=t[2], pin=t[3]) for t in THROUGHPUT}
+    servers: dict[str, Server] = {}
     results: dict[str, list[WrkResult]] = {t[0]: [] for t in THROUGHPUT}
     pauses: dict[str, list[list[float]]] = {t[0]: [] for t in THROUGHPUT}
     ours = [t[0] for t in THROUGHPUT if t[1] == "ours"]
-    before = {label: our_counts(servers[label]) for label in ours}
 
     def wrk(label: str, name: str, client: str | None, duration: int) -> WrkResult:
         return run_wrk(
@@ -287,6 +290,9 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         )
 
     try:
+        for label, name, workers, pin, _ in THROUGHPUT:
+            servers[label] = start(setup, name, workers=workers, pin=pin)
+        before = {label: our_counts(servers[label]) for label in ours}
         for label, kind, _, _, client in THROUGHPUT:
             wrk(label, kind, client, 2)  # warm-up, not recorded
         for run in range(args.throughput_runs):
@@ -306,7 +312,7 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         for server in servers.values():
             server.stop()
     summary: dict[str, Any] = {}
-    for label, _, _, server_cpus, client_cpus in THROUGHPUT:
+    for label, name, _, server_cpus, client_cpus in THROUGHPUT:
         rs = sorted(results[label], key=lambda r: r.requests_per_s)
         pinning = f"server CPU {server_cpus}, wrk CPU {client_cpus}" if server_cpus else "none"
         summary[label] = {
@@ -317,7 +323,7 @@ def run_throughput(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
             "median_run": rs[len(rs) // 2].__dict__,
             "runs": [r.__dict__ for r in results[label]],
         }
-        if label.startswith(("ours via", "the same")):
+        if name.startswith("ours-gc"):
             summary[label]["full_collection_pauses_ms_per_run"] = pauses[label]
         if label in after:
             counted = {k: after[label][k] - before[label].get(k, 0) for k in after[label]}
