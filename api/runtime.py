@@ -125,6 +125,9 @@ class Runtime:
         metrics.MODEL_VERSION.set(new.version)
         if old is not None:
             metrics.RELOADS.inc()
+        else:  # the first model is in: freeze what loading it made too (one pause, now)
+            gc.collect()
+            gc.freeze()
 
     def _stored(self, receipt: AuditReceipt, rows: int) -> None:
         if receipt.spooled:

@@ -20,9 +20,11 @@ does) before anything imports prometheus-client, so the metric updates go to mma
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -259,7 +261,9 @@ def main() -> None:
     parser.add_argument("--multiprocess-metrics", action="store_true")
     args = parser.parse_args()
     if args.multiprocess_metrics:  # before prometheus-client is imported
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="apibench-metrics-")
+        folder = tempfile.mkdtemp(prefix="apibench-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     sys.path.insert(0, str(REPO))  # this checkout's api/ and core/, whatever is installed
     import uvloop
 
