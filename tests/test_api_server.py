@@ -424,7 +424,15 @@ def test_two_workers_each_swap_share_their_metrics_and_flush_the_audit_on_stop(
     key = create_api_key(lineage, name="two-workers", actor=LEAD).key
     bodies = _transactions(tiny_frame, 40)
     with serve_api(lineage, tmp_path, workers=2) as (base, process):
-        _wait_until(lambda: _ready(base), timeout=90, what="the workers")
+        _wait_until(lambda: _ready(base), timeout=90, what="a worker")
+
+        def both_loaded() -> bool:
+            # /ready answers for whichever worker took the connection; the live gauge has
+            # one sample per worker, 0 until that worker has its model
+            text_ = requests.get(f"{base}/metrics", timeout=10).text
+            return sorted(_metric(text_, "workbench_api_model_version")) == [1.0, 1.0]
+
+        _wait_until(both_loaded, timeout=90, what="both workers to load version 1")
 
         sent = [0]
 
