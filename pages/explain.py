@@ -38,8 +38,8 @@ if choice.model.explanation_problem:  # a version trained elsewhere that shap ca
     st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")
     st.stop()
 
-view.take_open_request()
 batch = view.last_batch()
+view.take_open_request(batch)
 sources = ([view.LAST_BATCH] if batch else []) + ["Row of the test split"]
 if st.session_state.get("score_result") is not None:
     sources.append("Last scored transaction")

@@ -55,12 +55,19 @@ def open_batch_row(row: int) -> None:
     st.session_state[OPEN_BATCH_ROW] = int(row)
 
 
-def take_open_request() -> None:
-    """Honour :func:`open_batch_row` once: select the batch source and that row."""
+def take_open_request(batch: BatchRows | None) -> None:
+    """Honour :func:`open_batch_row` once: select the batch source and that row (a row the
+    batch does not hold is said, not silently replaced by another)."""
     row = st.session_state.pop(OPEN_BATCH_ROW, None)
-    if row is not None:
-        st.session_state[SOURCE] = LAST_BATCH
-        st.session_state[BATCH_ROW] = row
+    if row is None:
+        return
+    if batch is None or row not in set(batch.scored[ROW].tolist()):
+        st.warning(
+            f"Row {row} is not among the last batch's scored rows.", icon=":material/warning:"
+        )
+        return
+    st.session_state[SOURCE] = LAST_BATCH
+    st.session_state[BATCH_ROW] = row
 
 
 def label_text(value: object) -> str:

@@ -162,6 +162,10 @@ def test_explain_follows_the_last_batch(app: AppTest, tiny_frame: pd.DataFrame) 
     at.run()
     assert at.segmented_control(key="explain_source").value == "Last batch"
     assert at.selectbox(key="explain_batch_row").value == 42
+    at.session_state["explain_open_batch_row"] = 301  # not in the batch: said, row kept
+    at.run()
+    assert "Row 301 is not among the last batch's scored rows." in [w.value for w in at.warning]
+    assert at.selectbox(key="explain_batch_row").value == 42
 
 
 def test_form_result_shows_a_waterfall(app: AppTest) -> None:
