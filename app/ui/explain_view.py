@@ -183,6 +183,8 @@ def show_row(
             label=row.get(LABEL),
         )
     )
+    if threshold is not None and explained.probability >= threshold and explained.toward_fraud:
+        st.markdown("**Top reasons toward fraud:** " + "; ".join(map(str, explained.toward_fraud)))
     with st.expander("What-if: change features of this transaction", icon=":material/tune:"):
         edit = whatif.edit_inputs(row_id, explained.features)
     edited = None

@@ -146,6 +146,8 @@ def test_a_what_if_edit_changes_the_score(
     at = _page(app, "explain.py")
     at.number_input(key="explain_test_row").set_value(fraud + 1).run()
     assert len(_waterfalls(at)) == 1
+    assert before[0] >= model.info.threshold  # an alert: it keeps the alert wording
+    assert any(m.value.startswith("**Top reasons toward fraud:** ") for m in at.markdown)
     at.multiselect(key="whatif_features").select("V14").select("Amount").run()
     at.number_input(key="whatif_V14").set_value(0.0)
     at.number_input(key="whatif_Amount").set_value(12.5).run()
