@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from core.schema import FEATURES
+from core.schema import FEATURES, format_feature_value
 
 TOP_REASONS = 3
 GLOBAL_SAMPLE_ROWS = 2_000
@@ -62,7 +62,10 @@ class Reason:
     contribution: float  # log-odds
 
     def __str__(self) -> str:
-        return f"{self.feature} = {self.value:.4g} ({self.contribution:+.3f})"
+        return (
+            f"{self.feature} = {format_feature_value(self.feature, self.value)} "
+            f"({self.contribution:+.3f})"
+        )
 
 
 def split_tree_contributions(output: np.ndarray) -> Contributions:
@@ -104,19 +107,26 @@ def compute_linear_contributions(
 
 
 def compute_reasons(
-    contributions: Contributions, features: np.ndarray, *, top: int = TOP_REASONS
+    contributions: Contributions,
+    features: np.ndarray,
+    *,
+    top: int = TOP_REASONS,
+    toward_fraud: bool = True,
 ) -> list[list[Reason]]:
     """The ``top`` features pushing each row toward fraud, strongest first.
 
-    Only positive contributions count as reasons; a row with fewer gets fewer.
+    Only positive contributions count as reasons; a row with fewer gets fewer. With
+    ``toward_fraud=False``, the features pulling each row toward legitimate instead (the
+    most negative contributions first, negative ones only).
     """
-    values = contributions.values
+    sign = 1.0 if toward_fraud else -1.0
+    values = contributions.values * sign
     order = np.argsort(-values, axis=1, kind="stable")[:, :top]
     picked = np.take_along_axis(values, order, axis=1)
     picked_x = np.take_along_axis(np.asarray(features, dtype=np.float64), order, axis=1)
     return [
         [
-            Reason(FEATURES[j], float(x), float(c))
+            Reason(FEATURES[j], float(x), sign * float(c))
             for j, x, c in zip(order[i], picked_x[i], picked[i], strict=True)
             if c > 0
         ]

@@ -17,3 +17,18 @@ NON_NEGATIVE: tuple[str, ...] = ("Time", "Amount")
 def is_known_column(name: str) -> bool:
     """True for a feature or the label; anything else is a passthrough column."""
     return name in FEATURES or name == LABEL
+
+
+def format_feature_value(name: str, value: float) -> str:
+    """A feature value for people, to the digits it has, never in exponent notation.
+
+    ``Time`` (seconds) as a whole number, ``Amount`` with two decimals, V1..V28 to at most
+    three decimals with trailing zeros dropped: ``Time = 406``, ``Amount = 135200.00``,
+    ``V14 = -9.124``, ``V3 = 33``.
+    """
+    if name == "Time":
+        return f"{value:.0f}"
+    if name == "Amount":
+        return f"{value:.2f}"
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -1,16 +1,14 @@
-"""Explain: why one transaction scored as it did, and what drives the live model overall."""
+"""Explain: why one transaction scored as it did, what-if, and what drives the live model."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.ui import state
-from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
+from app.ui import explain_view as view
+from app.ui import ranks, state
+from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance
 from core.auth import Action
 from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
-from core.explain import compute_reasons
 from core.registry import read_threshold
-from core.schema import FEATURES
 from core.scoring import PROBABILITY
 
 st.title(":material/insights: Explain")
@@ -34,102 +32,61 @@ try:
 except WorkbenchError as exc:
     st.error(f"No live model to explain: {exc}", icon=":material/error:")
     st.stop()
-st.caption(f"Explaining **{choice.label}**.")
-ELSEWHERE = (
-    "This version was trained elsewhere: it has no test split. Explain a row of the last "
-    "batch or the last scored transaction."
-)
+data = view.data_caption(settings, info.version)
+st.caption(f"Explaining **{choice.label}**, {data}.")
 if choice.model.explanation_problem:  # a version trained elsewhere that shap cannot explain
     st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")
     st.stop()
 
-sources = ["Row of the test split"]
-batch = st.session_state.get("batch_result")
-if batch is not None and batch.scored is not None and len(batch.scored):
-    sources.insert(0, "Last batch")
+batch = view.last_batch()
+view.take_open_request(batch)
+sources = ([view.LAST_BATCH] if batch else []) + ["Row of the test split"]
 if st.session_state.get("score_result") is not None:
     sources.append("Last scored transaction")
-source = st.segmented_control("Transaction", sources, default=sources[0], key="explain_source")
+source = st.segmented_control(
+    "Transaction", sources, default=sources[0], required=True, key=view.SOURCE
+)
 
 row: pd.Series | None = None
-if source == "Last batch":
-    scored = batch.scored
-    numbers = scored["row"].tolist()  # highest score first
-    picked = st.selectbox(
-        f"Row of {st.session_state.get('batch_name', 'the last batch')} (highest score first)",
-        numbers,
-        key="explain_batch_row",
-        format_func=lambda n: f"row {n}",
-    )
-    row = scored.loc[scored["row"] == picked].iloc[0]
-elif source == "Row of the test split":
+if source == view.LAST_BATCH and batch is not None:
+    row = view.pick_batch_row(batch)
+    row_id = ("batch", batch.name, int(row["row"]))
+elif source == "Last scored transaction":
+    row = pd.Series(st.session_state["score_result"].features)
+    row_id = ("scored", st.session_state.get("score_result_input"))
+else:
     try:
-        test = state.test_split(settings, info.run_id)
+        row = view.pick_test_row(ranks.scored_test_split(settings, info.version))
+        row_id = ("test", info.version, int(row["row"]))
     except WorkbenchError as exc:
         if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):
             st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
-            st.stop()
-        st.info(ELSEWHERE, icon=":material/info:")
-        st.stop()
-    number = st.number_input(f"Row (1-{len(test):,})", 1, len(test), 1, key="explain_test_row")
-    row = test.iloc[int(number) - 1]
-elif source == "Last scored transaction":
-    row = pd.Series(st.session_state["score_result"].features)
+        else:
+            st.info(
+                "This version was trained elsewhere: it has no test split. Explain a row of "
+                "the last batch or the last scored transaction.",
+                icon=":material/info:",
+            )
 
 if row is not None:
-    x = row[list(FEATURES)].to_numpy(dtype=np.float64)[None, :]
     try:
-        contributions = choice.model.contributions(x)
+        threshold = read_threshold(settings, info)  # fresh: the tag may have changed
+    except WorkbenchError as exc:
+        threshold = None
+        st.warning(str(exc), icon=":material/warning:")
+    try:
+        explained = view.show_row(
+            row,
+            row_id=row_id,
+            model=choice.model,
+            threshold=threshold,
+            reference=reference,
+            rank_of=view.rank_function(settings, info.version),
+        )
     except ExplanationUnavailableError as exc:
         st.info(str(exc), icon=":material/info:")
         st.stop()
-    probability = float(choice.model.predict_proba(x)[0])
-    reasons = compute_reasons(contributions, x)[0]
-    try:
-        threshold = read_threshold(settings, info)  # fresh: the tag may have changed
-        verdict = f"{'alert' if probability >= threshold else 'no alert'} at {threshold:.4f}"
-    except WorkbenchError as exc:
-        verdict = "no decision"
-        st.warning(str(exc), icon=":material/warning:")
-    st.markdown(
-        f"Fraud probability **{probability:.4%}** ({verdict})"
-        + (
-            f"; label in data: **{int(row['Class'])}**"
-            if "Class" in row and pd.notna(row["Class"])
-            else ""
-        )
-    )
-    if reasons:
-        st.markdown("**Top reasons toward fraud:** " + "; ".join(map(str, reasons)))
-    left, right = st.columns([3, 2])
-    with left:
-        st.plotly_chart(
-            plot_waterfall(
-                contributions.values[0],
-                float(contributions.base[0]),
-                x[0],
-                names=list(FEATURES),
-                scale=contributions.scale,
-            )
-        )
-    with right:
-        columns = {
-            "feature": list(FEATURES),
-            "value": x[0],
-            "contribution": contributions.values[0],
-        }
-        if reference is not None:
-            medians = reference.features
-            columns["fraud median"] = [medians[n].median_fraud for n in FEATURES]
-            columns["legitimate median"] = [medians[n].median_legit for n in FEATURES]
-        table = pd.DataFrame(columns).sort_values("contribution", key=np.abs, ascending=False)
-        st.dataframe(
-            table,
-            hide_index=True,
-            height=430,
-            column_config={"contribution": st.column_config.NumberColumn(format="%+.3f")},
-        )
-    if PROBABILITY in row and abs(float(row[PROBABILITY]) - probability) > 1e-9:
+    if PROBABILITY in row and abs(float(row[PROBABILITY]) - explained.probability) > 1e-9:
         st.warning("This row was scored by another version than the live one.")
 
 st.divider()
@@ -146,20 +103,22 @@ except WorkbenchError as exc:
     st.stop()
 importance = explanation.importance()
 st.caption(
-    f"On {len(explanation.features):,} rows of the version's test split (all its frauds kept)."
+    f"Version {info.version}, on {len(explanation.features):,} rows of its test split (all "
+    f"its frauds kept), not on the transaction above; {data}."
 )
+everything = st.toggle("All 30 features", key="explain_all_features")
 left, right = st.columns(2)
 with left:
     st.markdown("**Importance** (mean |contribution|)")
-    st.plotly_chart(plot_importance(importance))
+    st.plotly_chart(plot_importance(importance, top=len(importance) if everything else 15))
 with right:
     st.markdown("**Contributions per row**")
-    st.plotly_chart(
-        plot_beeswarm(explanation.features, explanation.contributions, list(importance.index[:12]))
-    )
+    shown = list(importance.index if everything else importance.index[:12])
+    st.plotly_chart(plot_beeswarm(explanation.features, explanation.contributions, shown))
 st.markdown("**Dependence**")
 a, b = st.columns(2)
 ranked = list(importance.index)
 feature = a.selectbox("Feature", ranked, index=0, key="explain_dep_feature")
-color_by = b.selectbox("Coloured by", ranked, index=1, key="explain_dep_color")
+others = [name for name in ranked if name != feature]  # a feature is not coloured by itself
+color_by = b.selectbox("Coloured by", others, index=0, key="explain_dep_color")
 st.plotly_chart(plot_dependence(explanation.features, explanation.contributions, feature, color_by))

@@ -1,11 +1,8 @@
 """Score one transaction: a form, a pasted CSV row or JSON object, or a test-split row."""
 
-import numpy as np
 import streamlit as st
 
-from app.ui import state
-from app.ui.charts import plot_probability_gauge, plot_waterfall
-from core.data import parse_record
+from app.ui import ranks, score_view, state
 from core.errors import NotFoundError, WorkbenchError
 from core.schema import FEATURES
 from core.scoring import score_record
@@ -29,105 +26,38 @@ except WorkbenchError as exc:
 st.caption(f"Scoring with **{choice.label}**, alert at probability ≥ {info.threshold_text}.")
 
 mode = st.segmented_control(
-    "Input", ["Form", "Paste a row", "From the test split"], default="Form", key="score_mode"
+    "Input",
+    ["Form", "Paste a row", "From the test split"],
+    default="Form",
+    required=True,
+    key="score_mode",
 )
-record: dict | None = None
-if mode == "Form":
-    with st.form("score_form"):
-        st.caption("Defaults are the training medians. V1..V28 are anonymised PCA components.")
-        columns = st.columns(5)
-        values = {}
-        for i, name in enumerate(FEATURES):
-            with columns[i % 5]:
-                values[name] = st.number_input(
-                    name,
-                    value=float(st.session_state.get(f"form_{name}", medians[name])),
-                    min_value=0.0 if name in ("Time", "Amount") else None,
-                    format="%.4f",
-                    key=f"form_{name}",
-                )
-        if st.form_submit_button("Score", icon=":material/bolt:", type="primary"):
-            record = values
-elif mode == "Paste a row":
-    text = st.text_area(
-        "One CSV row (30 values in the order Time, V1..V28, Amount; a header line is optional) "
-        "or a JSON object",
-        key="score_paste",
-        height=120,
-        placeholder='{"Time": 406, "V1": -2.31, ..., "Amount": 0.0}',
-    )
-    if st.button("Score", icon=":material/bolt:", type="primary", key="score_paste_go"):
-        try:
-            record = parse_record(text)
-        except WorkbenchError as exc:
-            st.error(str(exc), icon=":material/error:")
+if mode == "Paste a row":
+    record, input_key = score_view.paste_input()
 elif mode == "From the test split":
     try:
-        test = state.test_split(settings, info.run_id)
+        scored = ranks.scored_test_split(settings, info.version)
     except WorkbenchError as exc:
+        score_view.forget_stale_result(None)
         st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
         st.stop()
-    st.caption(
-        f"{len(test):,} rows the model was evaluated on ({int(test['Class'].sum())} frauds)."
-    )
-    frauds_only = st.toggle("Frauds only", key="score_pick_frauds")
-    pool = test[test["Class"] == 1] if frauds_only else test
-    position = st.number_input(
-        "Row of the test split", 1, max(len(pool), 1), 1, key="score_pick_row"
-    )
-    picked = pool.iloc[int(position) - 1]
-    st.dataframe(picked.to_frame().T, hide_index=True)
-    if st.button("Score", icon=":material/bolt:", type="primary", key="score_pick_go"):
-        record = {name: float(picked[name]) for name in FEATURES}
+    record, input_key = score_view.test_split_input(scored)
+else:
+    record, input_key = score_view.form_input(medians)
+# A result belongs to the input it came from: another mode, other text or another row
+# drops it before anything is drawn.
+score_view.forget_stale_result(input_key)
 
 if record is not None:
     try:
-        st.session_state["score_result"] = score_record(
+        result = score_record(
             record, settings=settings, choice=choice, source_kind="ui", actor=state.actor()
         )
+        score_view.keep_result(result, input_key)
     except WorkbenchError as exc:
         st.error(str(exc), icon=":material/error:")
 
-result = st.session_state.get("score_result")
+result = st.session_state.get(score_view.RESULT)
 if result is not None:
-    st.divider()
-    left, right = st.columns([2, 3])
-    with left:
-        st.plotly_chart(plot_probability_gauge(result.probability, threshold=result.threshold))
-    with right:
-        if result.decision:
-            st.error(
-                f"**Alert**: {result.probability:.4%} ≥ threshold {result.threshold:.4f}",
-                icon=":material/warning:",
-            )
-        else:
-            st.success(
-                f"**No alert**: {result.probability:.4%} < threshold {result.threshold:.4f}",
-                icon=":material/check_circle:",
-            )
-        st.markdown(f"Model: **{result.model_label}**")
-        if result.reasons:
-            st.markdown("**Top reasons toward fraud:** " + "; ".join(map(str, result.reasons)))
-        if result.audit.spooled:
-            st.warning(result.audit.message, icon=":material/cloud_off:")
-        else:
-            st.caption(f"Recorded in the audit log (event `{result.audit.event_uid}`).")
-    st.subheader("Why this score")
-    if result.contributions is None:  # a version trained elsewhere that shap cannot explain
-        st.info(f"No reasons: {result.explanation_problem}", icon=":material/info:")
-        st.stop()
-    scale = result.contributions.scale
-    st.plotly_chart(
-        plot_waterfall(
-            result.contributions.values[0],
-            float(result.contributions.base[0]),
-            np.array([result.features[name] for name in FEATURES]),
-            names=list(FEATURES),
-            scale=scale,
-        )
-    )
-    st.caption(
-        f"Contributions in {scale} (SHAP values); base value + contributions = the "
-        "model's output. V1..V28 are anonymised PCA components: their names carry no "
-        "business meaning. More on the Explain page."
-    )
+    rank = ranks.rank_text(settings, result.model_version, result.probability)
+    score_view.show_result(result, rank=rank)

@@ -218,7 +218,7 @@ def test_reasons_honour_top_ties_and_zero() -> None:
     reasons = compute_reasons(Contributions(values, np.zeros(1)), x, top=2)
     # a tie keeps the features' order (V2 before V5)
     assert [(r.feature, r.contribution) for r in reasons[0]] == [("V9", 0.8), ("V2", 0.5)]
-    assert str(reasons[0][0]) == "V9 = 1235 (+0.800)"
+    assert str(reasons[0][0]) == "V9 = 1234.568 (+0.800)"  # three decimals, no exponent
     everything = compute_reasons(Contributions(values, np.zeros(1)), x, top=30)
     assert [r.feature for r in everything[0]] == ["V9", "V2", "V5"]  # a zero is no reason
     values[0, 20] = 0.1

@@ -5,17 +5,25 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from app.ui.format import format_probability, format_value
+
 FRAUD_RED = "#b3261e"
+LEGIT_BLUE = "#1a73e8"
 LEGIT_GREY = "#5f6368"
+AMOUNT_LOG_FLOOR = 0.01
+"""Where an Amount of 0 sits on a log axis (its hover text keeps the true value)."""
 
 
 def plot_probability_gauge(probability: float, *, threshold: float) -> go.Figure:
-    """A 0-100% gauge with the decision threshold marked."""
+    """A 0-100% gauge with the decision threshold marked.
+
+    The number under the gauge is :func:`format_probability`'s text, the same as the page's,
+    not plotly's own rounding (which showed "0.00%" beside "0.0004%").
+    """
     figure = go.Figure(
         go.Indicator(
-            mode="gauge+number",
+            mode="gauge",
             value=probability * 100,
-            number={"suffix": "%", "valueformat": ".2f"},
             gauge={
                 "axis": {"range": [0, 100]},
                 "bar": {"color": FRAUD_RED if probability >= threshold else LEGIT_GREY},
@@ -24,6 +32,15 @@ def plot_probability_gauge(probability: float, *, threshold: float) -> go.Figure
             },
             title={"text": "Fraud probability"},
         )
+    )
+    figure.add_annotation(
+        text=f"<b>{format_probability(probability)}</b>",
+        x=0.5,
+        y=0.08,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 30},
     )
     figure.update_layout(height=260, margin={"t": 50, "b": 10, "l": 30, "r": 30})
     return figure
@@ -71,7 +88,7 @@ def plot_waterfall(
     """
     order = np.argsort(-np.abs(contributions))
     shown, rest = order[:top], order[top:]
-    labels = [f"{names[j]} = {values[j]:.3g}" for j in shown]
+    labels = [f"{names[j]} = {format_value(names[j], float(values[j]))}" for j in shown]
     steps = [float(contributions[j]) for j in shown]
     if len(rest):
         labels.append(f"{len(rest)} other features")
@@ -86,7 +103,7 @@ def plot_waterfall(
             x=[*steps, 0.0],
             measure=[*(["relative"] * len(steps)), "total"],
             increasing={"marker": {"color": FRAUD_RED}},
-            decreasing={"marker": {"color": "#1a73e8"}},
+            decreasing={"marker": {"color": LEGIT_BLUE}},
             totals={"marker": {"color": LEGIT_GREY}},
             text=[*(f"{c:+.3f}" for c in steps), f"{base + sum(steps):.3f}"],
             textposition="auto",
@@ -161,11 +178,20 @@ def plot_beeswarm(features, contributions, order: list[str]) -> go.Figure:  # ty
 
 
 def plot_dependence(features, contributions, feature: str, color_by: str) -> go.Figure:  # type: ignore[no-untyped-def]
-    """A feature's value against its contribution, coloured by another feature's value."""
+    """A feature's value against its contribution, coloured by another feature's value.
+
+    Amount spans several orders of magnitude: it gets a log axis, with 0 drawn at
+    ``AMOUNT_LOG_FLOOR`` (the hover shows the true value).
+    """
+    if feature == color_by:
+        raise ValueError("a feature cannot be coloured by itself")
+    x = features[feature].to_numpy(dtype=np.float64)
+    log_x = feature == "Amount"
     figure = go.Figure(
         go.Scattergl(
-            x=features[feature],
+            x=np.maximum(x, AMOUNT_LOG_FLOOR) if log_x else x,
             y=contributions[feature],
+            customdata=x,
             mode="markers",
             marker={
                 "size": 5,
@@ -174,11 +200,13 @@ def plot_dependence(features, contributions, feature: str, color_by: str) -> go.
                 "showscale": True,
                 "colorbar": {"title": color_by},
             },
-            hovertemplate=f"{feature} %{{x:.3g}}<br>contribution %{{y:.3f}}",
+            hovertemplate=f"{feature} %{{customdata:.2f}}<br>contribution %{{y:.3f}}"
+            "<extra></extra>",
         )
     )
     figure.update_layout(
-        xaxis_title=feature,
+        xaxis_title=f"{feature} (log axis; 0 drawn at {AMOUNT_LOG_FLOOR})" if log_x else feature,
+        xaxis_type="log" if log_x else "linear",
         yaxis_title=f"Contribution of {feature} (log-odds)",
         height=380,
         margin={"t": 20, "b": 40},

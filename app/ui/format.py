@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+
+from core.ranking import ScoreRank
+from core.schema import format_feature_value
+
 HEADLINE_METRICS: list[tuple[str, str]] = [
     ("auprc", "AUPRC"),
     ("roc_auc", "ROC-AUC"),
@@ -51,3 +56,63 @@ _MARKDOWN_SPECIAL = "\\`*_[]<>|~$:"
 def escape_markdown(text: str) -> str:
     """Text shown as itself inside Streamlit markdown (a name cannot become a link)."""
     return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
+def format_probability(probability: float) -> str:
+    """A probability as a percentage, to the digits it has; the same text everywhere.
+
+    The rule, by the distance ``d`` to the nearer end (0 or 1):
+
+    - ``d < 0.001``: a bound, ``"< 0.1%"`` or ``"> 99.9%"`` (a model's 0.9999996 is not
+      more certain than 0.9995 in any way a person can use; 1.0 is shown the same way);
+    - ``d < 0.01``: two decimals, ``"0.42%"``, ``"99.58%"``;
+    - otherwise one decimal, ``"42.3%"``.
+
+    NaN is ``"n/a"``.
+    """
+    if probability != probability:  # NaN
+        return "n/a"
+    if probability < 0.001:
+        return "< 0.1%"
+    if probability > 0.999:
+        return "> 99.9%"
+    digits = 2 if min(probability, 1 - probability) < 0.01 else 1
+    return f"{probability * 100:.{digits}f}%"
+
+
+def _share_text(share: float) -> str:
+    """A share in percent: whole above 10%, one decimal above 1%, two significant digits
+    below (never in exponent notation)."""
+    percent = share * 100
+    if percent >= 10:
+        return f"{percent:.0f}%"
+    if percent >= 1:
+        return f"{percent:.1f}%"
+    return np.format_float_positional(percent, precision=2, fractional=False, trim="-") + "%"
+
+
+def format_rank(rank: ScoreRank, *, of: str = "the test split") -> str:
+    """Where a score stands among reference rows: ``"top 0.2% of the test split (11 of
+    5,412 rows score as high or higher)"``, or from the bottom for the lower half, or
+    ``"above every row of ..."``."""
+    if rank.rows == 0:
+        return f"no rows in {of} to rank against"
+    if rank.at_or_above == 0:
+        return f"above every row of {of} ({rank.rows:,} rows)"
+    if rank.top_share <= 0.5:
+        return (
+            f"top {_share_text(rank.top_share)} of {of} ({rank.at_or_above:,} of "
+            f"{rank.rows:,} rows score as high or higher)"
+        )
+    if rank.at_or_below == 0:
+        return f"below every row of {of} ({rank.rows:,} rows)"
+    return (
+        f"bottom {_share_text(rank.bottom_share)} of {of} ({rank.at_or_below:,} of "
+        f"{rank.rows:,} rows score as low or lower)"
+    )
+
+
+def format_value(name: str, value: float) -> str:
+    """A feature value (see :func:`core.schema.format_feature_value`): ``Time`` in whole
+    seconds, ``Amount`` with two decimals, V1..V28 to at most three decimals."""
+    return format_feature_value(name, value)

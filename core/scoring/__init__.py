@@ -9,7 +9,8 @@ the audit log (``core.audit``).
 
 - ``base``: the model choice, the decision, the added column names, the audit event header;
 - ``batch``: a file, chunk by chunk (:func:`score_file`);
-- ``single``: one transaction (:func:`score_record`).
+- ``single``: one transaction (:func:`score_record`);
+- ``whatif``: one transaction explained, not decided nor audited (:func:`explain_record`).
 """
 
 from core.scoring.base import (
@@ -26,6 +27,7 @@ from core.scoring.base import (
 )
 from core.scoring.batch import BatchResult, estimate_rows, result_columns, score_file
 from core.scoring.single import SingleResult, score_record
+from core.scoring.whatif import RowExplanation, explain_record
 
 __all__ = [
     "DECISION",
@@ -36,9 +38,11 @@ __all__ = [
     "BatchResult",
     "ModelChoice",
     "Progress",
+    "RowExplanation",
     "SingleResult",
     "SourceKind",
     "estimate_rows",
+    "explain_record",
     "resolve_model",
     "result_columns",
     "score_features",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -145,6 +147,25 @@ def test_explain_follows_the_last_batch(app: AppTest, tiny_frame: pd.DataFrame) 
     assert at.segmented_control(key="explain_source").value == "Last batch"
     assert at.selectbox(key="explain_batch_row").value in range(1, 301)
     assert not at.exception and _chart_types(at)[0] == "waterfall"
+    # each row shows its probability and its label (checked against the uploaded file)
+    pattern = re.compile(r"row (\d+) · (< 0\.1%|> 99\.9%|\d+\.\d+%) · (fraud|legitimate)")
+    options = at.selectbox(key="explain_batch_row").options
+    assert len(options) == 300
+    for option in options:
+        found = pattern.fullmatch(option)
+        assert found, option
+        label = tiny_frame["Class"].iloc[int(found[1]) - 1]
+        assert found[3] == ("fraud" if label == 1 else "legitimate")
+    # "open batch row N on Explain" (the Batch page's contract): the page opens on that row
+    at.session_state["explain_source"] = "Row of the test split"
+    at.session_state["explain_open_batch_row"] = 42
+    at.run()
+    assert at.segmented_control(key="explain_source").value == "Last batch"
+    assert at.selectbox(key="explain_batch_row").value == 42
+    at.session_state["explain_open_batch_row"] = 301  # not in the batch: said, row kept
+    at.run()
+    assert "Row 301 is not among the last batch's scored rows." in [w.value for w in at.warning]
+    assert at.selectbox(key="explain_batch_row").value == 42
 
 
 def test_form_result_shows_a_waterfall(app: AppTest) -> None:

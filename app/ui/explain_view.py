@@ -1,0 +1,267 @@
+"""The Explain page's parts: where its transaction comes from (a batch row, a test-split
+row, the last scored one), the row with its what-if, and the caption of the global views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.ui import ranks, whatif
+from app.ui.charts import plot_waterfall
+from app.ui.format import format_probability, format_value
+from app.ui.score_view import show_why
+from core.bootstrap import demo_data_path
+from core.compare.versions import param_diff
+from core.config import Settings
+from core.errors import WorkbenchError
+from core.registry import LoadedModel
+from core.schema import FEATURES, LABEL, ROW
+from core.scoring import PROBABILITY, RowExplanation, explain_record
+
+SOURCE = "explain_source"
+"""Session key of the transaction source (segmented control)."""
+BATCH_ROW = "explain_batch_row"
+"""Session key of the chosen batch row (its ``row`` number in the file)."""
+OPEN_BATCH_ROW = "explain_open_batch_row"
+"""Set this to a batch ``row`` number, then ``st.switch_page("pages/explain.py")``: the page
+opens on that row of the last batch (see :func:`open_batch_row`)."""
+LAST_BATCH = "Last batch"
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """The last batch's scored rows: ``row``, the features, the probability, maybe ``Class``."""
+
+    name: str
+    scored: pd.DataFrame
+
+
+def last_batch() -> BatchRows | None:
+    """The last batch scored in this session, if it has scored rows.
+
+    The one place the page reads the Batch page's results (swap it here when they move).
+    """
+    batch = st.session_state.get("batch_result")
+    if batch is None or batch.scored is None or not len(batch.scored):
+        return None
+    return BatchRows(st.session_state.get("batch_name", "the last batch"), batch.scored)
+
+
+def open_batch_row(row: int) -> None:
+    """Ask the Explain page to open ``row`` of the last batch (call, then switch page)."""
+    st.session_state[OPEN_BATCH_ROW] = int(row)
+
+
+def take_open_request(batch: BatchRows | None) -> None:
+    """Honour :func:`open_batch_row` once: select the batch source and that row (a row the
+    batch does not hold is said, not silently replaced by another)."""
+    row = st.session_state.pop(OPEN_BATCH_ROW, None)
+    if row is None:
+        return
+    if batch is None or row not in set(batch.scored[ROW].tolist()):
+        st.warning(
+            f"Row {row} is not among the last batch's scored rows.", icon=":material/warning:"
+        )
+        return
+    st.session_state[SOURCE] = LAST_BATCH
+    st.session_state[BATCH_ROW] = row
+
+
+def label_text(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "unlabelled"
+    return "fraud" if int(value) == 1 else "legitimate"
+
+
+def pick_batch_row(batch: BatchRows) -> pd.Series:
+    """A selectbox of the batch's rows (highest score first), each with score and label."""
+    scored = batch.scored
+    by_row = scored.set_index(ROW)
+    has_label = LABEL in scored
+
+    def describe(n: int) -> str:
+        text = f"row {n} · {format_probability(float(by_row.at[n, PROBABILITY]))}"
+        return f"{text} · {label_text(by_row.at[n, LABEL])}" if has_label else text
+
+    picked = st.selectbox(
+        f"Row of {batch.name} (highest score first)",
+        scored[ROW].tolist(),
+        key=BATCH_ROW,
+        format_func=describe,
+    )
+    return scored.loc[scored[ROW] == picked].iloc[0]
+
+
+def pick_test_row(scored: pd.DataFrame) -> pd.Series:
+    """A row number of the version's test split, with its score and label beside it."""
+    number = st.number_input(f"Row (1-{len(scored):,})", 1, len(scored), 1, key="explain_test_row")
+    row = scored.iloc[int(number) - 1]
+    st.caption(
+        f"Row {int(number)} of the test split: {label_text(row.get(LABEL))}, fraud probability "
+        f"{format_probability(float(row[PROBABILITY]))}."
+    )
+    return row
+
+
+def _verdict(probability: float, threshold: float | None) -> str:
+    if threshold is None:
+        return "no decision"
+    return f"{'alert' if probability >= threshold else 'no alert'} at {threshold:.4f}"
+
+
+def headline(
+    explained: RowExplanation, *, threshold: float | None, rank: str | None, label: object
+) -> str:
+    parts = [
+        f"Fraud probability **{format_probability(explained.probability)}** "
+        f"({_verdict(explained.probability, threshold)})"
+    ]
+    if rank:
+        parts.append(rank)
+    if label is not None and not pd.isna(label):
+        parts.append(f"label in data: **{label_text(label)}**")
+    return "; ".join(parts)
+
+
+def value_table(
+    explained: RowExplanation,
+    reference,  # type: ignore[no-untyped-def]  # ReferenceStats | None
+    edited: RowExplanation | None,
+) -> None:
+    """Each feature's value and contribution beside the training medians (and the what-if's),
+    largest |contribution| first, full width so no column is cut off."""
+    columns: dict[str, list] = {
+        "feature": list(FEATURES),
+        "value": [format_value(n, v) for n, v in zip(FEATURES, explained.features, strict=True)],
+        "contribution": explained.contributions.values[0].tolist(),
+    }
+    if edited is not None:
+        columns["what-if value"] = [
+            format_value(n, v) for n, v in zip(FEATURES, edited.features, strict=True)
+        ]
+        columns["what-if contribution"] = edited.contributions.values[0].tolist()
+    if reference is not None:
+        stats = reference.features
+        columns["fraud median"] = [format_value(n, stats[n].median_fraud) for n in FEATURES]
+        columns["legitimate median"] = [format_value(n, stats[n].median_legit) for n in FEATURES]
+    table = pd.DataFrame(columns).sort_values("contribution", key=np.abs, ascending=False)
+    contribution = st.column_config.NumberColumn(format="%+.3f")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=35 * (len(table) + 1) + 3,  # every feature, no inner scrolling
+        column_config={"contribution": contribution, "what-if contribution": contribution},
+    )
+
+
+def show_row(
+    row: pd.Series,
+    *,
+    row_id: object,
+    model: LoadedModel,
+    threshold: float | None,
+    reference,  # type: ignore[no-untyped-def]  # ReferenceStats | None
+    rank_of,  # type: ignore[no-untyped-def]  # probability -> rank text or None
+) -> RowExplanation:
+    """One transaction: headline, the waterfall with reasons both ways, the what-if beside
+    it, and the table of values.
+
+    Raises:
+        ExplanationUnavailableError: the version cannot be explained.
+    """
+    record = {name: float(row[name]) for name in FEATURES}
+    explained = explain_record(record, model=model)
+    st.markdown(
+        headline(
+            explained,
+            threshold=threshold,
+            rank=rank_of(explained.probability),
+            label=row.get(LABEL),
+        )
+    )
+    if threshold is not None and explained.probability >= threshold and explained.toward_fraud:
+        st.markdown("**Top reasons toward fraud:** " + "; ".join(map(str, explained.toward_fraud)))
+    with st.expander("What-if: change features of this transaction", icon=":material/tune:"):
+        edit = whatif.edit_inputs(row_id, explained.features)
+    edited = None
+    if edit is not None:
+        try:
+            edited = explain_record(edit, model=model)
+        except WorkbenchError as exc:
+            st.error(f"What-if: {exc}", icon=":material/error:")
+    if edited is None:
+        show_why(explained.contributions, explained.features)
+    else:
+        _side_by_side(explained, edited, threshold=threshold, rank_of=rank_of)
+    value_table(explained, reference, edited)
+    return explained
+
+
+def _side_by_side(
+    original: RowExplanation,
+    edited: RowExplanation,
+    *,
+    threshold: float | None,
+    rank_of,  # type: ignore[no-untyped-def]
+) -> None:
+    pairs = {"As recorded": original, "What-if": edited}
+    figures = {
+        title: plot_waterfall(
+            explained.contributions.values[0],
+            float(explained.contributions.base[0]),
+            explained.features,
+            names=list(FEATURES),
+            scale=explained.contributions.scale,
+        )
+        for title, explained in pairs.items()
+    }
+    # One x range for both, so a bar's length compares across the two.
+    ends = [x for figure in figures.values() for x in _waterfall_extent(figure)]
+    pad = 0.05 * (max(ends) - min(ends) or 1.0)
+    for (title, explained), where in zip(pairs.items(), st.columns(2), strict=True):
+        rank = rank_of(explained.probability)
+        where.markdown(
+            f"**{title}**: fraud probability **{format_probability(explained.probability)}** "
+            f"({_verdict(explained.probability, threshold)})" + (f"; {rank}" if rank else "")
+        )
+        figures[title].update_xaxes(range=[min(ends) - pad, max(ends) + pad])
+        where.plotly_chart(figures[title], key=f"explain_waterfall_{title}")
+
+
+def _waterfall_extent(figure) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The smallest and largest x a horizontal waterfall's bars reach."""
+    trace = figure.data[0]
+    path = float(trace.base) + np.cumsum([0.0, *trace.x[:-1]])
+    return float(path.min()), float(path.max())
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _data_name(settings: Settings, version: int) -> str | None:
+    table = param_diff(settings, [version], differences_only=False)
+    return table.to_dict()[f"version {version}"].get("data") if len(table) else None
+
+
+def data_caption(settings: Settings, version: int) -> str:
+    """Which data a version was trained on, as far as its run says.
+
+    Until versions record their provenance, the only clue is the run's ``data`` parameter
+    (the file name): the demo's synthetic file is recognised by its name.
+    """
+    try:
+        name = _data_name(settings, version)
+    except WorkbenchError:
+        name = None
+    if name is None:
+        return "training data not recorded"
+    if name == demo_data_path(settings).name:
+        return f"trained on `{name}`, the demo's **synthetic** data"
+    return f"trained on `{name}` (whether it is synthetic or real is not recorded)"
+
+
+def rank_function(settings: Settings, version: int):  # type: ignore[no-untyped-def]
+    """probability -> "top 0.2% of version N's test split (...)" (None without a split)."""
+    return lambda probability: ranks.rank_text(settings, version, probability)

@@ -1,0 +1,50 @@
+"""A version's test split scored once, cached: the Score page's picker and every page's
+"top 0.2% of the test split"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.ui import state
+from app.ui.format import format_rank
+from core.config import Settings
+from core.errors import WorkbenchError
+from core.ranking import compute_rank, sort_scores
+from core.registry import get_version, load_model
+from core.schema import FEATURES, LABEL, ROW
+from core.scoring import PROBABILITY
+
+
+@st.cache_data(show_spinner="Scoring the test split...")
+def scored_test_split(settings: Settings, version: int) -> pd.DataFrame:
+    """The version's test split with ``row`` (1-based position) and its probability.
+
+    Raises:
+        NotFoundError: the version has no test split (trained elsewhere).
+        BackendError: the stores cannot be reached.
+    """
+    info = get_version(settings, version, with_metrics=False)
+    model = load_model(settings, info)  # loaded once per version by core
+    test = state.test_split(settings, info.run_id).reset_index(drop=True)
+    scored = test.loc[:, [*FEATURES, *([LABEL] if LABEL in test else [])]]
+    scored.insert(0, ROW, np.arange(1, len(test) + 1))
+    scored[PROBABILITY] = model.predict_proba(test[list(FEATURES)].to_numpy(dtype=np.float64))
+    return scored
+
+
+@st.cache_data(show_spinner=False)
+def sorted_test_scores(settings: Settings, version: int) -> np.ndarray:
+    """The version's test-split probabilities, ascending (sorted once per version)."""
+    return sort_scores(scored_test_split(settings, version)[PROBABILITY].to_numpy())
+
+
+def rank_text(settings: Settings, version: int, probability: float) -> str | None:
+    """ "top 0.2% of the test split (...)" for ``probability``; None when the version has
+    no test split to rank against (or it cannot be fetched now)."""
+    try:
+        scores = sorted_test_scores(settings, version)
+    except WorkbenchError:
+        return None
+    return format_rank(compute_rank(scores, probability), of=f"version {version}'s test split")
