@@ -62,4 +62,4 @@ def ensure_demo_model(
             partial.replace(path)  # a crash mid-write never leaves a truncated demo file
         except OSError as exc:
             raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
-    return train_from_csv(path, settings=settings, progress=progress, actor=actor)
+    return train_from_csv(path, settings=settings, progress=progress, actor=actor, synthetic=True)
