@@ -142,7 +142,9 @@ st.markdown(
     f"({live.model_kind}), trained {format_time(live.created_at)}, "
     f"decision threshold {live.threshold_text}"
 )
-provenance_view.render_provenance(get_provenance(live))
+point, problem = provenance_view.load_live_point(settings, live)
+# the test split's frauds are counted from the split itself when the version predates them
+provenance_view.render_provenance(point.provenance if point else get_provenance(live))
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
     column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
@@ -156,7 +158,7 @@ st.caption(
     f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline. Raw: counted on the "
     "test split as it is. " + weighted_caption(fraction)
 )
-provenance_view.render_live_counts(settings, live)
+provenance_view.render_live_counts(point, problem)
 
 with st.expander("All versions", icon=":material/list:"):
     listed = state.versions(settings)

@@ -199,16 +199,23 @@ def render_operating_point(point: OperatingPoint) -> None:
     right.plotly_chart(plot_operating_curve(point), width="stretch")
 
 
-def render_live_counts(settings: Settings, live: ModelVersionInfo) -> None:
-    """Home's counts for the live version: its test split scored at its threshold now."""
-    st.markdown("**At the decision threshold, on the test split**")
+def load_live_point(
+    settings: Settings, live: ModelVersionInfo
+) -> tuple[OperatingPoint | None, str | None]:
+    """The live version on its test split at its threshold now, or (None, why not)."""
     try:
-        point = operating_point(settings, live.version, live.threshold)
+        return operating_point(settings, live.version, live.threshold), None
     except NotFoundError:
-        st.caption("No test split is stored with this version (trained elsewhere).")
-        return
+        return None, "No test split is stored with this version (trained elsewhere)."
     except WorkbenchError as exc:
-        st.warning(f"The counts cannot be shown: {exc}", icon=":material/warning:")
+        return None, f"The counts cannot be shown: {exc}"
+
+
+def render_live_counts(point: OperatingPoint | None, problem: str | None) -> None:
+    """Home's counts for the live version: the confusion matrix, PR curve and rates."""
+    st.markdown("**At the decision threshold, on the test split**")
+    if point is None:
+        st.caption(problem or "")
         return
     render_operating_point(point)
 
