@@ -78,6 +78,14 @@ def train(
         float,
         typer.Option(help="Share of legitimate rows the data keeps (0 < F <= 1; all frauds)."),
     ] = 1.0,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic",
+            help="The data is generated (workbench generate), not real: recorded with the "
+            "version and shown as synthetic demo data.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
@@ -93,6 +101,7 @@ def train(
             progress=report,
             actor=load_actor(settings),
             sampling_fraction=sampling_fraction,
+            synthetic=synthetic,
         )
     if as_json:
         typer.echo(json.dumps(result.as_json()))
