@@ -61,7 +61,7 @@ def test_home_shows_backends_and_the_live_model(
     assert f"({caught:,} of {int(fraud.sum()):,} frauds)" in text
     assert f"({caught:,} of {alerts:,} alerts)" in text
     versions = at.dataframe[-1].value
-    assert versions[["Data", "Origin", "Test rows"]].values.tolist() == [
+    assert versions[["Data", "Origin", "Test rows"]].to_numpy().tolist() == [
         ["tiny.csv", "real", "4,000"]
     ]
 
