@@ -129,12 +129,12 @@ def _table(title: str, columns: tuple[tuple[str, str], ...]) -> Table:
     return table
 
 
-def versions_tables(found: list[ModelVersionInfo]) -> tuple[Table, Table]:
+def versions_tables(
+    found: list[ModelVersionInfo], provenances: list[DataProvenance]
+) -> tuple[Table, Table]:
     """Two tables that each fit a terminal: the versions with the data behind their metrics
     (name, rows, fraud rate, test split's rows and frauds, sampling fraction), then their
     test metrics raw beside weighted to the natural prevalence."""
-    from core.provenance import get_provenance
-
     data = _table(
         "Registered versions and the data behind their metrics",
         (
@@ -163,8 +163,7 @@ def versions_tables(found: list[ModelVersionInfo]) -> tuple[Table, Table]:
             ("Brier", "right"),
         ),
     )
-    for v in found:
-        p = get_provenance(v)
+    for v, p in zip(found, provenances, strict=True):
         data.add_row(
             str(v.version),
             ", ".join(f"@{a}" for a in v.aliases),
@@ -213,7 +212,7 @@ def versions(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     settings = load_settings()
     with failures():
         found = list_versions(settings)
-    provenances = [get_provenance(v) for v in found]
+    provenances = [get_provenance(v, settings=settings) for v in found]
     if as_json:
         typer.echo(_json([version_json(v, p) for v, p in zip(found, provenances, strict=True)]))
         return
@@ -221,7 +220,7 @@ def versions(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     if not found:
         console.print(f"{settings.model_name} has no versions yet (run: workbench train)")
         return
-    for table in versions_tables(found):
+    for table in versions_tables(found, provenances):
         _print_table(console, table)
     for note in _notes(provenances):
         console.print(note, style="dim")
@@ -283,7 +282,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                 info = get_version_by_alias(settings)
             except NotFoundError:
                 info = None
-    provenance = get_provenance(info) if info is not None else None
+    provenance = get_provenance(info, settings=settings) if info is not None else None
     if as_json:
         live = None
         if info is not None and provenance is not None:

@@ -17,19 +17,26 @@ The same values are run parameters (``data``, ``data_rows``, ``data_frauds``, ``
 the parameters they have (``data``, ``rows_train`` + ``rows_validation`` + ``rows_test``);
 what cannot be derived stays None, shown as "unknown", never guessed. The test split's
 frauds can be filled in from the split itself once it has been fetched
-(:meth:`DataProvenance.with_test_split`).
+(:meth:`DataProvenance.with_test_split`). An older version whose data hash
+(``data_sha256``) is that of this home's demo file was trained by the bootstrap on
+synthetic data, and is read as such.
 
-No MLflow calls, no files: this module reads what :mod:`core.registry` already fetched.
+No MLflow calls: this module reads what :mod:`core.registry` already fetched (and hashes
+the demo file, once per change of it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.registry import ModelVersionInfo
+from core.config import Settings
+from core.registry import TAG_DATA_SHA256, ModelVersionInfo
 
 TAG_DATA_NAME = "data_name"
 TAG_DATA_ROWS = "data_rows"
@@ -47,6 +54,31 @@ PROVENANCE_TAGS = (
 )
 """Version tags written at training (and run parameters of the same name, but the name:
 its parameter is ``data``, and ``test_rows``'s is ``rows_test``)."""
+
+
+def demo_data_path(settings: Settings) -> Path:
+    """Where the first-start demo's synthetic data is written (``core.bootstrap``)."""
+    return settings.home / "demo" / "transactions.csv"
+
+
+_demo_hashes: dict[tuple[str, int, int], str] = {}
+_demo_lock = threading.Lock()
+
+
+def demo_data_sha256(settings: Settings) -> str | None:
+    """SHA-256 of this home's demo file, None when there is none (hashed once per change)."""
+    path = demo_data_path(settings)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with _demo_lock:
+            if key not in _demo_hashes:
+                with path.open("rb") as handle:
+                    _demo_hashes[key] = hashlib.file_digest(handle, "sha256").hexdigest()
+            return _demo_hashes[key]
+    except OSError:
+        return None
+
 
 PARAM_DATA_NAME = "data"
 PARAM_ROWS = ("rows_train", "rows_validation", "rows_test")
@@ -161,12 +193,14 @@ def provenance_tags(
     }
 
 
-def get_provenance(info: ModelVersionInfo) -> DataProvenance:
+def get_provenance(info: ModelVersionInfo, *, settings: Settings | None = None) -> DataProvenance:
     """The data provenance of a version, from its tags, else from its run parameters.
 
     Args:
         info: the version as the registry returned it, with its run's parameters
             (``list_versions`` and ``get_version`` read them with the metrics).
+        settings: when given, a version that does not say whether its data was synthetic
+            is read as synthetic if its data hash is that of the home's demo file.
 
     Returns:
         The record; a field that is neither recorded nor derivable is None.
@@ -182,6 +216,10 @@ def get_provenance(info: ModelVersionInfo) -> DataProvenance:
     if rows is None:
         parts = [_int(params.get(name)) for name in PARAM_ROWS]
         rows = sum(p for p in parts if p is not None) if None not in parts else None
+    synthetic = _bool(read(TAG_SYNTHETIC))
+    if synthetic is None and settings is not None and TAG_DATA_SHA256 in tags:
+        # trained by the bootstrap on this home's demo file, before the flag was recorded
+        synthetic = True if tags[TAG_DATA_SHA256] == demo_data_sha256(settings) else None
     return DataProvenance(
         version=info.version,
         dataset=read(TAG_DATA_NAME, PARAM_DATA_NAME),
@@ -189,7 +227,7 @@ def get_provenance(info: ModelVersionInfo) -> DataProvenance:
         frauds=_int(read(TAG_DATA_FRAUDS)),
         test_rows=_int(read(TAG_TEST_ROWS, PARAM_TEST_ROWS)),
         test_frauds=_int(read(TAG_TEST_FRAUDS)),
-        synthetic=_bool(read(TAG_SYNTHETIC)),
+        synthetic=synthetic,
         sampling_fraction=info.sampling_fraction,
         recorded=all(tag in tags for tag in PROVENANCE_TAGS),
     )

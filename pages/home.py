@@ -144,7 +144,9 @@ st.markdown(
 )
 point, problem = provenance_view.load_live_point(settings, live)
 # the test split's frauds are counted from the split itself when the version predates them
-provenance_view.render_provenance(point.provenance if point else get_provenance(live))
+provenance_view.render_provenance(
+    point.provenance if point else get_provenance(live, settings=settings)
+)
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
     column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
@@ -162,9 +164,15 @@ provenance_view.render_live_counts(point, problem)
 
 with st.expander("All versions", icon=":material/list:"):
     listed = state.versions(settings)
-    provenance_view.render_origin_notes([get_provenance(v) for v in listed])
+    provenances = [get_provenance(v, settings=settings) for v in listed]
+    provenance_view.render_origin_notes(provenances)
     st.dataframe(
-        pd.DataFrame([provenance_view.home_version_record(v) for v in listed]),
+        pd.DataFrame(
+            [
+                provenance_view.home_version_record(v, p)
+                for v, p in zip(listed, provenances, strict=True)
+            ]
+        ),
         hide_index=True,
         width="stretch",
         column_config=provenance_view.home_version_config(),

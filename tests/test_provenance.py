@@ -222,3 +222,37 @@ def test_versions_json_holds_provenance_and_the_tables_round_their_numbers(
     assert "tiny.csv" in table and f"{auprc:.4f}" in table
     assert f"4,000 / {int(test_labels.sum())}" in table
     assert "(synthetic)" not in table
+
+
+def test_an_old_demo_model_is_known_synthetic_by_its_data_hash(tmp_path: Path) -> None:
+    """A version trained by the bootstrap before the flag existed: its data hash is the
+    demo file's (hashed here with hashlib), so it is synthetic; another file's is unknown."""
+    from datetime import UTC, datetime
+    from hashlib import sha256
+
+    from core.registry import ModelVersionInfo
+
+    settings = Settings(home=tmp_path / "home")
+    demo = settings.home / "demo" / "transactions.csv"
+    demo.parent.mkdir(parents=True)
+    demo.write_text("Time,V1\n0,1.5\n")
+
+    def old(data_sha256: str) -> ModelVersionInfo:
+        return ModelVersionInfo(
+            name="m",
+            version=1,
+            run_id="r",
+            aliases=(),
+            threshold=0.5,
+            model_kind="lightgbm",
+            created_at=datetime.now(UTC),
+            tags={"data_sha256": data_sha256, "model_kind": "lightgbm"},
+            params={"data": "transactions.csv"},
+        )
+
+    demo_hash = sha256(demo.read_bytes()).hexdigest()
+    assert get_provenance(old(demo_hash), settings=settings).synthetic is True
+    assert get_provenance(old(demo_hash)).synthetic is None  # no home to look in
+    assert get_provenance(old("0" * 64), settings=settings).synthetic is None
+    demo.write_text("Time,V1\n0,2.75\n")  # the demo file replaced: hashed again
+    assert get_provenance(old(demo_hash), settings=settings).synthetic is None

@@ -16,7 +16,7 @@ from core.compare.operating import OperatingPoint, get_operating_point
 from core.config import Settings
 from core.confusion import ConfusionCounts
 from core.errors import NotFoundError, WorkbenchError
-from core.provenance import DataProvenance, get_provenance
+from core.provenance import DataProvenance
 from core.registry import ModelVersionInfo, get_version
 
 UNKNOWN = "unknown"
@@ -223,14 +223,14 @@ def render_live_counts(point: OperatingPoint | None, problem: str | None) -> Non
 HOME_METRICS = (("auprc", "AUPRC"), ("precision", "Precision"), ("recall", "Recall"))
 
 
-def home_version_record(info: ModelVersionInfo) -> dict[str, object]:
+def home_version_record(info: ModelVersionInfo, provenance: DataProvenance) -> dict[str, object]:
     """One row of Home's versions table: data provenance beside raw and weighted metrics."""
     record: dict[str, object] = {
         "Version": info.version,
         "Aliases": ", ".join(info.aliases),
         "Kind": info.model_kind,
     }
-    record.update({k.capitalize(): v for k, v in provenance_columns(get_provenance(info)).items()})
+    record.update({k.capitalize(): v for k, v in provenance_columns(provenance).items()})
     for key, label in HOME_METRICS:
         record[label] = info.metrics.get(key)
         record[f"{label} (weighted)"] = info.metrics.get(f"weighted_{key}")

@@ -71,5 +71,5 @@ def get_operating_point(settings: Settings, info: ModelVersionInfo) -> Operating
         threshold=info.threshold,
         confusion=confusion,
         pr_curve=compute_pr_curve(labels, proba, weights=np.ones(labels.size)),
-        provenance=get_provenance(info).with_test_split(labels),
+        provenance=get_provenance(info, settings=settings).with_test_split(labels),
     )

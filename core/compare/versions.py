@@ -110,7 +110,7 @@ def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
         weighted={name: info.metrics.get(f"weighted_{name}") for name in METRICS},
         tags=dict(info.tags),
         mlflow_url=mlflow_version_url(settings, info.version),
-        provenance=get_provenance(info),
+        provenance=get_provenance(info, settings=settings),
     )
 
 
