@@ -104,7 +104,7 @@ def render_origin_notes(provenances: list[DataProvenance]) -> None:
         st.warning(
             f"Version(s) {', '.join(synthetic)} were trained and tested on synthetic demo "
             "data: their stored AUPRC is not comparable with that of versions tested on a "
-            "real sample. Compare versions on the same rows below.",
+            "real sample. To compare them, score them on the same rows (Compare versions).",
             icon=":material/science:",
         )
 
