@@ -183,18 +183,6 @@ def fraction_text(fraction: float | None) -> str:
     return "n/a" if fraction is None else f"{fraction:.4g}"
 
 
-def weighted_auprc_text(metrics: dict[str, float], fraction: float | None) -> str:
-    """The weighted AUPRC to print after the raw one, e.g. ``weighted 0.7600 at sampling
-    fraction 0.0173``. At fraction 1 the weighted figures are the raw ones, which it says
-    instead of repeating them; where no fraction is stored it says so."""
-    if fraction is None:
-        return "weighted n/a: no sampling fraction stored"
-    if fraction == 1.0:
-        return "weighted = raw: sampling fraction 1"
-    weighted = metric_text(metrics.get("weighted_auprc"))
-    return f"weighted {weighted} at sampling fraction {fraction_text(fraction)}"
-
-
 def weighted_metrics_line(settings: Settings, version: int, fraction: float) -> str:
     """``workbench train``'s line of test metrics weighted to the natural prevalence, read
     back from the version's run; at fraction 1 they are the raw ones, which it says.

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -26,23 +25,21 @@ from cli.common import (
     EXIT_BACKEND,
     PlainErrorsGroup,
     failures,
-    fraction_text,
     load_actor,
     load_settings,
-    metric_text,
     print_error,
     print_warning,
     progress_bar,
     quiet_mlflow_prints,
     set_actor_name,
     start_up,
-    weighted_auprc_text,
     weighted_metrics_line,
 )
 from cli.drift import drift
+from cli.inspect import register as register_inspect
 from cli.lifecycle import register as register_lifecycle
 from cli.serve import serve_api
-from core.errors import InputError, NotFoundError, OutputError
+from core.errors import InputError, OutputError
 
 app = typer.Typer(
     name="workbench",
@@ -81,6 +78,14 @@ def train(
         float,
         typer.Option(help="Share of legitimate rows the data keeps (0 < F <= 1; all frauds)."),
     ] = 1.0,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic",
+            help="The data is generated (workbench generate), not real: recorded with the "
+            "version and shown as synthetic demo data.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
@@ -96,6 +101,7 @@ def train(
             progress=report,
             actor=load_actor(settings),
             sampling_fraction=sampling_fraction,
+            synthetic=synthetic,
         )
     if as_json:
         typer.echo(json.dumps(result.as_json()))
@@ -191,94 +197,6 @@ def bootstrap(
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show the backends in use (passwords masked), whether each answers, and the live model."""
-    with start_up():
-        from core.registry import get_version_by_alias
-        from core.status import check_backends
-
-    settings = load_settings()
-    checks = check_backends(settings)
-    live: dict[str, object] | None = None
-    tracking_ok = next(c.ok for c in checks if c.name == "MLflow tracking")
-    with failures():
-        if tracking_ok:  # the live model is the registry's answer, whatever else is down
-            try:
-                info = get_version_by_alias(settings)
-                live = {
-                    "name": info.name,
-                    "alias": settings.live_alias,
-                    "version": info.version,
-                    "metrics": info.metrics,
-                    "sampling_fraction": info.sampling_fraction,
-                    "created_at": info.created_at.isoformat(),
-                }
-            except NotFoundError:
-                live = None
-    if as_json:
-        typer.echo(json.dumps({"backends": [asdict(c) for c in checks], "live_model": live}))
-    else:
-        for c in checks:
-            typer.echo(
-                f"{'ok  ' if c.ok else 'FAIL'} {c.name:<16} {c.url}  {'' if c.ok else c.message}"
-            )
-        if live is not None:
-            metrics: dict[str, float] = live["metrics"]  # type: ignore[assignment]
-            weighted = weighted_auprc_text(metrics, live["sampling_fraction"])  # type: ignore[arg-type]
-            auprc = metrics.get("auprc")
-            shown = f"test AUPRC {auprc:.4f} ({weighted}), " if auprc is not None else ""
-            typer.echo(
-                f"live model: {live['name']}@{live['alias']} -> version {live['version']} "
-                f"({shown}registered {live['created_at']})"
-            )
-        elif tracking_ok:
-            typer.echo(f"live model: none in {settings.home} (run: workbench bootstrap)")
-        else:
-            typer.echo("live model: unknown (the MLflow tracking store is not reachable)")
-    if not all(c.ok for c in checks):
-        raise typer.Exit(1)
-
-
-@app.command()
-def versions(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the registered model's versions with aliases and test metrics."""
-    with start_up():
-        from core.registry import list_versions
-
-    settings = load_settings()
-    with failures():
-        found = list_versions(settings)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "version": v.version,
-                        "aliases": list(v.aliases),
-                        "model_kind": v.model_kind,
-                        "threshold": v.threshold,
-                        "metrics": v.metrics,
-                        "sampling_fraction": v.sampling_fraction,
-                        "run_id": v.run_id,
-                        "created_at": v.created_at.isoformat(),
-                    }
-                    for v in found
-                ]
-            )
-        )
-        return
-    for v in found:  # weighted: at the natural prevalence; at sampling fraction 1, = raw
-        weighted = (
-            "= raw" if v.sampling_fraction == 1.0 else metric_text(v.metrics.get("weighted_auprc"))
-        )
-        typer.echo(
-            f"v{v.version:<4} {v.model_kind:<9} AUPRC {metric_text(v.metrics.get('auprc')):<6}  "
-            f"weighted {weighted:<6}  F {fraction_text(v.sampling_fraction):<7} "
-            f"threshold {v.threshold_text:<8} {','.join(v.aliases)}"
-        )
-
-
-@app.command()
 def whoami(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Who the command line acts as, with which role, and what that role may do."""
     from core.auth import PERMISSIONS
@@ -349,6 +267,7 @@ app.command()(drift)  # cli/drift.py
 app.add_typer(audit_app, name="audit")
 app.add_typer(api_key_app, name="api-key")
 app.command("serve-api")(serve_api)
+register_inspect(app)  # status, versions (cli/inspect.py)
 register_lifecycle(app)  # promote, rollback, threshold, history (cli/lifecycle.py)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import generate_transactions
 from core.errors import BackendError
+from core.provenance import demo_data_path
 from core.registry import get_alias_version
 from core.training import TrainResult, train_from_csv
 from core.training.train import Progress
@@ -16,10 +16,6 @@ from core.training.train import Progress
 log = logging.getLogger(__name__)
 
 DEMO_SEED = 7
-
-
-def demo_data_path(settings: Settings) -> Path:
-    return settings.home / "demo" / "transactions.csv"
 
 
 def ensure_demo_model(
@@ -62,4 +58,4 @@ def ensure_demo_model(
             partial.replace(path)  # a crash mid-write never leaves a truncated demo file
         except OSError as exc:
             raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
-    return train_from_csv(path, settings=settings, progress=progress, actor=actor)
+    return train_from_csv(path, settings=settings, progress=progress, actor=actor, synthetic=True)

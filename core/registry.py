@@ -74,6 +74,8 @@ class ModelVersionInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     threshold_problem: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    """The run's parameters, read with the metrics (empty when not asked for or unknown)."""
 
     @property
     def uri(self) -> str:
@@ -175,7 +177,9 @@ def _wrap(settings: Settings, action: str, exc: MlflowException) -> Exception:
     return BackendError(f"{action} on {where}: {describe_mlflow_error(exc)}")
 
 
-def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
+def _info(
+    mv: Any, metrics: dict[str, float] | None, params: dict[str, str] | None = None
+) -> ModelVersionInfo:
     tags = dict(mv.tags or {})
     threshold, problem = parse_threshold(tags.get(TAG_THRESHOLD))
     return ModelVersionInfo(
@@ -189,11 +193,15 @@ def _info(mv: Any, metrics: dict[str, float] | None) -> ModelVersionInfo:
         metrics=metrics or {},
         tags=tags,
         threshold_problem=problem,
+        params=params or {},
     )
 
 
-def _run_metrics(settings: Settings, run_ids: list[str]) -> dict[str, dict[str, float]]:
-    """Test metrics (without the ``test_`` prefix) of several runs in one query."""
+def _run_data(
+    settings: Settings, run_ids: list[str]
+) -> dict[str, tuple[dict[str, float], dict[str, str]]]:
+    """Test metrics (without the ``test_`` prefix) and parameters of several runs, in one
+    query (the parameters carry the data provenance of versions trained before its tags)."""
     ids = [r for r in run_ids if r]
     if not ids:
         return {}
@@ -207,9 +215,14 @@ def _run_metrics(settings: Settings, run_ids: list[str]) -> dict[str, dict[str, 
     except MlflowException as exc:
         raise _wrap(settings, "reading the runs' test metrics", exc) from exc
     return {
-        run.info.run_id: {
-            k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
-        }
+        run.info.run_id: (
+            {
+                k.removeprefix("test_"): v
+                for k, v in run.data.metrics.items()
+                if k.startswith("test_")
+            },
+            dict(run.data.params),
+        )
         for run in runs
     }
 
@@ -230,8 +243,10 @@ def get_version_by_alias(
         mv = get_client(settings).get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as exc:
         raise _wrap(settings, f"alias {settings.model_name}@{alias}", exc) from exc
-    metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
-    return _info(mv, metrics)
+    metrics, params = (
+        _run_data(settings, [mv.run_id]).get(mv.run_id, ({}, {})) if with_metrics else (None, None)
+    )
+    return _info(mv, metrics, params)
 
 
 def get_version(settings: Settings, version: int, *, with_metrics: bool = True) -> ModelVersionInfo:
@@ -245,8 +260,10 @@ def get_version(settings: Settings, version: int, *, with_metrics: bool = True) 
         mv = get_client(settings).get_model_version(settings.model_name, str(version))
     except MlflowException as exc:
         raise _wrap(settings, f"{settings.model_name} version {version}", exc) from exc
-    metrics = _run_metrics(settings, [mv.run_id]).get(mv.run_id) if with_metrics else None
-    return _info(mv, metrics)
+    metrics, params = (
+        _run_data(settings, [mv.run_id]).get(mv.run_id, ({}, {})) if with_metrics else (None, None)
+    )
+    return _info(mv, metrics, params)
 
 
 def list_versions(settings: Settings) -> list[ModelVersionInfo]:
@@ -261,11 +278,12 @@ def list_versions(settings: Settings) -> list[ModelVersionInfo]:
         alias_map = client.get_registered_model(settings.model_name).aliases if found else {}
     except MlflowException as exc:
         raise _wrap(settings, f"listing {settings.model_name}", exc) from exc
-    metrics = _run_metrics(settings, [mv.run_id for mv in found])
+    runs = _run_data(settings, [mv.run_id for mv in found])
     infos = []
     for mv in found:
         aliases = tuple(sorted(a for a, v in alias_map.items() if int(v) == int(mv.version)))
-        infos.append(replace(_info(mv, metrics.get(mv.run_id)), aliases=aliases))
+        metrics, params = runs.get(mv.run_id, ({}, {}))
+        infos.append(replace(_info(mv, metrics, params), aliases=aliases))
     return sorted(infos, key=lambda info: info.version, reverse=True)
 
 

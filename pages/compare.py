@@ -4,7 +4,7 @@ rows (raw and at the natural prevalence), and, for ML leads, promote and set thr
 import streamlit as st
 
 from app.ui import compare_view as view
-from app.ui import lifecycle_view, state
+from app.ui import lifecycle_view, provenance_view, state
 from core.auth import Action
 from core.compare import check_sampling_fraction
 
@@ -29,12 +29,14 @@ tag_filter = right.text_input(
     "Tag", placeholder="key or key=value", help="Only versions with this tag"
 )
 table = view.versions_table(rows, alias=alias_filter, tag=tag_filter.strip())
+provenance_view.render_origin_notes([r.provenance for r in rows if r.provenance is not None])
 st.dataframe(table, hide_index=True, width="stretch", column_config=view.table_config())
 st.caption(
     "Metrics are each version's own test split, as stored at training: precision, recall and "
     "F1 at the threshold it was trained with, which may differ from its threshold now "
-    "(weighted: at the natural prevalence). To compare versions on the **same** rows, at "
-    "their thresholds now, choose them below."
+    "(weighted: at the natural prevalence). The data columns say which rows those are: "
+    "a synthetic version's AUPRC is not comparable with a real sample's. To compare "
+    "versions on the **same** rows, at their thresholds now, choose them below."
 )
 
 live = next((r.version for r in rows if settings.live_alias in r.aliases), None)

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app.ui import state
+from app.ui import provenance_view, state
 from app.ui.auth import exposed_without_sign_in
 from app.ui.format import HEADLINE_METRICS, format_metric, format_time, weighted_caption
 from core.audit import replay_spool, retry_failed, spool_status
@@ -11,6 +11,7 @@ from core.auth import Action
 from core.bootstrap import ensure_demo_model
 from core.config import find_old_home, old_home_message
 from core.errors import WorkbenchError
+from core.provenance import get_provenance
 
 st.title(":material/shield: Fraud Workbench")
 st.caption("Score card transactions, see why they score high, compare and promote models.")
@@ -141,6 +142,11 @@ st.markdown(
     f"({live.model_kind}), trained {format_time(live.created_at)}, "
     f"decision threshold {live.threshold_text}"
 )
+point, problem = provenance_view.load_live_point(settings, live)
+# the test split's frauds are counted from the split itself when the version predates them
+provenance_view.render_provenance(
+    point.provenance if point else get_provenance(live, settings=settings)
+)
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
     column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
@@ -151,28 +157,23 @@ if fraction is not None and fraction < 1:
         value = live.metrics.get(f"weighted_{key}")
         column.metric(f"{label} (weighted)", format_metric(value, 4 if key == "brier" else 3))
 st.caption(
-    f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline. "
-    + weighted_caption(fraction)
+    f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline. Raw: counted on the "
+    "test split as it is. " + weighted_caption(fraction)
 )
+provenance_view.render_live_counts(point, problem)
 
 with st.expander("All versions", icon=":material/list:"):
+    listed = state.versions(settings)
+    provenances = [get_provenance(v, settings=settings) for v in listed]
+    provenance_view.render_origin_notes(provenances)
     st.dataframe(
         pd.DataFrame(
             [
-                {
-                    "Version": v.version,
-                    "Aliases": ", ".join(v.aliases),
-                    "Kind": v.model_kind,
-                    "AUPRC": v.metrics.get("auprc"),
-                    "AUPRC (weighted)": v.metrics.get("weighted_auprc"),
-                    "ROC-AUC": v.metrics.get("roc_auc"),
-                    "Sampling fraction": v.sampling_fraction,
-                    "Threshold": v.threshold,
-                    "Created": format_time(v.created_at),
-                }
-                for v in state.versions(settings)
+                provenance_view.home_version_record(v, p)
+                for v, p in zip(listed, provenances, strict=True)
             ]
         ),
         hide_index=True,
         width="stretch",
+        column_config=provenance_view.home_version_config(),
     )

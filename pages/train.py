@@ -46,6 +46,11 @@ fraction = st.number_input(
     "e.g. 4920 / 284315 = 0.017305 for the ULB sample. Stored with the version: its metrics "
     "are also shown weighted to the natural prevalence.",
 )
+synthetic = st.checkbox(
+    "Synthetic data",
+    help="The file was generated (workbench generate), not real transactions: the version "
+    "is shown with a synthetic demo data badge, its AUPRC not comparable with a real sample's.",
+)
 if st.button("Train", icon=":material/play_arrow:", type="primary", disabled=upload is None):
     bar = st.progress(0.0, text="Starting")
     try:
@@ -61,6 +66,7 @@ if st.button("Train", icon=":material/play_arrow:", type="primary", disabled=upl
                 progress=lambda fraction, message: bar.progress(fraction, text=message),
                 actor=actor,
                 sampling_fraction=fraction,
+                synthetic=synthetic,
             )
     except WorkbenchError as exc:
         st.error(f"{upload.name}: {exc}", icon=":material/error:")

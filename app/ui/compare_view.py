@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
 from app.ui.format import escape_markdown
+from app.ui.provenance_view import provenance_columns
 from core.compare import (
     Comparison,
     Evaluation,
@@ -25,6 +26,7 @@ from core.compare import (
     run_leakage_checks,
 )
 from core.config import Settings
+from core.confusion import compute_confusion
 from core.errors import WorkbenchError
 
 
@@ -105,6 +107,8 @@ def versions_table(rows: list[VersionRow], *, alias: str, tag: str) -> pd.DataFr
             "trained": r.created_at,
             "threshold now": r.threshold,
         }
+        if r.provenance is not None:  # which data the metrics came from, beside them
+            record.update(provenance_columns(r.provenance))
         for key in TABLE_METRICS:
             record[key] = r.metrics.get(key)
             record[f"{key} (weighted)"] = r.weighted.get(key)
@@ -188,6 +192,29 @@ def metrics_table(result: Comparison) -> pd.DataFrame:
             }
         )
         records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def counts_table(result: Comparison, labels) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Per version with a threshold: the confusion counts on the evaluation rows, and each
+    rate with the counts behind it."""
+    records = []
+    for c in result.versions:
+        if c.threshold is None:
+            continue
+        counts = compute_confusion(labels, c.probability, threshold=c.threshold)
+        records.append(
+            {
+                "version": c.version,
+                "threshold": c.threshold,
+                "caught (TP)": counts.tp,
+                "missed (FN)": counts.fn,
+                "false alarms (FP)": counts.fp,
+                "passed (TN)": counts.tn,
+                "recall": f"{counts.tp:,} of {counts.frauds:,} frauds",
+                "precision": f"{counts.tp:,} of {counts.alerts:,} alerts",
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
@@ -293,6 +320,14 @@ def render_comparison(
     st.dataframe(
         metrics_table(result), hide_index=True, width="stretch", column_config=metrics_config()
     )
+    counts = counts_table(result, evaluation.labels)
+    if len(counts):
+        st.dataframe(
+            counts,
+            hide_index=True,
+            width="stretch",
+            column_config={"threshold": st.column_config.NumberColumn(format="%.4f")},
+        )
     st.caption(
         f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
         f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "

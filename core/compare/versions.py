@@ -16,6 +16,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from core.config import Settings
+from core.provenance import DataProvenance, get_provenance
 from core.registry import TAG_DATA_SHA256, ModelVersionInfo, get_version, list_versions
 from core.tracking import backend_errors, get_client
 
@@ -47,6 +48,7 @@ class VersionRow:
         metrics: test metrics by name (``METRICS``), None where not stored.
         weighted: the same at the natural prevalence, None where not stored.
         mlflow_url: the version's page in the MLflow UI, when tracking is an MLflow server.
+        provenance: which data its metrics came from (``core.provenance``).
     """
 
     version: int
@@ -61,6 +63,7 @@ class VersionRow:
     weighted: dict[str, float | None] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     mlflow_url: str | None = None
+    provenance: DataProvenance | None = None
 
     def as_record(self) -> dict[str, object]:
         """A flat record for a table (``weighted_`` prefixes the weighted metrics)."""
@@ -107,6 +110,7 @@ def _row(settings: Settings, info: ModelVersionInfo) -> VersionRow:
         weighted={name: info.metrics.get(f"weighted_{name}") for name in METRICS},
         tags=dict(info.tags),
         mlflow_url=mlflow_version_url(settings, info.version),
+        provenance=get_provenance(info, settings=settings),
     )
 
 

@@ -50,7 +50,11 @@ from core.training.metrics import (
     plot_pr_curve,
     plot_roc_curve,
 )
-from core.training.provenance import TAG_SAMPLING_FRACTION, log_training_data
+from core.training.provenance import (
+    TAG_SAMPLING_FRACTION,
+    log_data_provenance,
+    log_training_data,
+)
 from core.training.split import split_by_time
 
 log = logging.getLogger(__name__)
@@ -121,11 +125,13 @@ def train_from_csv(
     progress: Progress | None = None,
     actor: Actor,
     sampling_fraction: float = 1.0,
+    synthetic: bool = False,
 ) -> TrainResult:
     """Load a labelled CSV, then :func:`train_model` on its valid rows.
 
     ``sampling_fraction`` is the share of legitimate rows the file keeps (0 < F <= 1; all
-    frauds are assumed kept), stored with the version.
+    frauds are assumed kept), stored with the version. ``synthetic`` marks generated data
+    (the demo), recorded with the version (``core.provenance``).
 
     Raises:
         PermissionDenied: the actor may not train (checked before the file is read).
@@ -151,6 +157,7 @@ def train_from_csv(
         progress=progress,
         actor=actor,
         sampling_fraction=sampling_fraction,
+        synthetic=synthetic,
     )
 
 
@@ -166,6 +173,7 @@ def train_model(
     progress: Progress | None = None,
     actor: Actor,
     sampling_fraction: float = 1.0,
+    synthetic: bool = False,
 ) -> TrainResult:
     """Train, evaluate, log and register one model; alias it if the live alias is unset.
 
@@ -185,6 +193,8 @@ def train_model(
             parameter and version tag; test metrics are also logged weighted with it
             (``test_weighted_*``). The training rows' Time range and input hashes are
             logged for the leakage guard (``core.training.provenance``).
+        synthetic: the data was generated, not real: recorded with the version, with
+            the data's rows and frauds and the test split's (``core.provenance``).
 
     Returns:
         The run, the registered version and its test metrics.
@@ -246,6 +256,7 @@ def train_model(
             }
         )
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
+        data_tags = log_data_provenance(frame, split.test, data_name=data_name, synthetic=synthetic)
         _log_plots(y_test, test_proba, threshold)
         _log_reference_and_test(split.train, split.test)
         log_drift_sketch(
@@ -264,6 +275,7 @@ def train_model(
                 TAG_DATA_SHA256: data_sha256,
                 TAG_TRAINED_BY: safe_text(actor.name, 250),
                 TAG_SAMPLING_FRACTION: repr(fraction),
+                **data_tags,
             },
         )
         run_id = run.info.run_id

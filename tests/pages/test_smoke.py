@@ -8,8 +8,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.ui.pages import PAGE_SPECS
+from app.ui.provenance_view import SYNTHETIC_BADGE
+from core.artifacts import get_test_split
 from core.config import Settings
-from core.registry import get_version
+from core.registry import get_version, load_model
+from core.schema import FEATURES
 from core.training import train_from_csv
 from tests.conftest import LEAD, REPO, Trained, analyst, settings_env
 
@@ -46,6 +49,21 @@ def test_home_shows_backends_and_the_live_model(
     assert any("Sampling fraction 1" in c.value for c in at.caption)
     backends = at.dataframe[0].value
     assert backends["Status"].tolist() == ["reachable"] * 3
+    # trained from a file, not the demo: no synthetic-data badge; its data beside the metrics
+    assert not [m.value for m in at.markdown if SYNTHETIC_BADGE in m.value]
+    assert "Data: **tiny.csv**, 20,000 rows, 200 frauds (1.00% fraud)" in text
+    # the rates with the counts behind them, counted here with numpy on the same split
+    info = get_version(settings, result.version)
+    split = get_test_split(settings, info.run_id)
+    proba = load_model(settings, info).predict_proba(split.loc[:, list(FEATURES)].to_numpy())
+    fraud, alert = split["Class"].to_numpy() == 1, proba >= info.require_threshold()
+    caught, alerts = int((fraud & alert).sum()), int(alert.sum())
+    assert f"({caught:,} of {int(fraud.sum()):,} frauds)" in text
+    assert f"({caught:,} of {alerts:,} alerts)" in text
+    versions = at.dataframe[-1].value
+    assert versions[["Data", "Origin", "Test rows"]].to_numpy().tolist() == [
+        ["tiny.csv", "real", "4,000"]
+    ]
 
 
 def test_home_without_a_model_trains_the_demo_on_click(
@@ -57,6 +75,13 @@ def test_home_without_a_model_trains_the_demo_on_click(
     assert not at.exception and not at.error
     text = " ".join(m.value for m in at.markdown)
     assert "**fraud-detector** @ **champion** → version **1**" in text
+    # the demo is synthetic: badged beside its metrics and in the versions table's notes
+    badges = [m.value for m in at.markdown if SYNTHETIC_BADGE in m.value]
+    assert badges[0] == f":orange-badge[:material/science: {SYNTHETIC_BADGE}]", badges
+    assert any(
+        "not comparable with a version tested on a real sample" in c.value for c in at.caption
+    )
+    assert at.dataframe[-1].value["Origin"].tolist() == ["synthetic"]
 
 
 def test_home_names_an_unreachable_backend(
