@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import state
+from app.ui.batch_view import batch_picker_rows, last_batch, load_batch_row, take_row_to_explain
 from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance, plot_waterfall
 from core.auth import Action
 from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
@@ -44,24 +45,28 @@ if choice.model.explanation_problem:  # a version trained elsewhere that shap ca
     st.stop()
 
 sources = ["Row of the test split"]
-batch = st.session_state.get("batch_result")
-if batch is not None and batch.scored is not None and len(batch.scored):
+batch = last_batch()
+if batch is not None and batch.result.rows_scored:
     sources.insert(0, "Last batch")
+    asked = take_row_to_explain()  # a row clicked in the batch table
+    if asked is not None:
+        st.session_state["explain_source"] = "Last batch"
+        st.session_state["explain_batch_row"] = asked
 if st.session_state.get("score_result") is not None:
     sources.append("Last scored transaction")
 source = st.segmented_control("Transaction", sources, default=sources[0], key="explain_source")
 
 row: pd.Series | None = None
 if source == "Last batch":
-    scored = batch.scored
-    numbers = scored["row"].tolist()  # highest score first
+    picker = batch_picker_rows(batch, include=st.session_state.get("explain_batch_row"))
+    numbers = picker["row"].tolist()  # highest score first
     picked = st.selectbox(
-        f"Row of {st.session_state.get('batch_name', 'the last batch')} (highest score first)",
+        f"Row of {batch.name} (highest score first)",
         numbers,
         key="explain_batch_row",
         format_func=lambda n: f"row {n}",
     )
-    row = scored.loc[scored["row"] == picked].iloc[0]
+    row = load_batch_row(batch, picked)
 elif source == "Row of the test split":
     try:
         test = state.test_split(settings, info.run_id)
