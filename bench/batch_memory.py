@@ -132,14 +132,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--only", choices=["page", "cli"], help="measure one side only")
     args = parser.parse_args()
     data, home = _prepare(args.rows)
     runs = []
     for _ in range(args.runs):
+        nothing = {"peak_mb": float("nan"), "seconds": float("nan")}
         _reset(home)
-        page = _page(data, home)
+        page = _page(data, home) if args.only != "cli" else nothing
         _reset(home)
-        cli = _cli(data, home)
+        cli = _cli(data, home) if args.only != "page" else nothing
         runs.append({"page": page, "cli": cli, "load": os.getloadavg()[0]})
         print(json.dumps(runs[-1]), flush=True)
     print(

@@ -89,9 +89,8 @@ def receive_upload(settings: Settings) -> None:
     memory (the widget gets a new key and the upload store forgets it), and scored from
     disk on the next run, so the upload and the scoring never hold memory together."""
     generation = st.session_state.get(UPLOAD_GENERATION, 0)
-    upload = st.file_uploader(
-        "Transactions CSV", type=["csv", "txt"], key=f"batch_upload_{generation}"
-    )
+    key = f"batch_upload_{generation}"
+    upload = st.file_uploader("Transactions CSV", type=["csv", "txt"], key=key)
     if upload is None:
         return
     session = st.session_state.setdefault(SESSION, new_session_id())
@@ -100,6 +99,9 @@ def receive_upload(settings: Settings) -> None:
     save_upload(upload, files)
     name, file_id = upload.name, upload.file_id
     del upload
+    # The widget's value (the whole file) would stay in session state until the end of
+    # the next run, i.e. through the scoring: drop it now.
+    st.session_state.pop(key, None)
     _release_upload(file_id)
     st.session_state[UPLOAD_GENERATION] = generation + 1
     st.session_state[PENDING] = (files, name)
