@@ -8,7 +8,9 @@ is about 567 MB) and a home with the demo LightGBM model, then per run, in this 
 - page: a fresh `streamlit run app/main.py` on loopback; Debian chromium (playwright,
   headless) opens /batch, uploads the file and waits for the row accounting, the table and
   the evaluation (the file has Class); the server's peak RSS is its ``VmHWM`` in
-  /proc/<pid>/status, read before it is stopped;
+  /proc/<pid>/status, read before it is stopped; its RSS is also sampled every 0.2 s and
+  the largest seen is given per phase (upload until the progress bar shows, scoring,
+  results);
 - CLI: `workbench score --data FILE --out OUT` as a subprocess; its peak RSS from
   ``wait4``'s rusage (ru_maxrss).
 Each run starts from an empty audit log. Prints every run and the medians as JSON.
@@ -24,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +76,27 @@ def _peak_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _Sampler(threading.Thread):
+    """The server's RSS every 0.2 s, and the largest seen in each phase it is told of."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.phase, self.peaks = pid, "upload", {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            rss = _rss_mb(self.pid)
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
+
+
 def _page(data: Path, home: Path) -> dict[str, float]:
     from playwright.sync_api import expect, sync_playwright
 
@@ -98,21 +122,29 @@ def _page(data: Path, home: Path) -> dict[str, float]:
             page.goto(f"http://127.0.0.1:{port}/batch")
             expect(page.get_by_text("Batch scoring").first).to_be_visible(timeout=120_000)
             ready_mb = _peak_mb(server.pid)
+            sampler = _Sampler(server.pid)
+            sampler.start()
             start = time.perf_counter()
             page.locator("input[type=file]").set_input_files(str(data))
+            # the progress bar shows once the upload is on disk and scoring has begun
+            expect(page.get_by_text("Scored ").first).to_be_visible(timeout=1_800_000)
+            sampler.phase = "scoring"
             expect(page.get_by_text("rows in the file =").first).to_be_visible(timeout=1_800_000)
+            sampler.phase = "results"
             expect(page.get_by_text("Evaluation against the file's labels")).to_be_visible(
                 timeout=600_000
             )
             expect(page.get_by_text("scored rows match").first).to_be_visible(timeout=600_000)
             seconds = time.perf_counter() - start
             browser.close()
+        sampler.done.set()
         peak = _peak_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
         log.close()
-    return {"peak_mb": peak, "ready_mb": ready_mb, "idle_mb": idle_mb, "seconds": seconds}
+    phases = {f"{k}_rss_mb": round(v) for k, v in sampler.peaks.items()}
+    return {"peak_mb": peak, "ready_mb": ready_mb, "idle_mb": idle_mb, "seconds": seconds, **phases}
 
 
 def _cli(data: Path, home: Path) -> dict[str, float]:

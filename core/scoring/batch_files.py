@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from core.config import Settings
 from core.errors import InputError
@@ -218,10 +219,32 @@ def query_rows(path: Path, where: RowFilter = RowFilter(), *, limit: int = 1_000
     scores = keys.column(PROBABILITY).to_numpy()
     numbers = keys.column(ROW).to_numpy()
     top = np.lexsort((numbers, -scores))[:limit]
-    chosen = pa.array(numbers[top])
-    rows = dataset.to_table(filter=ds.field(ROW).isin(chosen)).to_pandas()
+    rows = _read_rows(path, numbers[top])
     rows = rows.sort_values([PROBABILITY, ROW], ascending=[False, True], kind="stable")
     return RowPage(rows.reset_index(drop=True), matching)
+
+
+def _read_rows(path: Path, numbers: np.ndarray) -> pd.DataFrame:
+    """The full rows with these row numbers, one row group at a time: only the groups
+    whose row-number range holds one are read, and one group (a scored chunk) at most is
+    in memory beside the rows kept. A filtered dataset scan would read every column of
+    every group, several at once."""
+    wanted = np.sort(np.asarray(numbers, dtype=np.int64))
+    value_set = pa.array(wanted)
+    parquet = pq.ParquetFile(path)
+    column = parquet.schema_arrow.get_field_index(ROW)
+    parts = []
+    for group in range(parquet.num_row_groups):
+        stats = parquet.metadata.row_group(group).column(column).statistics
+        if stats is not None and stats.has_min_max:
+            first = int(np.searchsorted(wanted, stats.min))  # the first wanted >= min
+            if first == len(wanted) or wanted[first] > stats.max:
+                continue
+        table = parquet.read_row_group(group)
+        parts.append(table.filter(pc.is_in(table.column(ROW), value_set=value_set)))
+    if not parts:
+        return parquet.schema_arrow.empty_table().to_pandas()
+    return pa.concat_tables(parts).to_pandas()
 
 
 def read_row(path: Path, row: int) -> pd.Series:
@@ -230,7 +253,7 @@ def read_row(path: Path, row: int) -> pd.Series:
     Raises:
         InputError: the file has no such row (it was rejected, or is out of range).
     """
-    found = _dataset(path).to_table(filter=ds.field(ROW) == row).to_pandas()
+    found = _read_rows(path, np.array([row]))
     if found.empty:
         raise InputError(f"row {row} is not among the scored rows")
     return found.iloc[0]
@@ -250,4 +273,4 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
 def export_csv(path: Path, out: Path) -> Path:
     """A Parquet file as a spreadsheet-safe CSV (``core.output.neutralise_formulas``),
     written batch by batch. Returns ``out``."""
-    return write_safe_csv(_dataset(path).to_batches(batch_size=50_000), out)
+    return write_safe_csv(pq.ParquetFile(path).iter_batches(batch_size=50_000), out)
