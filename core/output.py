@@ -349,14 +349,16 @@ def write_safe_csv(batches: Iterator[pa.RecordBatch | pa.Table], out: Path) -> P
     """
     with replace_when_done(out) as partial:
         writer: pacsv.CSVWriter | None = None
+        schema: pa.Schema | None = None
         try:
             for batch in batches:
                 table = neutralise_formulas(
                     pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
                 )
                 if writer is None:
-                    writer = pacsv.CSVWriter(str(partial), table.schema)
-                writer.write_table(table.cast(writer.schema))
+                    schema = table.schema
+                    writer = pacsv.CSVWriter(str(partial), schema)
+                writer.write_table(table.cast(schema))
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(f"cannot write {out}: {exc}") from exc
         finally:

@@ -113,3 +113,22 @@ def test_histogram_ticks_read_as_counts_and_one_row_shows() -> None:
     assert axis.range[0] < 0  # below log10(1): a bin of one row is a visible bar
     bars = figure.data[0]
     assert len(bars.y) == 50 and np.nansum(bars.y) == 1_000_001
+
+
+def test_scored_and_rejected_files_on_disk_download_as_safe_csv(tmp_path: Path) -> None:
+    from core.output import ParquetSink
+    from core.scoring.batch_files import export_csv
+
+    sink = ParquetSink(tmp_path / "scored.parquet")
+    for start in (1, 3):  # two chunks, as scoring writes them
+        frame = pd.DataFrame(
+            {"row": [start, start + 1], "transaction_id": ["=cmd()", "t2"], "V1": [-2.0, 1.5]}
+        )
+        rejected = pd.DataFrame({"row": [9], "reason": ["V1: bad"], "V1": ["@SUM(A1)"]})
+        sink.write(frame, rejected)
+    sink.close()
+    scored = pd.read_csv(export_csv(tmp_path / "scored.parquet", tmp_path / "scored.csv"))
+    assert scored["transaction_id"].tolist() == ["'=cmd()", "t2"] * 2
+    assert scored["V1"].tolist() == [-2.0, 1.5] * 2  # numbers stay numbers
+    rejected = pd.read_csv(export_csv(sink.rejected_path, tmp_path / "rejected.csv"))
+    assert rejected["V1"].tolist() == ["'@SUM(A1)"] * 2
