@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds after which an audit event still in progress is interrupted.",
     )
+    batch_max_age: float = Field(
+        default=24.0,
+        gt=0,
+        description="Hours a batch page's result files (under home/batches) are kept; "
+        "older ones are removed when any batch run starts.",
+    )
     experiment_name: str = "fraud-workbench"
     model_name: str = Field(default="fraud-detector", description="Registered model name.")
     live_alias: str = Field(default="champion", description="Alias the app scores against.")

@@ -32,7 +32,7 @@ try:
 except WorkbenchError as exc:
     st.error(f"No live model to explain: {exc}", icon=":material/error:")
     st.stop()
-data = view.data_caption(settings, info.version)
+data = view.data_caption(settings, info)
 st.caption(f"Explaining **{choice.label}**, {data}.")
 if choice.model.explanation_problem:  # a version trained elsewhere that shap cannot explain
     st.info(f"{choice.label}: {choice.model.explanation_problem}", icon=":material/info:")

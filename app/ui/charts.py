@@ -46,13 +46,34 @@ def plot_probability_gauge(probability: float, *, threshold: float) -> go.Figure
     return figure
 
 
-def plot_score_histogram(probability: np.ndarray, *, threshold: float) -> go.Figure:
-    """Histogram of fraud probabilities (log count axis) with the threshold marked."""
+def _count_label(count: float) -> str:
+    """1, 10, 100, 1k, 10k, 100k, 1M: a log axis a person reads at a glance."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:g}{suffix}"
+    return f"{count:g}"
+
+
+def plot_score_histogram(probability: np.ndarray, *, threshold: float, bins: int = 50) -> go.Figure:
+    """Histogram of fraud probabilities on a log count axis, with the threshold marked.
+
+    The counts are made here (numpy), so the browser gets ``bins`` bars, not every score.
+    The axis ticks are powers of ten written 1, 10, 100, 1k...; it starts below 1, so a
+    bin holding a single row is still a visible bar; every bar's hover gives its count.
+    """
+    counts, edges = np.histogram(np.asarray(probability, dtype=np.float64), bins=bins, range=(0, 1))
+    centres = (edges[:-1] + edges[1:]) / 2
+    top = max(int(counts.max(initial=0)), 1)
+    decades = max(1, int(np.ceil(np.log10(top))))  # the top tick is >= the tallest bar
+    ticks = [10.0**k for k in range(decades + 1)]
     figure = go.Figure(
-        go.Histogram(
-            x=probability,
-            xbins={"start": 0, "end": 1, "size": 0.02},
-            marker_color=LEGIT_GREY,
+        go.Bar(
+            x=centres,
+            y=np.where(counts > 0, counts, np.nan),  # an empty bin draws nothing
+            width=(edges[1] - edges[0]) * 0.9,
+            marker_color=[FRAUD_RED if c >= threshold else LEGIT_GREY for c in centres],
+            customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+            hovertemplate="%{customdata[0]:.2f}-%{customdata[1]:.2f}: %{y:,} rows<extra></extra>",
             name="rows",
         )
     )
@@ -63,12 +84,18 @@ def plot_score_histogram(probability: np.ndarray, *, threshold: float) -> go.Fig
         annotation_text=f"threshold {threshold:.3f}",
     )
     figure.update_layout(
-        xaxis_title="Fraud probability",
-        yaxis_title="Rows (log scale)",
-        yaxis_type="log",
+        xaxis={"title": "Fraud probability", "range": [0, 1]},
+        yaxis={
+            "title": "Rows (log scale)",
+            "type": "log",
+            # log10(0.5): a count of 1 rises from below the axis's first tick
+            "range": [np.log10(0.5), np.log10(ticks[-1] * 1.5)],
+            "tickvals": ticks,
+            "ticktext": [_count_label(t) for t in ticks],
+        },
         height=320,
         margin={"t": 30, "b": 40},
-        bargap=0.05,
+        showlegend=False,
     )
     return figure
 

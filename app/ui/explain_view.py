@@ -3,21 +3,19 @@ row, the last scored one), the row with its what-if, and the caption of the glob
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.ui import ranks, whatif
+from app.ui import batch_view, ranks, whatif
+from app.ui.batch_view import BatchRun
 from app.ui.charts import plot_waterfall
 from app.ui.format import format_probability, format_value
 from app.ui.score_view import show_why
-from core.bootstrap import demo_data_path
-from core.compare.versions import param_diff
 from core.config import Settings
-from core.errors import WorkbenchError
-from core.registry import LoadedModel
+from core.errors import InputError, WorkbenchError
+from core.provenance import get_provenance
+from core.registry import LoadedModel, ModelVersionInfo
 from core.schema import FEATURES, LABEL, ROW
 from core.scoring import PROBABILITY, RowExplanation, explain_record
 
@@ -25,29 +23,18 @@ SOURCE = "explain_source"
 """Session key of the transaction source (segmented control)."""
 BATCH_ROW = "explain_batch_row"
 """Session key of the chosen batch row (its ``row`` number in the file)."""
-OPEN_BATCH_ROW = "explain_open_batch_row"
+OPEN_BATCH_ROW = batch_view.ROW_TO_EXPLAIN
 """Set this to a batch ``row`` number, then ``st.switch_page("pages/explain.py")``: the page
-opens on that row of the last batch (see :func:`open_batch_row`)."""
+opens on that row of the last batch (the Batch page's table does this on a click)."""
 LAST_BATCH = "Last batch"
 
 
-@dataclass(frozen=True)
-class BatchRows:
-    """The last batch's scored rows: ``row``, the features, the probability, maybe ``Class``."""
-
-    name: str
-    scored: pd.DataFrame
-
-
-def last_batch() -> BatchRows | None:
-    """The last batch scored in this session, if it has scored rows.
-
-    The one place the page reads the Batch page's results (swap it here when they move).
-    """
-    batch = st.session_state.get("batch_result")
-    if batch is None or batch.scored is None or not len(batch.scored):
+def last_batch() -> BatchRun | None:
+    """The last batch scored in this session, if it has scored rows (its files on disk)."""
+    run = batch_view.last_batch()
+    if run is None or not run.result.rows_scored:
         return None
-    return BatchRows(st.session_state.get("batch_name", "the last batch"), batch.scored)
+    return run
 
 
 def open_batch_row(row: int) -> None:
@@ -55,13 +42,17 @@ def open_batch_row(row: int) -> None:
     st.session_state[OPEN_BATCH_ROW] = int(row)
 
 
-def take_open_request(batch: BatchRows | None) -> None:
+def take_open_request(batch: BatchRun | None) -> None:
     """Honour :func:`open_batch_row` once: select the batch source and that row (a row the
     batch does not hold is said, not silently replaced by another)."""
-    row = st.session_state.pop(OPEN_BATCH_ROW, None)
+    row = batch_view.take_row_to_explain()
     if row is None:
         return
-    if batch is None or row not in set(batch.scored[ROW].tolist()):
+    try:
+        if batch is None:
+            raise InputError("no batch")
+        batch_view.load_batch_row(batch, row)
+    except InputError:
         st.warning(
             f"Row {row} is not among the last batch's scored rows.", icon=":material/warning:"
         )
@@ -76,11 +67,12 @@ def label_text(value: object) -> str:
     return "fraud" if int(value) == 1 else "legitimate"
 
 
-def pick_batch_row(batch: BatchRows) -> pd.Series:
-    """A selectbox of the batch's rows (highest score first), each with score and label."""
-    scored = batch.scored
-    by_row = scored.set_index(ROW)
-    has_label = LABEL in scored
+def pick_batch_row(batch: BatchRun) -> pd.Series:
+    """A selectbox of the batch's top rows (highest score first), each with score and
+    label; the row asked for (a click in the batch table) is included wherever it ranks."""
+    picker = batch_view.batch_picker_rows(batch, include=st.session_state.get(BATCH_ROW))
+    by_row = picker.set_index(ROW)
+    has_label = LABEL in picker
 
     def describe(n: int) -> str:
         text = f"row {n} · {format_probability(float(by_row.at[n, PROBABILITY]))}"
@@ -88,11 +80,11 @@ def pick_batch_row(batch: BatchRows) -> pd.Series:
 
     picked = st.selectbox(
         f"Row of {batch.name} (highest score first)",
-        scored[ROW].tolist(),
+        [int(n) for n in picker[ROW]],
         key=BATCH_ROW,
         format_func=describe,
     )
-    return scored.loc[scored[ROW] == picked].iloc[0]
+    return batch_view.load_batch_row(batch, picked)
 
 
 def pick_test_row(scored: pd.DataFrame) -> pd.Series:
@@ -240,26 +232,20 @@ def _waterfall_extent(figure) -> tuple[float, float]:  # type: ignore[no-untyped
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _data_name(settings: Settings, version: int) -> str | None:
-    table = param_diff(settings, [version], differences_only=False)
-    return table.to_dict()[f"version {version}"].get("data") if len(table) else None
-
-
-def data_caption(settings: Settings, version: int) -> str:
-    """Which data a version was trained on, as far as its run says.
-
-    Until versions record their provenance, the only clue is the run's ``data`` parameter
-    (the file name): the demo's synthetic file is recognised by its name.
-    """
+def data_caption(settings: Settings, info: ModelVersionInfo) -> str:
+    """Which data the version was trained on (its provenance record), synthetic or real."""
     try:
-        name = _data_name(settings, version)
+        provenance = get_provenance(info, settings=settings)
     except WorkbenchError:
-        name = None
-    if name is None:
         return "training data not recorded"
-    if name == demo_data_path(settings).name:
-        return f"trained on `{name}`, the demo's **synthetic** data"
-    return f"trained on `{name}` (whether it is synthetic or real is not recorded)"
+    if provenance.dataset is None:
+        return "training data not recorded"
+    origin = {
+        True: "**synthetic demo data**",
+        False: "real data",
+        None: "data whose origin (synthetic or real) is not recorded",
+    }[provenance.synthetic]
+    return f"trained on `{provenance.dataset}`, {origin}"
 
 
 def rank_function(settings: Settings, version: int):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from core.drift.sketch import ReferenceSketch, get_reference_sketch
 from core.errors import ExplanationUnavailableError
 from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.latency import compute_latency_histogram
-from core.output import CsvSink
+from core.output import CsvSink, ParquetSink
 from core.registry import LoadedModel, read_threshold
 from core.schema import FEATURES
 from core.scoring.base import (
@@ -109,6 +109,7 @@ def score_file(
     actor: Actor,
     input_name: str | None = None,
     out: Path | None = None,
+    parquet_out: Path | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: Progress | None = None,
     threshold: float | None = None,
@@ -124,6 +125,9 @@ def score_file(
         input_name: the file's name, for the audit log.
         out: stream scored rows to this CSV (and rejected rows to ``<out>.rejected.csv``)
             instead of keeping them in memory.
+        parquet_out: stream scored rows to this Parquet file (and rejected rows to
+            ``<parquet_out stem>.rejected.parquet``, as text) instead of keeping them in
+            memory: the batch page's on-disk result. Not with ``out``.
         chunk_rows: rows per chunk; bounds memory use.
         progress: called with (fraction done, message).
         threshold: the version's threshold when the caller read the version a moment ago
@@ -163,7 +167,13 @@ def score_file(
     warnings: tuple[str, ...] = ()
     # InputError before anything is written: a missing folder, or out over the input
     path = Path(source) if isinstance(source, str | Path) else None
-    sink = CsvSink(out, source=path) if out is not None else None
+    if out is not None and parquet_out is not None:
+        raise ValueError("give out or parquet_out, not both")
+    sink: CsvSink | ParquetSink | None = None
+    if out is not None:
+        sink = CsvSink(out, source=path)
+    elif parquet_out is not None:
+        sink = ParquetSink(parquet_out)
     complete = False  # the files are put in place only after the last chunk
     try:
         for chunk in iter_transactions(source, chunk_rows=chunk_rows):

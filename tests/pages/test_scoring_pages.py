@@ -158,11 +158,11 @@ def test_explain_follows_the_last_batch(app: AppTest, tiny_frame: pd.DataFrame) 
         assert found[3] == ("fraud" if label == 1 else "legitimate")
     # "open batch row N on Explain" (the Batch page's contract): the page opens on that row
     at.session_state["explain_source"] = "Row of the test split"
-    at.session_state["explain_open_batch_row"] = 42
+    at.session_state["batch_explain_row"] = 42
     at.run()
     assert at.segmented_control(key="explain_source").value == "Last batch"
     assert at.selectbox(key="explain_batch_row").value == 42
-    at.session_state["explain_open_batch_row"] = 301  # not in the batch: said, row kept
+    at.session_state["batch_explain_row"] = 301  # not in the batch: said, row kept
     at.run()
     assert "Row 301 is not among the last batch's scored rows." in [w.value for w in at.warning]
     assert at.selectbox(key="explain_batch_row").value == 42

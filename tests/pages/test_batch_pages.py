@@ -1,0 +1,146 @@
+"""The Batch scoring page as an analyst works in it: a labelled file is evaluated, the table
+filters over the whole file, and a row opens on Explain (in-process with AppTest)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.registry import read_threshold
+from core.schema import FEATURES
+from core.scoring import resolve_model
+from tests.conftest import REPO, Trained, settings_env
+
+MAIN = str(REPO / "app" / "main.py")
+ROWS = 2_000  # more than the 1,000 rows the table shows, with about 20 frauds
+
+
+@pytest.fixture
+def app(trained_embedded: Trained, workbench_env: pytest.MonkeyPatch) -> AppTest:
+    for key, value in settings_env(trained_embedded.settings).items():
+        workbench_env.setenv(key, value)
+    return AppTest.from_file(MAIN, default_timeout=120)
+
+
+@pytest.fixture(scope="module")
+def labelled(tiny_frame: pd.DataFrame) -> pd.DataFrame:
+    frame = tiny_frame.head(ROWS).copy()
+    frame.insert(0, "transaction_id", [f"t{i:05d}" for i in range(ROWS)])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def expected(trained_embedded: Trained, labelled: pd.DataFrame) -> dict[str, np.ndarray | float]:
+    """The live version's probabilities and threshold for the file, computed here (not by
+    the page) so the counts below are a hand computation with numpy."""
+    settings = trained_embedded.settings
+    model = resolve_model(settings).model
+    probability = model.predict_proba(labelled[list(FEATURES)].to_numpy(np.float64))
+    return {"probability": probability, "threshold": read_threshold(settings, model.info)}
+
+
+def _uploaded(app: AppTest, frame: pd.DataFrame) -> AppTest:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "batch.py")).run()
+    at.file_uploader[0].set_value(("labelled.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    return at
+
+
+def _count(cell: str) -> int:
+    return int(cell.split(" ")[0].replace(",", ""))
+
+
+def test_a_labelled_batch_shows_its_confusion_matrix(
+    app: AppTest, labelled: pd.DataFrame, expected: dict
+) -> None:
+    at = _uploaded(app, labelled)
+    fraud = labelled["Class"].to_numpy() == 1
+    alert = expected["probability"] >= expected["threshold"]
+    matrix = next(d.value for d in at.dataframe if d.value.index.name == "label")
+    shown = [[_count(c) for c in matrix.loc[name, ["alert", "no alert"]]] for name in matrix.index]
+    assert shown == [
+        [int(np.sum(alert & fraud)), int(np.sum(~alert & fraud))],
+        [int(np.sum(alert & ~fraud)), int(np.sum(~alert & ~fraud))],
+    ]
+    assert fraud.sum() > 0 and np.sum(alert & fraud) > 0  # the file tests something
+    metrics = {m.label: m.value for m in at.metric}
+    caught = labelled.loc[alert & fraud, "Amount"].sum()
+    assert metrics["Fraud amount caught"] == f"{caught:,.2f}"
+    assert metrics["Recall"] == f"{np.sum(alert & fraud) / fraud.sum():.1%}"
+    assert "saving a threshold" not in " ".join(c.value for c in at.caption)
+    assert any("ML lead's audited action" in c.value for c in at.caption)
+
+    at.slider(key="batch_what_if").set_value(0.0).run()  # every row an alert
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Alerts"] == f"{ROWS:,}"
+    assert metrics["False alarms"] == f"{int((~fraud).sum()):,}"
+
+
+def _matching(at: AppTest) -> int:
+    caption = next(c.value for c in at.caption if "scored rows match" in c.value)
+    return int(re.match(r"([\d,]+) of", caption)[1].replace(",", ""))
+
+
+def _table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "decision" in d.value.columns)
+
+
+def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected: dict) -> None:
+    at = _uploaded(app, labelled)
+    alert = expected["probability"] >= expected["threshold"]
+    table = _table(at)
+    assert len(table) == 1_000 and _matching(at) == ROWS
+    assert list(table.columns[:5]) == [
+        "row",
+        "transaction_id",
+        "fraud_probability",
+        "Class",
+        "decision",
+    ]
+    assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()
+
+    at.segmented_control(key="batch_filter_decision").set_value("alert").run()
+    table = _table(at)
+    assert _matching(at) == int(alert.sum()) == len(table)
+    assert set(table["decision"]) == {"alert"}
+
+    at.segmented_control(key="batch_filter_decision").set_value(None)
+    at.segmented_control(key="batch_filter_label").set_value("fraud").run()
+    table = _table(at)
+    assert _matching(at) == int((labelled["Class"] == 1).sum()) == len(table)
+    assert set(table["Class"]) == {1}
+
+    # the lowest-scored row is far outside the 1,000 shown: the search covers the file
+    lowest = labelled["transaction_id"].to_numpy()[np.argmin(expected["probability"])]
+    at.segmented_control(key="batch_filter_label").set_value(None)
+    at.text_input(key="batch_search").input(lowest).run()
+    table = _table(at)
+    assert table["transaction_id"].tolist() == [lowest]
+
+
+def test_results_live_on_disk_and_a_row_opens_on_explain(
+    app: AppTest, labelled: pd.DataFrame, trained_embedded: Trained
+) -> None:
+    at = _uploaded(app, labelled.head(300))
+    run = at.session_state["batch_run"]
+    folder = run.files.folder
+    batches = trained_embedded.settings.home / "batches"
+    assert (
+        folder.parent.parent == batches and folder.parent.name == at.session_state["batch_session"]
+    )
+    assert (
+        run.files.scored.is_file() and not run.files.upload.exists()
+    )  # the copy is gone once scored
+    assert run.result.scored is None  # no frame of the rows in session state
+    # the table's row click sets this key (AppTest cannot click rows)
+    at.session_state["batch_explain_row"] = 250
+    at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert not at.exception
+    assert at.segmented_control(key="explain_source").value == "Last batch"
+    assert at.selectbox(key="explain_batch_row").value == 250

@@ -1,0 +1,134 @@
+"""The batch page's core parts: spreadsheet-safe CSV, results on disk and their sweep, the
+evaluation maths and the readable histogram."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from core.config import Settings
+from core.errors import InputError
+from core.output import neutralise_formulas, to_safe_csv_bytes
+from core.scoring.batch_files import (
+    batches_folder,
+    new_batch_files,
+    new_session_id,
+    save_upload,
+    sweep_batches,
+)
+from core.scoring.evaluate import compute_auprc, compute_batch_evaluation
+
+
+def test_text_cells_that_start_like_a_formula_are_neutralised() -> None:
+    table = pa.table(
+        {
+            "text": [
+                "=1+1",
+                "+cmd|' /C calc'!A0",
+                "-2",
+                "@SUM(A1:A9)",
+                "\tx",
+                "\rx",
+                "ok",
+                None,
+                "-2+3",
+            ],
+            "number": [-2.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        }
+    )
+    safe = neutralise_formulas(table).to_pydict()
+    assert safe["text"] == [
+        "'=1+1",
+        "'+cmd|' /C calc'!A0",
+        "-2",  # only a number: a spreadsheet reads it as -2, never as a formula
+        "'@SUM(A1:A9)",
+        "'\tx",
+        "'\rx",
+        "ok",
+        None,
+        "'-2+3",  # a number followed by more is a formula
+    ]
+    assert safe["number"][0] == -2.0  # numeric columns stay numbers
+
+
+def test_safe_csv_bytes_keep_numbers_as_numbers() -> None:
+    frame = pd.DataFrame({"raw": ["=HYPERLINK(1)", "1.5"], "Amount": [-2.0, 3.0]})
+    read = pd.read_csv(io.BytesIO(to_safe_csv_bytes(frame)))
+    assert read["raw"].tolist() == ["'=HYPERLINK(1)", "1.5"]
+    assert read["Amount"].tolist() == [-2.0, 3.0]
+
+
+def test_upload_is_copied_to_disk_and_old_sessions_are_swept(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, batch_max_age=1.0)
+    old = new_batch_files(settings, new_session_id())
+    save_upload(io.BytesIO(b"Time,V1\n1,2\n" * 3), old)
+    assert old.upload.read_bytes() == b"Time,V1\n1,2\n" * 3
+    new = new_batch_files(settings, new_session_id())
+    two_hours_ago = time.time() - 2 * 3600
+    for path in [old.folder.parent, *old.folder.parent.rglob("*")]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert sweep_batches(settings) == [old.folder.parent]
+    assert not old.folder.exists() and new.folder.is_dir()
+    assert [p.name for p in batches_folder(settings).iterdir()] == [new.folder.parent.name]
+
+
+def test_a_session_id_cannot_name_another_folder(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a batch session id"):
+        new_batch_files(Settings(home=tmp_path), "../../etc")
+
+
+def test_evaluation_counts_by_hand() -> None:
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, np.nan])
+    probability = np.array([0.9, 0.6, 0.2, 0.7, 0.1, 0.05, 0.6, 0.99])
+    amount = np.array([100.0, 20.0, 5.0, 1.0, 1.0, 1.0, 1.0, 1000.0])
+    e = compute_batch_evaluation(labels, probability, amount, threshold=0.6)
+    # alerts (>= 0.6) among labelled: rows 0, 1 (fraud), 3, 6 (legitimate)
+    assert (e.true_positives, e.false_positives, e.false_negatives, e.true_negatives) == (
+        2,
+        2,
+        1,
+        2,
+    )
+    assert (e.amount_caught, e.amount_missed, e.unlabelled) == (120.0, 5.0, 1)
+    assert (e.precision, e.recall) == (0.5, 2 / 3)
+    # ranked: 0.9 F, 0.7 L, 0.6 F / 0.6 L (tie), 0.2 F: AP = 1/3 * (1 + 2/4 + 3/5)
+    assert compute_auprc(labels, probability) == pytest.approx((1 + 2 / 4 + 3 / 5) / 3)
+    assert compute_auprc(np.array([0.0, 0.0]), np.array([0.1, 0.2])) is None
+
+
+def test_histogram_ticks_read_as_counts_and_one_row_shows() -> None:
+    from app.ui.charts import plot_score_histogram
+
+    scores = np.r_[np.full(1_000_000, 0.01), 0.97]  # one lone row near 1
+    figure = plot_score_histogram(scores, threshold=0.5)
+    axis = figure.layout.yaxis
+    assert axis.ticktext == ("1", "10", "100", "1k", "10k", "100k", "1M")
+    assert axis.range[0] < 0  # below log10(1): a bin of one row is a visible bar
+    bars = figure.data[0]
+    assert len(bars.y) == 50 and np.nansum(bars.y) == 1_000_001
+
+
+def test_scored_and_rejected_files_on_disk_download_as_safe_csv(tmp_path: Path) -> None:
+    from core.output import ParquetSink
+    from core.scoring.batch_files import export_csv
+
+    sink = ParquetSink(tmp_path / "scored.parquet")
+    for start in (1, 3):  # two chunks, as scoring writes them
+        frame = pd.DataFrame(
+            {"row": [start, start + 1], "transaction_id": ["=cmd()", "t2"], "V1": [-2.0, 1.5]}
+        )
+        rejected = pd.DataFrame({"row": [9], "reason": ["V1: bad"], "V1": ["@SUM(A1)"]})
+        sink.write(frame, rejected)
+    sink.close()
+    scored = pd.read_csv(export_csv(tmp_path / "scored.parquet", tmp_path / "scored.csv"))
+    assert scored["transaction_id"].tolist() == ["'=cmd()", "t2"] * 2
+    assert scored["V1"].tolist() == [-2.0, 1.5] * 2  # numbers stay numbers
+    rejected = pd.read_csv(export_csv(sink.rejected_path, tmp_path / "rejected.csv"))
+    assert rejected["V1"].tolist() == ["'@SUM(A1)"] * 2
