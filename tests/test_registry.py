@@ -43,8 +43,9 @@ from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
 from core.tracking import get_client, point_mlflow, use_tracking
 from core.training import train_model
+from core.training.outputs import log_and_register
 from core.training.split import split_by_time
-from core.training.train import _fit, _log_and_register, _xy, file_sha256
+from core.training.train import _fit, _xy, file_sha256
 from tests.conftest import LEAD, Trained, analyst, free_port
 
 
@@ -196,9 +197,7 @@ def test_registration_writes_the_tags_with_the_version(
     tags = {"threshold": "0.25", "model_kind": "lightgbm", "data_sha256": "c" * 64}
     use_tracking(settings)
     with mlflow.start_run():
-        version = _log_and_register(
-            model, LightGBMModel.from_fitted(model), x_train, settings, tags=tags
-        )
+        version = log_and_register(LightGBMModel.from_fitted(model), x_train, settings, tags=tags)
     stored = get_client(settings).get_model_version(settings.model_name, str(version))
     assert {k: stored.tags.get(k) for k in tags} == tags
     info = get_version(settings, version, with_metrics=False)

@@ -5,25 +5,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import lightgbm as lgb
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.utils.mlflow_tags import MLFLOW_USER
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.aliases import ensure_alias
-from core.artifacts import RELIABILITY_ARTIFACT, log_global_explanation
+from core.artifacts import log_global_explanation
 from core.auth import Action, Actor, require
 from core.compare.prevalence import check_sampling_fraction, compute_prevalence_metrics
 from core.config import Settings
@@ -32,10 +29,9 @@ from core.db.text import safe_text
 from core.drift.sketch import log_drift_sketch
 from core.errors import BackendError, InputError
 from core.explain import compute_global
-from core.models import ADAPTERS, ModelAdapter
+from core.models import ADAPTERS
 from core.models.calibration import CALIBRATION_METHODS, fit_calibration
 from core.models.features import apply_time_feature, check_time_mode
-from core.reference import compute_reference
 from core.registry import (
     TAG_DATA_SHA256,
     TAG_MODEL_KIND,
@@ -44,7 +40,7 @@ from core.registry import (
     TAG_TIME_FEATURE,
     TAG_TRAINED_BY,
 )
-from core.reliability import ReliabilityReport, compute_reliability_report
+from core.reliability import compute_reliability_report
 from core.schema import FEATURES, LABEL
 from core.tracking import backend_errors, use_tracking
 from core.training.metrics import (
@@ -52,10 +48,12 @@ from core.training.metrics import (
     Metrics,
     choose_threshold,
     compute_metrics,
-    plot_calibration,
-    plot_pr_curve,
-    plot_reliability,
-    plot_roc_curve,
+)
+from core.training.outputs import (
+    log_and_register,
+    log_calibration,
+    log_plots,
+    log_reference_and_test,
 )
 from core.training.provenance import TAG_SAMPLING_FRACTION, log_training_data
 from core.training.split import split_by_time
@@ -296,15 +294,15 @@ def train_model(
                 },
             }
         )
-        _log_calibration(reliability, y_test, test_raw)
+        log_calibration(reliability, y_test, test_raw)
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
-        _log_plots(y_test, test_proba, threshold, reliability)
-        _log_reference_and_test(split.train, split.test)
+        log_plots(y_test, test_proba, threshold, reliability)
+        log_reference_and_test(split.train, split.test)
         log_drift_sketch(
             split.train, val_proba, y_val, sampling_fraction=fraction, threshold=threshold
         )
         report(0.75, "Logging and registering the model")
-        version = _log_and_register(
+        version = log_and_register(
             adapter,
             x_train,
             settings,
@@ -394,73 +392,3 @@ def _fit(
         "best_iteration": int(model.best_iteration_ or LIGHTGBM_PARAMS["n_estimators"]),
     }
     return model, params
-
-
-def _log_calibration(
-    reliability: ReliabilityReport, y_test: np.ndarray, raw_proba: np.ndarray
-) -> None:
-    """Brier before calibration (``test_brier`` is after; both also at the natural
-    prevalence), the out-of-fold evidence, and the reliability report as JSON for pages."""
-    mlflow.log_metrics(
-        {
-            "test_brier_uncalibrated": float(np.mean((raw_proba - y_test) ** 2)),
-            "test_weighted_brier_uncalibrated": reliability.brier_before,
-            "test_weighted_brier_calibrated": reliability.brier_after,
-            **{f"val_oof_log_loss_{k}": v for k, v in reliability.validation_log_loss.items()},
-        }
-    )
-    mlflow.log_text(reliability.to_json(), RELIABILITY_ARTIFACT)
-
-
-def _log_plots(
-    y_test: np.ndarray, proba: np.ndarray, threshold: float, reliability: ReliabilityReport
-) -> None:
-    for name, figure in (
-        ("plots/pr_curve.png", plot_pr_curve(y_test, proba, threshold=threshold)),
-        ("plots/roc_curve.png", plot_roc_curve(y_test, proba)),
-        ("plots/calibration.png", plot_calibration(y_test, proba)),
-        ("plots/reliability.png", plot_reliability(reliability)),
-    ):
-        mlflow.log_figure(figure, name)
-        plt.close(figure)
-
-
-def _log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        reference = Path(tmp) / "feature_stats.json"
-        reference.write_text(compute_reference(train).to_json())
-        mlflow.log_artifact(str(reference), artifact_path="reference")
-        test_file = Path(tmp) / "test.parquet"
-        test.reset_index(drop=True).to_parquet(test_file, index=False)
-        mlflow.log_artifact(str(test_file), artifact_path="data")
-
-
-def _log_and_register(
-    adapter: ModelAdapter,
-    x_train: pd.DataFrame,
-    settings: Settings,
-    *,
-    tags: dict[str, str],
-) -> int:
-    """Log the model (its kind in the MLmodel metadata), then register it with its tags.
-
-    ``register_model(..., tags=...)`` creates the version and its tags in one call, which
-    the registry writes in one transaction: no version ever exists without its threshold.
-    """
-    example = x_train.head(5)
-    signature = infer_signature(example, adapter.predict_proba(example.to_numpy()))
-    # Explicit pins: MLflow's inference of requirements costs ~10 s per log_model.
-    pins = [
-        f"mlflow=={mlflow.__version__}",
-        f"numpy=={np.__version__}",
-        f"pandas=={pd.__version__}",
-    ]
-    logged = adapter.log_model(
-        metadata=adapter.metadata(),
-        name="model",
-        signature=signature,
-        input_example=example,
-        pip_requirements=[*pins, *adapter.pip_requirements()],
-    )
-    registered = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
-    return int(registered.version)
