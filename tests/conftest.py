@@ -383,6 +383,34 @@ def log_elsewhere(
     return int(mlflow.register_model(logged.model_uri, settings.model_name).version)
 
 
+def logged_probability(settings: Settings, version: int, features: Any) -> Any:
+    """A LightGBM version's fraud probabilities read with MLflow alone, not core: the
+    booster from MLflow's flavour, and the feature step and Platt calibration its MLmodel
+    metadata records, applied here by hand (a version without them: the booster's own)."""
+    import json
+
+    import mlflow
+    import numpy as np
+
+    uri = f"models:/{settings.model_name}/{version}"
+    mlflow.set_tracking_uri(str(settings.tracking_uri))
+    mlflow.set_registry_uri(str(settings.tracking_uri))
+    booster = mlflow.lightgbm.load_model(uri)
+    metadata = mlflow.models.get_model_info(uri).metadata or {}
+    x = np.array(features, dtype=np.float64)
+    mode = metadata.get("time_feature", "raw")
+    if mode == "drop":
+        x[:, 0] = 0.0
+    elif mode == "hour_of_day":
+        x[:, 0] = (x[:, 0] % 86_400) / 3600
+    if metadata.get("probability_scale", "raw") == "raw":
+        return booster.predict(x)
+    platt = json.loads(metadata["calibration"])
+    assert platt["method"] == "platt", platt["method"]
+    z = platt["slope"] * booster.predict(x, raw_score=True) + platt["intercept"]
+    return 1.0 / (1.0 + np.exp(-(z + platt["prior_shift"])))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_settings(request: pytest.FixtureRequest) -> Settings:
     """Fresh settings per test on each backend: a new registered model name, shared stores."""

@@ -46,7 +46,7 @@ from core.training import train_model
 from core.training.outputs import log_and_register
 from core.training.split import split_by_time
 from core.training.train import _fit, _xy, file_sha256
-from tests.conftest import LEAD, Trained, analyst, free_port
+from tests.conftest import LEAD, Trained, analyst, free_port, logged_probability
 
 
 def test_training_registers_and_aliases_the_first_version(trained: Trained, tiny_csv: Path) -> None:
@@ -269,7 +269,7 @@ def test_a_changed_threshold_decides_from_the_next_call(
     settings = _copy_version(trained_embedded, "0.5")
     choice = resolve_model(settings, version=1)  # resolved and cached once, like the app
     row = tiny_frame[list(FEATURES)].iloc[[0]]
-    p = float(choice.model.estimator.predict(row.to_numpy())[0])  # the native booster
+    p = float(logged_probability(settings, 1, row.to_numpy())[0])  # read without core
     path = tmp_path / "one.csv"
     row.to_csv(path, index=False)
     client = get_client(settings)
