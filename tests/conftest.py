@@ -385,8 +385,8 @@ def log_elsewhere(
 
 def logged_probability(settings: Settings, version: int, features: Any) -> Any:
     """A LightGBM version's fraud probabilities read with MLflow alone, not core: the
-    booster from MLflow's flavour, and the feature step and Platt calibration its MLmodel
-    metadata records, applied here by hand (a version without them: the booster's own)."""
+    booster from MLflow's flavour, and the feature step and calibration (Platt or isotonic)
+    its MLmodel metadata records, applied here by hand (without them: the booster's own)."""
     import json
 
     import mlflow
@@ -405,10 +405,15 @@ def logged_probability(settings: Settings, version: int, features: Any) -> Any:
         x[:, 0] = (x[:, 0] % 86_400) / 3600
     if metadata.get("probability_scale", "raw") == "raw":
         return booster.predict(x)
-    platt = json.loads(metadata["calibration"])
-    assert platt["method"] == "platt", platt["method"]
-    z = platt["slope"] * booster.predict(x, raw_score=True) + platt["intercept"]
-    return 1.0 / (1.0 + np.exp(-(z + platt["prior_shift"])))
+    calibration = json.loads(metadata["calibration"])
+    raw = booster.predict(x, raw_score=True)
+    if calibration["method"] == "platt":
+        z = calibration["slope"] * raw + calibration["intercept"] + calibration["prior_shift"]
+        return 1.0 / (1.0 + np.exp(-z))
+    # isotonic: linear between its knots, flat beyond; then natural odds = odds x F
+    p = np.interp(raw, calibration["knots"], calibration["levels"])
+    fraction = np.exp(calibration["prior_shift"])
+    return p * fraction / (p * fraction + (1.0 - p))
 
 
 @pytest.fixture(params=BACKENDS)

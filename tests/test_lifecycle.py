@@ -114,8 +114,7 @@ def _auprc_by_hand(settings: Settings, *, version: int, rows_of: int) -> float:
     test = pd.read_parquet(
         mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/test.parquet")
     )
-    booster = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/{version}")
-    proba = booster.predict(test[list(FEATURES)].to_numpy(dtype=np.float64))
+    proba = logged_probability(settings, version, test[list(FEATURES)].to_numpy(np.float64))
     return float(average_precision_score(test["Class"].to_numpy(), proba))
 
 
