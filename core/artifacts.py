@@ -23,6 +23,7 @@ from core.config import Settings, show_url
 from core.errors import BackendError, NotFoundError
 from core.explain import GlobalExplanation, compute_global
 from core.reference import ReferenceStats
+from core.reliability import ReliabilityReport
 from core.tracking import get_client, point_mlflow
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 GLOBAL_ARTIFACT = "explain/global.parquet"
 REFERENCE_ARTIFACT = "reference/feature_stats.json"
 TEST_SPLIT_ARTIFACT = "data/test.parquet"
+RELIABILITY_ARTIFACT = "calibration/reliability.json"
+"""Brier before / after calibration and the reliability curves (``core.reliability``)."""
 DRIFT_REPORTS = "reports"
 """The run folder drift reports are stored in (``reports/drift-<UTC time>.html``)."""
 
@@ -142,6 +145,20 @@ def get_test_split(settings: Settings, run_id: str) -> pd.DataFrame:
         BackendError: the stores cannot be reached.
     """
     return pd.read_parquet(download_artifact(settings, run_id, TEST_SPLIT_ARTIFACT))
+
+
+def get_reliability(settings: Settings, run_id: str) -> ReliabilityReport:
+    """The calibration report a run logged (Brier and reliability, before and after).
+
+    Raises:
+        NotFoundError: the run has none (trained before calibration, or elsewhere).
+        BackendError: the stores cannot be reached, or the report cannot be read.
+    """
+    text = Path(download_artifact(settings, run_id, RELIABILITY_ARTIFACT)).read_text()
+    try:
+        return ReliabilityReport.from_json(text)
+    except ValueError as exc:
+        raise BackendError(f"run {run_id}: {RELIABILITY_ARTIFACT} is unreadable: {exc}") from exc
 
 
 def load_global_explanation(settings: Settings, run_id: str) -> GlobalExplanation:

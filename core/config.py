@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError
 
 from core.auth import AUTH_MODES, Role, RoleMap, check_name, os_user, parse_role_map
 from core.errors import ConfigError, InputError
+from core.schema import TIME_MODES
 
 TRACKING_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "http", "https")
 ARTIFACT_SCHEMES = ("file", "s3")
@@ -155,6 +156,11 @@ class Settings(BaseSettings):
     demo_rows: int = Field(
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )
+    time_feature: str = Field(
+        default="raw",
+        description="How newly trained models see Time: raw, drop or hour_of_day "
+        "(core.models.features); a version keeps the mode it was trained with.",
+    )
     api_reload_interval: float = Field(
         default=5.0,
         ge=0.1,
@@ -240,6 +246,17 @@ class Settings(BaseSettings):
         if mode not in AUTH_MODES:
             raise ConfigError(
                 f"WORKBENCH_AUTH={value!r}: unknown mode; valid modes are: {', '.join(AUTH_MODES)}"
+            )
+        return mode
+
+    @field_validator("time_feature")
+    @classmethod
+    def _known_time_mode(cls, value: str) -> str:
+        mode = value.strip().lower()
+        if mode not in TIME_MODES:
+            raise ConfigError(
+                f"WORKBENCH_TIME_FEATURE={value!r}: unknown mode; valid modes are: "
+                f"{', '.join(TIME_MODES)}"
             )
         return mode
 

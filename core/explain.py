@@ -27,6 +27,9 @@ from core.schema import FEATURES, format_feature_value
 TOP_REASONS = 3
 GLOBAL_SAMPLE_ROWS = 2_000
 LOG_ODDS = "log-odds"
+RAW_LOG_ODDS = "log-odds of the uncalibrated model"
+"""Contributions of an isotonic-calibrated version: they add up to the raw model's log-odds,
+not to the log-odds of its (calibrated) probability."""
 PROBABILITY_SCALE = "probability"
 
 

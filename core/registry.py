@@ -32,6 +32,18 @@ TAG_DATA_SHA256 = "data_sha256"
 TAG_TRAINED_BY = "trained_by"
 TAG_SAMPLING_FRACTION = "sampling_fraction"
 """Version tag (and run parameter) holding the legitimate-row sampling fraction."""
+TAG_PROBABILITY_SCALE = "probability_scale"
+"""Version tag: ``raw``, ``platt`` or ``isotonic``, the scale of the version's probabilities
+and threshold (a copy of the MLmodel metadata, which decides, for lists that do not load
+the model). Absent: raw (trained before calibration, or elsewhere)."""
+TAG_TIME_FEATURE = "time_feature"
+"""Version tag: how the model sees ``Time`` (``raw``, ``drop``, ``hour_of_day``); a copy of
+the MLmodel metadata for lists. Absent: raw."""
+PROBABILITY_SCALE_TEXT = {
+    "raw": "raw model output (uncalibrated)",
+    "platt": "calibrated (Platt)",
+    "isotonic": "calibrated (isotonic)",
+}
 
 
 class MissingThresholdError(InputError):
@@ -102,6 +114,23 @@ class ModelVersionInfo:
         return value if 0.0 < value <= 1.0 else None  # also None for NaN
 
     @property
+    def probability_scale(self) -> str:
+        """``raw``, ``platt`` or ``isotonic`` as tagged (raw when untagged), for display;
+        what a loaded model does follows its artifact (``LoadedModel.probability_scale``)."""
+        return self.tags.get(TAG_PROBABILITY_SCALE, "raw")
+
+    @property
+    def probability_scale_text(self) -> str:
+        """What the version's probabilities mean, in words, e.g. ``calibrated (Platt), at
+        the natural prevalence (sampling fraction 0.0173)``."""
+        scale = self.probability_scale
+        text = PROBABILITY_SCALE_TEXT.get(scale, scale)
+        fraction = self.sampling_fraction
+        if scale != "raw" and fraction is not None and fraction < 1.0:
+            text += f", at the natural prevalence (sampling fraction {fraction:.4g})"
+        return text
+
+    @property
     def threshold_text(self) -> str:
         """The threshold for display: four decimals, or ``missing``."""
         return "missing" if self.threshold is None else f"{self.threshold:.4f}"
@@ -148,8 +177,18 @@ class LoadedModel:
         return self.adapter.predict_proba(features)
 
     def raw_score(self, features: np.ndarray) -> np.ndarray:
-        """Raw score (log-odds) per row."""
+        """Log-odds per row, on :attr:`contribution_scale` (see ``ModelAdapter.raw_score``)."""
         return self.adapter.raw_score(features)
+
+    @property
+    def probability_scale(self) -> str:
+        """``raw``, ``platt`` or ``isotonic``: what the artifact says the probabilities are."""
+        return self.adapter.probability_scale
+
+    @property
+    def contribution_scale(self) -> str | None:
+        """The scale contributions are on (``core.explain.LOG_ODDS`` or ``RAW_LOG_ODDS``)."""
+        return self.adapter.contribution_scale
 
     def contributions(self, features: np.ndarray) -> Contributions:
         """SHAP contributions per row (see ``core.explain``), on their ``scale``.

@@ -13,6 +13,10 @@ ROW = "row"
 
 NON_NEGATIVE: tuple[str, ...] = ("Time", "Amount")
 
+TIME_MODES: tuple[str, ...] = ("raw", "drop", "hour_of_day")
+"""How a model sees ``Time`` (its feature step, ``core.models.features``): as it is, not at
+all, or as the hour of the day. Every input keeps ``Time``; only the model's view changes."""
+
 
 def is_known_column(name: str) -> bool:
     """True for a feature or the label; anything else is a passthrough column."""

@@ -3,12 +3,14 @@ reference model read straight from MLflow, and Prometheus text parsed by prometh
 own parser.
 
 Expected values here never come from the code under test: the probabilities from the
-version's LightGBM booster loaded with MLflow's own flavour, the threshold from the
-version's tag read with ``MlflowClient``, the metrics from the version's run.
+version's LightGBM booster loaded with MLflow's own flavour and the Platt calibration its
+MLmodel metadata records (applied here by hand), the threshold from the version's tag read
+with ``MlflowClient``, the metrics from the version's run.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -116,14 +118,22 @@ class Reference:
     threshold: float
     metrics: dict[str, float]
     booster: lgb.Booster
+    slope: float = 1.0
+    """Platt's slope; the offset is Platt's intercept plus the prior shift log(F)."""
+    offset: float = 0.0
+    calibrated: bool = False
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(features))
+        if not self.calibrated:
+            return np.asarray(self.booster.predict(features))
+        raw = np.asarray(self.booster.predict(features, raw_score=True))
+        return 1.0 / (1.0 + np.exp(-(self.slope * raw + self.offset)))
 
     def top_reasons(self, features: np.ndarray, *, top: int = 3) -> list[list[tuple[str, float]]]:
         """Per row, the ``top`` features with the largest positive TreeSHAP contribution
         (LightGBM's ``pred_contrib``), largest first, as (feature, contribution)."""
-        contributions = np.asarray(self.booster.predict(features, pred_contrib=True))[:, :-1]
+        native = np.asarray(self.booster.predict(features, pred_contrib=True))[:, :-1]
+        contributions = native * self.slope  # Platt scales each contribution by its slope
         reasons = []
         for row in contributions:
             positive = [(FEATURES[j], float(row[j])) for j in range(len(FEATURES)) if row[j] > 0]
@@ -141,9 +151,19 @@ def load_reference(settings: Settings) -> Reference:
     run = client.get_run(version.run_id)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    booster = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/{version.version}")
+    uri_of_model = f"models:/{settings.model_name}/{version.version}"
+    booster = mlflow.lightgbm.load_model(uri_of_model)
     assert isinstance(booster, lgb.Booster), type(booster)
+    metadata = mlflow.models.get_model_info(uri_of_model).metadata or {}
+    # the fixtures train with the raw Time; a Platt calibration is the documented default
+    assert metadata.get("time_feature", "raw") == "raw", metadata
+    scale = metadata.get("probability_scale", "raw")
+    assert scale in ("raw", "platt"), scale
+    platt = json.loads(metadata["calibration"]) if scale == "platt" else {}
     return Reference(
+        slope=float(platt.get("slope", 1.0)),
+        offset=float(platt.get("intercept", 0.0)) + float(platt.get("prior_shift", 0.0)),
+        calibrated=scale == "platt",
         name=settings.model_name,
         alias=alias,
         version=int(version.version),

@@ -383,6 +383,39 @@ def log_elsewhere(
     return int(mlflow.register_model(logged.model_uri, settings.model_name).version)
 
 
+def logged_probability(settings: Settings, version: int, features: Any) -> Any:
+    """A LightGBM version's fraud probabilities read with MLflow alone, not core: the
+    booster from MLflow's flavour, and the feature step and calibration (Platt or isotonic)
+    its MLmodel metadata records, applied here by hand (without them: the booster's own)."""
+    import json
+
+    import mlflow
+    import numpy as np
+
+    uri = f"models:/{settings.model_name}/{version}"
+    mlflow.set_tracking_uri(str(settings.tracking_uri))
+    mlflow.set_registry_uri(str(settings.tracking_uri))
+    booster = mlflow.lightgbm.load_model(uri)
+    metadata = mlflow.models.get_model_info(uri).metadata or {}
+    x = np.array(features, dtype=np.float64)
+    mode = metadata.get("time_feature", "raw")
+    if mode == "drop":
+        x[:, 0] = 0.0
+    elif mode == "hour_of_day":
+        x[:, 0] = (x[:, 0] % 86_400) / 3600
+    if metadata.get("probability_scale", "raw") == "raw":
+        return booster.predict(x)
+    calibration = json.loads(metadata["calibration"])
+    raw = booster.predict(x, raw_score=True)
+    if calibration["method"] == "platt":
+        z = calibration["slope"] * raw + calibration["intercept"] + calibration["prior_shift"]
+        return 1.0 / (1.0 + np.exp(-z))
+    # isotonic: linear between its knots, flat beyond; then natural odds = odds x F
+    p = np.interp(raw, calibration["knots"], calibration["levels"])
+    fraction = np.exp(calibration["prior_shift"])
+    return p * fraction / (p * fraction + (1.0 - p))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_settings(request: pytest.FixtureRequest) -> Settings:
     """Fresh settings per test on each backend: a new registered model name, shared stores."""

@@ -36,7 +36,16 @@ from core.schema import FEATURES
 from core.scoring import resolve_model, score_record
 from core.tracking import point_mlflow
 from core.training import train_model
-from tests.conftest import ANALYST, BACKENDS, LEAD, REPO, _settings_for, analyst, settings_env
+from tests.conftest import (
+    ANALYST,
+    BACKENDS,
+    LEAD,
+    REPO,
+    _settings_for,
+    analyst,
+    logged_probability,
+    settings_env,
+)
 
 runner = CliRunner()
 
@@ -105,8 +114,7 @@ def _auprc_by_hand(settings: Settings, *, version: int, rows_of: int) -> float:
     test = pd.read_parquet(
         mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data/test.parquet")
     )
-    booster = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/{version}")
-    proba = booster.predict(test[list(FEATURES)].to_numpy(dtype=np.float64))
+    proba = logged_probability(settings, version, test[list(FEATURES)].to_numpy(np.float64))
     return float(average_precision_score(test["Class"].to_numpy(), proba))
 
 
@@ -295,9 +303,7 @@ def test_a_threshold_change_alters_decisions_on_the_next_score(
     original = _tag_threshold(settings, 3)
     choice = resolve_model(settings, version=3)  # resolved once, as the app keeps it
     row = tiny_frame[list(FEATURES)].iloc[[0]]
-    point_mlflow(settings)
-    booster = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/3")
-    p = float(booster.predict(row.to_numpy(dtype=np.float64))[0])
+    p = float(logged_probability(settings, 3, row.to_numpy(dtype=np.float64))[0])
     try:
         for value, alert in ((p / 2, 1), ((1 + p) / 2, 0)):
             change = set_threshold(settings, version=3, value=value, reason="tune", actor=LEAD)

@@ -44,7 +44,7 @@ from core.lifecycle import promote, rollback, set_threshold
 from core.schema import FEATURES, LABEL
 from core.tracking import point_mlflow
 from core.training import train_model
-from tests.conftest import LEAD, _settings_for
+from tests.conftest import LEAD, _settings_for, logged_probability
 from tests.test_external_models import log_elsewhere
 from tests.test_lifecycle import (
     Lineage,
@@ -84,9 +84,10 @@ def _test_split(settings: Settings, version: int) -> pd.DataFrame:
 
 
 def _proba(settings: Settings, version: int, frame: pd.DataFrame) -> np.ndarray:
-    point_mlflow(settings)
-    booster = mlflow.lightgbm.load_model(f"models:/{settings.model_name}/{version}")
-    return booster.predict(frame[list(FEATURES)].to_numpy(dtype=np.float64))
+    # the version's own probabilities (its recorded calibration applied, without core): a
+    # near-random model's tiny Platt slope can merge raw scores into ties, so even AUPRC
+    # is read on the version's scale
+    return logged_probability(settings, version, frame[list(FEATURES)].to_numpy(np.float64))
 
 
 # --------------------------------------------------------------------------- the AUPRC gate

@@ -43,9 +43,10 @@ from core.schema import FEATURES
 from core.scoring import resolve_model, score_file, score_record
 from core.tracking import get_client, point_mlflow, use_tracking
 from core.training import train_model
+from core.training.outputs import log_and_register
 from core.training.split import split_by_time
-from core.training.train import _fit, _log_and_register, _xy, file_sha256
-from tests.conftest import LEAD, Trained, analyst, free_port
+from core.training.train import _fit, _xy, file_sha256
+from tests.conftest import LEAD, Trained, analyst, free_port, logged_probability
 
 
 def test_training_registers_and_aliases_the_first_version(trained: Trained, tiny_csv: Path) -> None:
@@ -196,9 +197,7 @@ def test_registration_writes_the_tags_with_the_version(
     tags = {"threshold": "0.25", "model_kind": "lightgbm", "data_sha256": "c" * 64}
     use_tracking(settings)
     with mlflow.start_run():
-        version = _log_and_register(
-            model, LightGBMModel.from_fitted(model), x_train, settings, tags=tags
-        )
+        version = log_and_register(LightGBMModel.from_fitted(model), x_train, settings, tags=tags)
     stored = get_client(settings).get_model_version(settings.model_name, str(version))
     assert {k: stored.tags.get(k) for k in tags} == tags
     info = get_version(settings, version, with_metrics=False)
@@ -270,7 +269,7 @@ def test_a_changed_threshold_decides_from_the_next_call(
     settings = _copy_version(trained_embedded, "0.5")
     choice = resolve_model(settings, version=1)  # resolved and cached once, like the app
     row = tiny_frame[list(FEATURES)].iloc[[0]]
-    p = float(choice.model.estimator.predict(row.to_numpy())[0])  # the native booster
+    p = float(logged_probability(settings, 1, row.to_numpy())[0])  # read without core
     path = tmp_path / "one.csv"
     row.to_csv(path, index=False)
     client = get_client(settings)

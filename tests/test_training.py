@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightgbm as lgb
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,8 +13,9 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from core.config import Settings
 from core.errors import InputError
+from core.registry import get_version, load_model
 from core.schema import FEATURES, LABEL
-from core.tracking import get_client, use_tracking
+from core.tracking import get_client
 from core.training.metrics import (
     choose_threshold,
     compute_metrics,
@@ -295,10 +295,10 @@ def test_threshold_and_early_stopping_use_validation_only(
     xs = {k: x.iloc[s] for k, s in parts.items()}
     ys = {k: y[s] for k, s in parts.items()}
 
-    use_tracking(settings)
-    booster = mlflow.lightgbm.load_model(f"runs:/{result.run_id}/model")
-    on_val = _f1_best_cut(ys["val"], booster.predict(xs["val"]))
-    on_test = _f1_best_cut(ys["test"], booster.predict(xs["test"]))
+    # on the version's probability scale (calibrated on validation)
+    model = load_model(settings, get_version(settings, result.version))
+    on_val = _f1_best_cut(ys["val"], model.predict_proba(xs["val"].to_numpy()))
+    on_test = _f1_best_cut(ys["test"], model.predict_proba(xs["test"].to_numpy()))
     assert on_val != pytest.approx(on_test, abs=1e-6)  # the data tells the two apart
     assert result.metrics.threshold == pytest.approx(on_val, abs=1e-12)
 

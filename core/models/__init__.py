@@ -1,6 +1,12 @@
 """Model kinds: one adapter class per kind, chosen once from the logged artifact."""
 
-from core.models.base import METADATA_KIND, ModelAdapter
+from core.models.base import (
+    METADATA_CALIBRATION,
+    METADATA_KIND,
+    METADATA_PROBABILITY_SCALE,
+    METADATA_TIME_FEATURE,
+    ModelAdapter,
+)
 from core.models.external import SklearnModel
 from core.models.lgbm import LightGBMModel
 from core.models.loading import SKOPS_TRUSTED_TYPES, load_adapter
@@ -17,7 +23,10 @@ MODEL_KINDS: tuple[str, ...] = tuple(ADAPTERS)
 
 __all__ = [
     "ADAPTERS",
+    "METADATA_CALIBRATION",
     "METADATA_KIND",
+    "METADATA_PROBABILITY_SCALE",
+    "METADATA_TIME_FEATURE",
     "MODEL_KINDS",
     "SKOPS_TRUSTED_TYPES",
     "LightGBMModel",

@@ -27,9 +27,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import ModelInfo
 
-from core.errors import ExplanationUnavailableError
+from core.errors import ExplanationUnavailableError, InputError
 from core.explain import PROBABILITY_SCALE, Contributions
 from core.models.base import ModelAdapter
+from core.models.calibration import Calibration
 from core.models.shap_explain import ShapExplainer, build_explainer, log_odds
 from core.models.signature import check_fitted_columns
 from core.schema import FEATURES
@@ -44,7 +45,9 @@ class SklearnModel(ModelAdapter):
     """A binary scikit-learn classifier (random forest, gradient boosting, a pipeline, ...).
 
     ``raw_score`` is the log-odds of ``predict_proba``; contributions come from shap, on
-    the scale their ``scale`` names (see ``core.models.shap_explain``).
+    the scale their ``scale`` names (see ``core.models.shap_explain``). No feature step and
+    no calibration: the model sees the 30 columns as they are and its probabilities are
+    its own (``raw``), whatever its metadata says.
     """
 
     kind = "sklearn"
@@ -64,8 +67,17 @@ class SklearnModel(ModelAdapter):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_fitted(cls, fitted: Any) -> SklearnModel:
+    def from_fitted(
+        cls, fitted: Any, *, time_feature: str = "raw", calibration: Calibration | None = None
+    ) -> SklearnModel:
+        if time_feature != "raw" or calibration is not None:
+            raise InputError("a model trained elsewhere keeps its raw features and scale")
         return cls(fitted)
+
+    def calibrated(self, calibration: Calibration | None) -> SklearnModel:
+        if calibration is not None:
+            raise InputError("a model trained elsewhere keeps its raw scale")
+        return self
 
     @classmethod
     def matches(cls, estimator: Any) -> bool:
@@ -90,12 +102,11 @@ class SklearnModel(ModelAdapter):
     def _predict_ordered(self, ordered: np.ndarray) -> np.ndarray:
         return np.asarray(self.estimator.predict_proba(self._input(ordered))[:, 1], dtype=float)
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        x = np.asarray(features, dtype=np.float64)[:, self._order]
-        return self._predict_ordered(x)
+    def _native_proba(self, x: np.ndarray) -> np.ndarray:
+        return self._predict_ordered(x[:, self._order])
 
-    def raw_score(self, features: np.ndarray) -> np.ndarray:
-        return log_odds(self.predict_proba(features))
+    def _native_raw_score(self, x: np.ndarray) -> np.ndarray:
+        return log_odds(self._native_proba(x))
 
     def _get_explainer(self) -> ShapExplainer:
         """Built on first use (it imports shap), once; a failure is remembered."""
@@ -122,9 +133,15 @@ class SklearnModel(ModelAdapter):
             return str(exc)
         return None
 
-    def contributions(self, features: np.ndarray) -> Contributions:
+    @property
+    def contribution_scale(self) -> str | None:
+        try:
+            return self._get_explainer().scale
+        except ExplanationUnavailableError:
+            return None
+
+    def _native_contributions(self, x: np.ndarray) -> Contributions:
         explainer = self._get_explainer()
-        x = np.asarray(features, dtype=np.float64)
         ordered = x[:, self._order]
         with self._lock:  # the permutation explainer seeds numpy's global generator
             values, base = explainer.explain(ordered)

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from core.explain import Contributions, compute_linear_contributions
 from core.models.base import ModelAdapter
+from core.models.calibration import Calibration
 from core.schema import FEATURES
 
 
@@ -29,8 +30,10 @@ class LogRegModel(ModelAdapter):
     flavor = "sklearn"
 
     @classmethod
-    def from_fitted(cls, fitted: Any) -> LogRegModel:
-        return cls(fitted)
+    def from_fitted(
+        cls, fitted: Any, *, time_feature: str = "raw", calibration: Calibration | None = None
+    ) -> LogRegModel:
+        return cls(fitted, time_feature=time_feature, calibration=calibration)
 
     @classmethod
     def matches(cls, estimator: Any) -> bool:
@@ -46,18 +49,18 @@ class LogRegModel(ModelAdapter):
         # The pipeline was fitted on named columns; a zero-copy frame keeps sklearn quiet.
         return pd.DataFrame(features, columns=list(FEATURES), copy=False)
 
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return self.estimator.predict_proba(self._frame(features))[:, 1]
+    def _native_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_proba(self._frame(x))[:, 1]
 
-    def raw_score(self, features: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(features, dtype=np.float64)
+    def _native_raw_score(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64)
         return np.asarray(self.estimator.decision_function(self._frame(x)))
 
-    def contributions(self, features: np.ndarray) -> Contributions:
+    def _native_contributions(self, x: np.ndarray) -> Contributions:
         scaler = self.estimator.named_steps["scale"]
         logreg = self.estimator.named_steps["logreg"]
         return compute_linear_contributions(
-            features,
+            x,
             weights=logreg.coef_[0],
             intercept=float(logreg.intercept_[0]),
             mean=scaler.mean_,

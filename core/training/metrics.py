@@ -20,6 +20,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from core.reliability import ReliabilityReport
+
 DEFAULT_K = 100
 
 
@@ -117,6 +119,27 @@ def plot_calibration(y_true: np.ndarray, proba: np.ndarray) -> Figure:
     ax.plot(mean_pred, mean_true, marker="o", label="model")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
     ax.set(xlabel="Mean predicted probability", ylabel="Fraud rate", title="Calibration (test)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(report: ReliabilityReport) -> Figure:
+    """Reliability diagram before (the raw model) and after calibration, on test."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    after = f"calibrated ({report.probability_scale})"
+    for curve, label, brier in (
+        (report.before, "raw model", report.brier_before),
+        (report.after, after, report.brier_after),
+    ):
+        ax.plot(curve.predicted, curve.observed, marker="o", label=f"{label}, Brier {brier:.4f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+    weighted = " at natural prevalence" if report.sampling_fraction < 1 else ""
+    ax.set(
+        xlabel="Mean predicted probability",
+        ylabel=f"Fraud rate{weighted}",
+        title="Reliability before and after calibration (test)",
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import tempfile
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import lightgbm as lgb
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.utils.mlflow_tags import MLFLOW_USER
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -31,14 +28,18 @@ from core.db.text import safe_text
 from core.drift.sketch import log_drift_sketch
 from core.errors import BackendError, InputError
 from core.explain import compute_global
-from core.models import ADAPTERS, METADATA_KIND, ModelAdapter
-from core.reference import compute_reference
+from core.models import ADAPTERS
+from core.models.calibration import CALIBRATION_METHODS, fit_calibration
+from core.models.features import apply_time_feature, check_time_mode
 from core.registry import (
     TAG_DATA_SHA256,
     TAG_MODEL_KIND,
+    TAG_PROBABILITY_SCALE,
     TAG_THRESHOLD,
+    TAG_TIME_FEATURE,
     TAG_TRAINED_BY,
 )
+from core.reliability import compute_reliability_report
 from core.schema import FEATURES, LABEL
 from core.tracking import backend_errors, use_tracking
 from core.training.metrics import (
@@ -46,9 +47,13 @@ from core.training.metrics import (
     Metrics,
     choose_threshold,
     compute_metrics,
-    plot_calibration,
-    plot_pr_curve,
-    plot_roc_curve,
+)
+from core.training.outputs import (
+    file_sha256,
+    log_and_register,
+    log_calibration,
+    log_plots,
+    log_reference_and_test,
 )
 from core.training.provenance import (
     TAG_SAMPLING_FRACTION,
@@ -111,12 +116,6 @@ def _no_progress(fraction: float, message: str) -> None:
     log.info("%3.0f%% %s", fraction * 100, message)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (``hashlib.file_digest``: streamed, no read loop of ours)."""
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def train_from_csv(
     path: str | Path,
     *,
@@ -126,12 +125,15 @@ def train_from_csv(
     actor: Actor,
     sampling_fraction: float = 1.0,
     synthetic: bool = False,
+    time_feature: str | None = None,
+    calibration: str = "auto",
 ) -> TrainResult:
     """Load a labelled CSV, then :func:`train_model` on its valid rows.
 
     ``sampling_fraction`` is the share of legitimate rows the file keeps (0 < F <= 1; all
     frauds are assumed kept), stored with the version. ``synthetic`` marks generated data
-    (the demo), recorded with the version (``core.provenance``).
+    (the demo), recorded with the version (``core.provenance``). ``time_feature`` and
+    ``calibration`` as in :func:`train_model`.
 
     Raises:
         PermissionDenied: the actor may not train (checked before the file is read).
@@ -158,6 +160,8 @@ def train_from_csv(
         actor=actor,
         sampling_fraction=sampling_fraction,
         synthetic=synthetic,
+        time_feature=time_feature,
+        calibration=calibration,
     )
 
 
@@ -174,11 +178,22 @@ def train_model(
     actor: Actor,
     sampling_fraction: float = 1.0,
     synthetic: bool = False,
+    time_feature: str | None = None,
+    calibration: str = "auto",
 ) -> TrainResult:
     """Train, evaluate, log and register one model; alias it if the live alias is unset.
 
-    The frame is split by ``Time`` into train / validation / test. Early stopping and the
-    decision threshold use validation only; the metrics are computed on test.
+    The frame is split by ``Time`` into train / validation / test. Early stopping, the
+    calibration and the decision threshold use validation only; the metrics are computed
+    on test, with the version's (calibrated) probabilities.
+
+    The model is fitted on the features after the feature step (``time_feature``), which
+    the version keeps (``core.models.features``). Its raw log-odds are then calibrated on
+    validation by cross-fitting (``core.models.calibration``): Platt unless isotonic wins
+    on out-of-fold log-loss, prior-corrected to the natural prevalence with the sampling
+    fraction. The threshold is the max-F1 cut of the calibrated validation probabilities:
+    on the version's scale, and for Platt (strictly increasing) exactly the raw model's
+    max-F1 cut mapped through the calibration, so the same validation rows are alerts.
 
     Args:
         frame: labelled transactions (features and ``Class``).
@@ -195,14 +210,18 @@ def train_model(
             logged for the leakage guard (``core.training.provenance``).
         synthetic: the data was generated, not real: recorded with the version, with
             the data's rows and frauds and the test split's (``core.provenance``).
+        time_feature: how the model sees ``Time`` (``raw``, ``drop``, ``hour_of_day``);
+            default: ``settings.time_feature``.
+        calibration: ``auto`` (Platt unless isotonic wins), ``platt``, ``isotonic`` or
+            ``none`` (the raw scale).
 
     Returns:
         The run, the registered version and its test metrics.
 
     Raises:
         PermissionDenied: the actor may not train.
-        InputError: unknown model kind, too few frauds to split, or a sampling fraction
-            outside (0, 1].
+        InputError: unknown model kind, time feature or calibration, too few frauds to
+            split, or a sampling fraction outside (0, 1].
         BackendError: MLflow cannot be reached; or the version was registered but the live
             alias, unset, could not be set on it (the message names the version).
     """
@@ -212,6 +231,11 @@ def train_model(
         raise InputError(
             f"unknown model kind {model_kind!r}; choose one of {', '.join(MODEL_KINDS)}"
         )
+    mode = check_time_mode(time_feature or settings.time_feature)
+    if calibration not in CALIBRATION_METHODS:
+        raise InputError(
+            f"unknown calibration {calibration!r}; choose one of {', '.join(CALIBRATION_METHODS)}"
+        )
     report = progress or _no_progress
     split = split_by_time(frame)
     x_train, y_train = _xy(split.train)
@@ -219,14 +243,29 @@ def train_model(
     x_test, y_test = _xy(split.test)
 
     report(0.1, f"Fitting {model_kind} on {len(x_train):,} rows")
-    model, params = _fit(model_kind, x_train, y_train, x_val, y_val)
-    report(0.5, "Choosing the threshold on validation, scoring test")
-    val_proba = _predict(model, x_val)
-    threshold = choose_threshold(y_val, val_proba)
-    test_proba = _predict(model, x_test)
+    model, params = _fit(model_kind, _view(x_train, mode), y_train, _view(x_val, mode), y_val)
+    report(0.5, "Calibrating and choosing the threshold on validation, scoring test")
+    raw_model = ADAPTERS[model_kind].from_fitted(model, time_feature=mode)
+    fitted = fit_calibration(
+        raw_model.raw_score(x_val.to_numpy()), y_val, sampling_fraction=fraction, method=calibration
+    )
+    adapter = raw_model.calibrated(fitted.calibration)
+    val_proba = adapter.predict_proba(x_val.to_numpy())
+    threshold = _inside_unit_interval(choose_threshold(y_val, val_proba))
+    test_proba = adapter.predict_proba(x_test.to_numpy())
     metrics = compute_metrics(y_test, test_proba, threshold=threshold, k=DEFAULT_K)
     prevalence = compute_prevalence_metrics(
         y_test, test_proba, threshold=threshold, sampling_fraction=fraction, k=DEFAULT_K
+    )
+    test_raw = raw_model.predict_proba(x_test.to_numpy())
+    reliability = compute_reliability_report(
+        y_test,
+        test_raw,
+        test_proba,
+        probability_scale=adapter.probability_scale,
+        sampling_fraction=fraction,
+        validation_log_loss=fitted.log_loss,
+        folds=fitted.folds,
     )
 
     report(0.6, "Logging the run to MLflow")
@@ -242,6 +281,10 @@ def train_model(
                 "rows_rejected": rows_rejected,
                 **{f"rows_{k}": v for k, v in split.sizes().items()},
                 "frauds_train": int(y_train.sum()),
+                "time_feature": mode,
+                "calibration": calibration,
+                "probability_scale": adapter.probability_scale,
+                "calibration_folds": fitted.folds,
             }
         )
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.as_dict().items()})
@@ -255,17 +298,16 @@ def train_model(
                 },
             }
         )
+        log_calibration(reliability, y_test, test_raw)
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
         data_tags = log_data_provenance(frame, split.test, data_name=data_name, synthetic=synthetic)
-        _log_plots(y_test, test_proba, threshold)
-        _log_reference_and_test(split.train, split.test)
+        log_plots(y_test, test_proba, threshold, reliability)
+        log_reference_and_test(split.train, split.test)
         log_drift_sketch(
             split.train, val_proba, y_val, sampling_fraction=fraction, threshold=threshold
         )
         report(0.75, "Logging and registering the model")
-        adapter = ADAPTERS[model_kind].from_fitted(model)
-        version = _log_and_register(
-            model,
+        version = log_and_register(
             adapter,
             x_train,
             settings,
@@ -276,6 +318,8 @@ def train_model(
                 TAG_TRAINED_BY: safe_text(actor.name, 250),
                 TAG_SAMPLING_FRACTION: repr(fraction),
                 **data_tags,
+                TAG_PROBABILITY_SCALE: adapter.probability_scale,
+                TAG_TIME_FEATURE: mode,
             },
         )
         run_id = run.info.run_id
@@ -308,8 +352,16 @@ def _xy(part: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return part.loc[:, list(FEATURES)].astype(np.float64), part[LABEL].to_numpy(dtype=np.int8)
 
 
-def _predict(model: Any, x: pd.DataFrame) -> np.ndarray:
-    return model.predict_proba(x)[:, 1]
+def _view(x: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """The features as the model is fitted on them: after the feature step."""
+    return pd.DataFrame(apply_time_feature(x.to_numpy(), mode), columns=x.columns, index=x.index)
+
+
+def _inside_unit_interval(threshold: float) -> float:
+    """A threshold a version tag can hold (strictly between 0 and 1) with the same
+    decisions: calibrated probabilities can reach 0 or 1 exactly, and no float lies
+    between 1 and the float just below it."""
+    return threshold if 0.0 < threshold < 1.0 else math.nextafter(threshold, 0.5)
 
 
 def _fit(
@@ -346,55 +398,3 @@ def _fit(
         "best_iteration": int(model.best_iteration_ or LIGHTGBM_PARAMS["n_estimators"]),
     }
     return model, params
-
-
-def _log_plots(y_test: np.ndarray, proba: np.ndarray, threshold: float) -> None:
-    for name, figure in (
-        ("plots/pr_curve.png", plot_pr_curve(y_test, proba, threshold=threshold)),
-        ("plots/roc_curve.png", plot_roc_curve(y_test, proba)),
-        ("plots/calibration.png", plot_calibration(y_test, proba)),
-    ):
-        mlflow.log_figure(figure, name)
-        plt.close(figure)
-
-
-def _log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        reference = Path(tmp) / "feature_stats.json"
-        reference.write_text(compute_reference(train).to_json())
-        mlflow.log_artifact(str(reference), artifact_path="reference")
-        test_file = Path(tmp) / "test.parquet"
-        test.reset_index(drop=True).to_parquet(test_file, index=False)
-        mlflow.log_artifact(str(test_file), artifact_path="data")
-
-
-def _log_and_register(
-    model: Any,
-    adapter: ModelAdapter,
-    x_train: pd.DataFrame,
-    settings: Settings,
-    *,
-    tags: dict[str, str],
-) -> int:
-    """Log the model (its kind in the MLmodel metadata), then register it with its tags.
-
-    ``register_model(..., tags=...)`` creates the version and its tags in one call, which
-    the registry writes in one transaction: no version ever exists without its threshold.
-    """
-    example = x_train.head(5)
-    signature = infer_signature(example, _predict(model, example))
-    # Explicit pins: MLflow's inference of requirements costs ~10 s per log_model.
-    pins = [
-        f"mlflow=={mlflow.__version__}",
-        f"numpy=={np.__version__}",
-        f"pandas=={pd.__version__}",
-    ]
-    logged = adapter.log_model(
-        metadata={METADATA_KIND: adapter.kind},
-        name="model",
-        signature=signature,
-        input_example=example,
-        pip_requirements=[*pins, *adapter.pip_requirements()],
-    )
-    registered = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
-    return int(registered.version)

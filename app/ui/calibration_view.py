@@ -1,0 +1,72 @@
+"""A version's calibration, before and after: Brier scores and a reliability diagram.
+
+Read from the report training logs with the run (``core.artifacts.get_reliability``); a
+version trained before calibration, or elsewhere, has none and keeps its raw scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app.ui.compare_charts import Curve, plot_calibration
+from core.artifacts import get_reliability
+from core.config import Settings
+from core.errors import NotFoundError, WorkbenchError
+from core.registry import ModelVersionInfo
+from core.reliability import ReliabilityReport
+
+
+@st.cache_data(ttl=600, show_spinner="Reading the calibration report...")
+def reliability(settings: Settings, run_id: str) -> ReliabilityReport:
+    """A run's report (immutable once logged, so kept 10 minutes)."""
+    return get_reliability(settings, run_id)
+
+
+def render_calibration(settings: Settings, version_info: ModelVersionInfo) -> None:
+    """Brier before and after calibration and the reliability diagram, on the version's
+    test split; a caption instead where the version has no report."""
+    st.markdown(f"**Probabilities**: {version_info.probability_scale_text}")
+    if not version_info.run_id:
+        st.caption("No run: this version was registered from outside the workbench.")
+        return
+    try:
+        report = reliability(settings, version_info.run_id)
+    except NotFoundError:
+        st.caption(
+            "No calibration report: this version was trained before calibration (or "
+            "elsewhere); its probabilities are the model's raw output."
+        )
+        return
+    except WorkbenchError as exc:
+        st.error(f"The calibration report cannot be read: {exc}", icon=":material/error:")
+        return
+    weighted = report.sampling_fraction < 1.0
+    where = " at the natural prevalence" if weighted else ""
+    before, after = st.columns(2)
+    before.metric(f"Brier, raw model{where}", f"{report.brier_before:.5f}")
+    after.metric(
+        f"Brier, calibrated ({report.probability_scale}){where}",
+        f"{report.brier_after:.5f}",
+        delta=f"{report.brier_after - report.brier_before:+.5f}",
+        delta_color="inverse",  # lower is better
+    )
+    curves = [
+        Curve(
+            label=label,
+            x=np.asarray(curve.predicted),
+            y=np.asarray(curve.observed),
+            rows=np.asarray(curve.rows),
+            frauds=np.asarray(curve.frauds),
+        )
+        for label, curve in (("raw model", report.before), ("calibrated", report.after))
+    ]
+    st.plotly_chart(plot_calibration(curves))
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in report.validation_log_loss.items())
+    bins = "Test split, ten equal-width probability bins"
+    if weighted:
+        bins += f", legitimate rows weighted 1/{report.sampling_fraction:.4g}"
+    st.caption(
+        f"{bins}. Method chosen on validation by {report.folds}-fold out-of-fold "
+        f"log-loss: {losses}."
+    )
