@@ -40,6 +40,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from core.bootstrap import DEMO_SEED
 from core.config import Settings
 from core.data import generate_transactions, load_transactions
+from core.models.features import apply_time_feature
 from core.schema import FEATURES
 from core.training.train import (
     EARLY_STOPPING_METRIC,
@@ -55,28 +56,14 @@ MODES: tuple[TimeMode, ...] = ("raw", "drop", "hour_of_day")
 ES_SHARE = 0.2
 """Share of each training window (its latest rows) held out for early stopping."""
 MIN_FRAUDS = 2
-SECONDS_PER_DAY = 86_400.0
 TIME_INDEX = list(FEATURES).index("Time")
 
 
-def apply_time_mode_local(x: pd.DataFrame, mode: TimeMode) -> pd.DataFrame:
-    """Bench-local stand-in for core's feature step (``core.models.features``, not on this
-    branch yet): the integrator swaps this for the core one. Columns stay the same 30.
-
-    raw: ``Time`` as it is (seconds since the window's first transaction).
-    drop: ``Time`` set to the constant 0, so no tree can split on it.
-    hour_of_day: ``(Time mod 86400) / 3600``, in [0, 24).
-    """
-    if mode == "raw":
-        return x
-    out = x.copy()
-    if mode == "drop":
-        out["Time"] = 0.0
-    elif mode == "hour_of_day":
-        out["Time"] = np.mod(out["Time"].to_numpy(), SECONDS_PER_DAY) / 3600.0
-    else:
-        raise ValueError(f"unknown time mode {mode!r}; choose among {', '.join(MODES)}")
-    return out
+def apply_time_mode(x: pd.DataFrame, mode: TimeMode) -> pd.DataFrame:
+    """The model's view of ``x`` under ``mode``: core's feature step
+    (``core.models.features.apply_time_feature``), the one every trained version applies."""
+    view = apply_time_feature(x.loc[:, list(FEATURES)].to_numpy(dtype=np.float64), mode)
+    return pd.DataFrame(view, columns=list(FEATURES), index=x.index)
 
 
 @dataclass
@@ -130,7 +117,7 @@ def run_folds(frame: pd.DataFrame, *, folds: int) -> list[FoldResult]:
             proba={},
         )
         for mode in MODES:
-            x = apply_time_mode_local(x_all, mode)
+            x = apply_time_mode(x_all, mode)
             model, params = _fit(
                 "lightgbm", x.iloc[fit_idx], y_all[fit_idx], x.iloc[es_idx], y_all[es_idx]
             )

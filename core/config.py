@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         default=150_000, ge=1_000, description="Rows of synthetic data for the first-start demo."
     )
     time_feature: str = Field(
-        default="raw",
+        default="drop",  # bench/README.md, "Time as a feature": no mode beat dropping it
         description="How newly trained models see Time: raw, drop or hour_of_day "
         "(core.models.features); a version keeps the mode it was trained with.",
     )

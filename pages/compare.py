@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.ui import compare_view as view
 from app.ui import lifecycle_view, provenance_view, state
+from app.ui.calibration_view import render_calibration
 from core.auth import Action
 from core.compare import check_sampling_fraction
 
@@ -75,6 +76,12 @@ else:
 result = None
 if evaluation is not None and chosen:
     result = view.render_comparison(settings, evaluation, key, chosen, live=live)
+if chosen:
+    infos = {info.version: info for info in state.versions(settings)}
+    with st.expander("Calibration: Brier and reliability, before and after", expanded=False):
+        for number in (n for n in chosen if n in infos):
+            st.markdown(f"##### Version {number}")
+            render_calibration(settings, infos[number])
 
 if actor.can(Action.MOVE_ALIAS):
     lifecycle_view.render_lead_actions(

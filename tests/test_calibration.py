@@ -323,6 +323,20 @@ def test_a_trained_version_records_its_steps_in_the_artifact(
     assert 0 < result.metrics.threshold < 1
 
 
+def test_a_version_trained_with_the_defaults_drops_time(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame
+) -> None:
+    """The default chosen in bench/README.md ("Time as a feature"): no mode beat drop."""
+    settings = trained_embedded.settings
+    info = get_version(settings, trained_embedded.result.version)
+    assert info.tags["time_feature"] == "drop"
+    model = load_model(settings, info)
+    x = tiny_frame[list(FEATURES)].to_numpy()[:50]
+    later = x.copy()
+    later[:, 0] += 3 * 86_400.0 + 1_234.5  # days and hours later: the same score
+    np.testing.assert_array_equal(model.predict_proba(later), model.predict_proba(x))
+
+
 def test_an_old_version_keeps_its_raw_scale_and_scores(
     tiny_frame: pd.DataFrame, embedded_home: Path
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 from streamlit.testing.v1 import AppTest
 
-from core.artifacts import get_test_split
+from core.artifacts import get_reliability, get_test_split
 from core.config import Settings, get_settings
 from core.registry import get_version, load_model
 from core.schema import FEATURES, LABEL
@@ -118,6 +118,13 @@ def test_compare_shows_every_version_on_the_live_test_split(
     assert f"{len(split):,} rows, {int(labels.sum()):,} frauds" in text
     assert next(s.value for s in at.subheader).startswith("Decisions that differ:")
     assert _button(at, "Promote...") and _button(at, "Change threshold...")
+    # each chosen version's calibration report: Brier before and after, from its run
+    calibration = next(e for e in at.expander if e.label.startswith("Calibration"))
+    shown = {m.label: m.value for m in calibration.metric}
+    for version in (versions.good, versions.other):
+        report = get_reliability(settings, get_version(settings, version).run_id)
+        assert f"{report.brier_before:.5f}" in shown.values()
+        assert f"{report.brier_after:.5f}" in shown.values()
 
 
 def test_an_analyst_sees_the_comparison_and_no_actions(
