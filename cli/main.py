@@ -86,6 +86,20 @@ def train(
             "version and shown as synthetic demo data.",
         ),
     ] = False,
+    time_feature: Annotated[
+        str | None,
+        typer.Option(
+            help="How the model sees Time: raw, drop or hour_of_day "
+            "(default: WORKBENCH_TIME_FEATURE, drop).",
+        ),
+    ] = None,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            help="auto (Platt unless isotonic wins out of fold), platt, isotonic or none "
+            "(the raw scale).",
+        ),
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Train a model on a time split, log it to MLflow and register a new version."""
@@ -102,6 +116,8 @@ def train(
             actor=load_actor(settings),
             sampling_fraction=sampling_fraction,
             synthetic=synthetic,
+            time_feature=time_feature,
+            calibration=calibration,
         )
     if as_json:
         typer.echo(json.dumps(result.as_json()))

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from core.config import Settings, get_settings
+from core.registry import get_version
 from core.schema import FEATURES
 from tests.conftest import Trained, analyst, settings_env
 
@@ -57,9 +58,17 @@ def test_train_on_a_bad_file_exits_2_with_a_message(home: Settings, tmp_path: Pa
 
 
 def test_logreg_baseline_and_unknown_model(home: Settings, tiny_csv: Path) -> None:
-    assert _invoke(home, "train", "--data", str(tiny_csv), "--model", "logreg").exit_code == 0
+    options = ["--time-feature", "hour_of_day", "--calibration", "none", "--json"]
+    result = _invoke(home, "train", "--data", str(tiny_csv), "--model", "logreg", *options)
+    assert result.exit_code == 0, result.stderr
+    tags = get_version(home, json.loads(result.stdout)["version"]).tags
+    assert (tags["time_feature"], tags["probability_scale"]) == ("hour_of_day", "raw")
     wrong = _invoke(home, "train", "--data", str(tiny_csv), "--model", "xgboost")
     assert wrong.exit_code == 2 and "unknown model kind 'xgboost'" in wrong.stderr
+    wrong = _invoke(home, "train", "--data", str(tiny_csv), "--calibration", "beta")
+    assert wrong.exit_code == 2 and "unknown calibration 'beta'" in wrong.stderr
+    wrong = _invoke(home, "train", "--data", str(tiny_csv), "--time-feature", "weekday")
+    assert wrong.exit_code == 2 and "weekday" in wrong.stderr
 
 
 @pytest.mark.parametrize("database", ["sqlite-unopenable", "postgresql-refused"])
