@@ -24,8 +24,14 @@ run: install
 	$(VENV)/bin/workbench bootstrap --if-allowed
 	$(VENV)/bin/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
 
+# TEST_WORKERS=2 runs pytest on two processes (pytest-xdist), each taking a whole test file
+# at a time (--dist loadfile), so a file's module-scoped fixtures (trained models, started
+# servers) are built once, as in a plain run; each worker has its own session fixtures (its
+# own SeaweedFS, mlflow server, PostgreSQL databases and homes). Off by default (0: this
+# process alone) until two full runs with it are green: see README.md, "Tests".
+TEST_WORKERS ?= 0
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -215,6 +215,14 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         f"-s3.port={port}",
         *(f"-{name}.port={p}" for name, p in ports.items()),
         "-admin.ui=false",
+        # Off: services the tests do not use, which `weed mini` otherwise binds on fixed
+        # ports (WebDAV 7333, Iceberg 8181, Lance 9101, each trying the next port when
+        # taken): a second server starting at the same moment (another pytest-xdist
+        # worker, another checkout's run) loses that race and exits. And no telemetry.
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
     ]
     with serve(
         command, port=port, log_path=data / "weed.log", what="SeaweedFS", timeout=60, env=env

@@ -11,6 +11,7 @@ import hashlib
 import io
 import itertools
 import uuid
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -136,14 +137,18 @@ def test_paired_bootstrap_interval_matches_the_enumerated_distribution() -> None
     labels = np.array([1, 1, 0, 0, 0])
     a = np.array([0.9, 0.6, 0.7, 0.2, 0.1])
     b = np.array([0.8, 0.3, 0.5, 0.4, 0.2])
+    # the 5**5 draws give only 126 distinct count vectors: score each once, and repeat its
+    # difference as many times as draws give it (the same values, 25 times fewer fits)
+    draws = Counter(
+        tuple(np.bincount(draw, minlength=5)) for draw in itertools.product(range(5), repeat=5)
+    )
     exact = []
-    for draw in itertools.product(range(5), repeat=5):
-        counts = np.bincount(draw, minlength=5)
-        if (counts * labels).any():
-            exact.append(
-                average_precision_score(labels, b, sample_weight=counts)
-                - average_precision_score(labels, a, sample_weight=counts)
-            )
+    for counts, times in draws.items():
+        if (np.array(counts) * labels).any():
+            difference = average_precision_score(
+                labels, b, sample_weight=counts
+            ) - average_precision_score(labels, a, sample_weight=counts)
+            exact.extend([difference] * times)
     exact = np.array(exact)
     [[_, got]] = paired_bootstrap_differences(labels, [a, b], baseline=0, resamples=20_000, seed=1)
     assert got.difference == pytest.approx(
