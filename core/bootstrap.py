@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.auth import Action, Actor, require
 from core.config import Settings
 from core.data import generate_transactions
 from core.errors import BackendError
 from core.registry import get_alias_version
-from core.training import TrainResult, train_from_csv
-from core.training.train import Progress
+
+if TYPE_CHECKING:  # training (LightGBM, scikit-learn, matplotlib) is imported when it runs
+    from core.training import TrainResult
+    from core.training.train import Progress
 
 log = logging.getLogger(__name__)
 
@@ -62,4 +65,6 @@ def ensure_demo_model(
             partial.replace(path)  # a crash mid-write never leaves a truncated demo file
         except OSError as exc:
             raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
+    from core.training import train_from_csv
+
     return train_from_csv(path, settings=settings, progress=progress, actor=actor)

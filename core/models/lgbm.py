@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 from mlflow.models.model import ModelInfo
@@ -34,10 +33,14 @@ class LightGBMModel(ModelAdapter):
     def from_fitted(cls, fitted: Any) -> LightGBMModel:
         # The sklearn wrapper's Booster, saved up to its best iteration: loading it back is
         # ~20x faster than the wrapper and its predict returns the probability directly.
+        import lightgbm as lgb  # here, as in every method: pages that load no model skip it
+
         return cls(fitted.booster_ if isinstance(fitted, lgb.LGBMModel) else fitted)
 
     @classmethod
     def matches(cls, estimator: Any) -> bool:
+        import lightgbm as lgb
+
         return isinstance(estimator, lgb.Booster)
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -53,6 +56,8 @@ class LightGBMModel(ModelAdapter):
         return split_tree_contributions(output)
 
     def pip_requirements(self) -> list[str]:
+        import lightgbm as lgb
+
         return [f"lightgbm=={lgb.__version__}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:
