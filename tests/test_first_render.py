@@ -25,13 +25,23 @@ FIRST_RUN = [
 HEAVY = ["boto3", "lightgbm", "matplotlib", "scipy.stats", "shap", "sklearn"]
 
 
-def test_the_first_run_imports_none_of_the_heavy_packages() -> None:
+def _loaded_after_importing(modules: list[str], watched: list[str]) -> str:
     code = (
         "import importlib, sys\n"
-        f"for m in {FIRST_RUN!r}: importlib.import_module(m)\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in {watched!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "[]", out.stdout
+    return out.stdout.strip()
+
+
+def test_the_first_run_imports_none_of_the_heavy_packages() -> None:
+    assert _loaded_after_importing(FIRST_RUN, HEAVY) == "[]"
+
+
+def test_comparing_versions_does_not_import_training() -> None:
+    # core.compare needs core.training.provenance only: not the package's train module
+    watched = ["core.training.train", "matplotlib"]
+    assert _loaded_after_importing(["core.compare", "app.ui.compare_view"], watched) == "[]"
