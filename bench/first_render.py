@@ -18,6 +18,10 @@ in Debian's chromium (playwright, a new browser context: a first visit) time
   page's title is shown and its script run has finished;
 - **revisit** of every page, Home included, in a second pass.
 
+Each span is also measured in the server's CPU seconds (user + system, all threads), which
+the load of other processes on a shared machine changes far less than the wall clock.
+``--pause`` waits on Home before the first click (default 0: every click at once).
+
 ``--app-dir`` runs another checkout (e.g. an export of the commit before a change) against
 the same snapshot; with several, runs interleave them (A B, B A, ...) so that the load of
 this shared machine falls on both alike. The median over runs is printed per checkout.
@@ -126,7 +130,7 @@ def visit(page, title: str, pid: int) -> tuple[float, float]:  # type: ignore[no
     return time.perf_counter() - started, cpu_seconds(pid) - cpu
 
 
-def one_run(browser, app_dir: Path, home: Path, log: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def one_run(browser, app_dir: Path, home: Path, log: Path, pause: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
     port = free_port()
     env = {**os.environ, "WORKBENCH_HOME": str(home)}
     command = [sys.executable, "-m", "streamlit", "run", str(app_dir / "app" / "main.py")]
@@ -149,6 +153,7 @@ def one_run(browser, app_dir: Path, home: Path, log: Path) -> dict[str, float]: 
             finish(page, PAGE_SPECS[0][1])
             figures["first render"] = time.perf_counter() - started
             figures["cpu: first render"] = cpu_seconds(process.pid) - cpu
+            time.sleep(pause)  # a person reading Home before the first click
             for when, specs in (("first visit", PAGE_SPECS[1:]), ("revisit", PAGE_SPECS)):
                 for _name, title, _icon, _needs in specs:
                     wall, cpu = visit(page, title, process.pid)
@@ -168,6 +173,7 @@ def one_run(browser, app_dir: Path, home: Path, log: Path) -> dict[str, float]: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds on Home, then click")
     parser.add_argument("--app-dir", type=Path, action="append", help="default: this checkout")
     args = parser.parse_args()
     app_dirs = [d.resolve() for d in (args.app_dir or [REPO])]
@@ -183,7 +189,7 @@ def main() -> None:
             for app_dir in order:
                 prepare_home(home, snapshot)
                 log = OUT / f"streamlit-{run}-{app_dirs.index(app_dir)}.log"
-                figures = one_run(browser, app_dir, home, log)
+                figures = one_run(browser, app_dir, home, log, args.pause)
                 results[str(app_dir)].append(figures)
                 print(
                     f"run {run + 1} {app_dir}: health {figures['health']:.2f} s, "
