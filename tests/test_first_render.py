@@ -45,3 +45,24 @@ def test_comparing_versions_does_not_import_training() -> None:
     # core.compare needs core.training.provenance only: not the package's train module
     watched = ["core.training.train", "matplotlib"]
     assert _loaded_after_importing(["core.compare", "app.ui.compare_view"], watched) == "[]"
+
+
+def test_prewarm_loads_the_live_model_and_the_other_pages_modules(trained_embedded) -> None:  # type: ignore[no-untyped-def]
+    settings = trained_embedded.settings
+    where = f"Settings(home={str(settings.home)!r}, model_name={settings.model_name!r})"
+    code = (
+        "import sys\n"
+        "from app.ui import state\n"
+        "from core.config import Settings\n"
+        "from core.registry import _adapters\n"
+        "state.PREWARM_DELAY = 0\n"
+        f"state.prewarm({where})\n"
+        "state._prewarmed[0].join(120)\n"
+        "state.prewarm(None)  # once per process: a second call starts nothing\n"
+        "print(len(state._prewarmed), sorted(v for (_, _, v) in _adapters),"
+        " 'core.training.train' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"1 [{trained_embedded.result.version}] True", out.stderr
