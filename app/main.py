@@ -4,7 +4,7 @@ import streamlit as st
 
 from app.ui.auth import render_sidebar
 from app.ui.pages import build_pages, refused_page
-from app.ui.state import actor, settings
+from app.ui.state import actor, prewarm, settings
 
 st.set_page_config(page_title="Fraud Workbench", page_icon=":material/shield:", layout="wide")
 who = actor()  # signs people in first where the mode needs it
@@ -18,3 +18,4 @@ if refused is not None and not st.session_state.get("refusal_shown"):
         icon=":material/lock:",
     )
 st.navigation(build_pages(who)).run()
+prewarm(settings())  # after the page: the first render does not share the CPU with it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from core.auth import Action, Actor, require
 from core.config import Settings
@@ -10,8 +11,10 @@ from core.data import generate_transactions
 from core.errors import BackendError
 from core.provenance import demo_data_path
 from core.registry import get_alias_version
-from core.training import TrainResult, train_from_csv
-from core.training.train import Progress
+
+if TYPE_CHECKING:  # training (LightGBM, scikit-learn, matplotlib) is imported when it runs
+    from core.training import TrainResult
+    from core.training.train import Progress
 
 log = logging.getLogger(__name__)
 
@@ -58,4 +61,6 @@ def ensure_demo_model(
             partial.replace(path)  # a crash mid-write never leaves a truncated demo file
         except OSError as exc:
             raise BackendError(f"cannot write the demo data to {path}: {exc}") from exc
+    from core.training import train_from_csv
+
     return train_from_csv(path, settings=settings, progress=progress, actor=actor, synthetic=True)

@@ -7,8 +7,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.config import Settings
@@ -28,6 +26,9 @@ def parse_s3_url(url: str) -> S3Location:
 
 def s3_client(settings: Settings):  # type: ignore[no-untyped-def]
     """A boto3 S3 client for the configured endpoint; credentials from the AWS variables."""
+    import boto3  # here: an embedded (file://) set-up never needs it
+    from botocore.config import Config as BotoConfig
+
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+import threading
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +26,24 @@ from core.registry import (
 )
 from core.scoring import ModelChoice, resolve_model
 from core.status import BackendStatus, check_backends
+
+log = logging.getLogger(__name__)
+
+PREWARM_MODULES = (
+    "app.ui.charts",
+    "app.ui.compare_view",
+    "app.ui.drift_view",
+    "app.ui.monitoring_view",
+    "app.ui.lifecycle_view",
+    "scipy.stats",
+    "core.training.train",  # the package alone loads it on first use
+)
+"""Imported in the background after the first page (see :func:`prewarm`): what the other
+pages need and Home does not."""
+PREWARM_DELAY = 2.0
+"""Seconds after the first page's script run before :func:`prewarm` starts importing."""
+_prewarm_lock = threading.Lock()
+_prewarmed: list[threading.Thread] = []
 
 
 def settings() -> Settings:
@@ -85,6 +108,37 @@ def global_explanation(
 def actor() -> Actor:
     """Who uses this session, with their role (app/main.py stops a run with nobody)."""
     return require_actor(settings())
+
+
+def prewarm(settings: Settings) -> None:
+    """Once per server process, after the first page has rendered, load the live model and
+    import what the other pages need in a background thread, so that a first visit of
+    Score, Explain, Compare or Drift finds them ready instead of paying ~4 s for them.
+
+    Nothing here is needed for correctness: a page that asks first simply waits for the
+    module (Python's import lock) or loads the model itself (core loads each version once).
+    A failure is left for the page that needs the thing to report.
+    """
+    with _prewarm_lock:
+        if _prewarmed:
+            return
+        thread = threading.Thread(target=_prewarm, args=(settings,), name="prewarm", daemon=True)
+        _prewarmed.append(thread)
+    thread.start()
+
+
+def _prewarm(settings: Settings) -> None:
+    # the first page's last messages go out, and the browser draws it, before this starts
+    time.sleep(PREWARM_DELAY)
+    try:
+        resolve_model(settings)  # LightGBM (and scikit-learn behind it) and the live model
+    except Exception as exc:  # no live model yet, a store down: the pages say so
+        log.info("prewarm: the live model was not loaded: %s", exc)
+    for name in PREWARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # an import error shows where the page imports it
+            log.info("prewarm: %s was not imported: %s", name, exc)
 
 
 def clear() -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import kstwobign
 
 _TAIL = np.geomspace(1e-5, 1e-2, 16)
 LEVELS = np.unique(np.concatenate([np.linspace(0.0, 1.0, 101), _TAIL, 1.0 - _TAIL]))
@@ -193,6 +192,9 @@ def ks_pvalue(statistic: float, reference_rows: int, current_rows: int) -> float
     difference is "significant")."""
     if reference_rows <= 0 or current_rows <= 0:
         return float("nan")
+    # scipy.stats costs ~1 s to import: here, not where scoring imports this module
+    from scipy.stats import kstwobign
+
     n = reference_rows * current_rows / (reference_rows + current_rows)
     return float(kstwobign.sf(np.sqrt(n) * statistic))
 

@@ -32,8 +32,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.model_selection import StratifiedKFold
 
 from core.errors import InputError
 from core.explain import Contributions
@@ -244,6 +242,8 @@ def fit_platt(raw: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 def fit_isotonic(raw: np.ndarray, labels: np.ndarray) -> tuple[tuple[float, ...], ...]:
     """Isotonic regression of the labels on the raw log-odds: its knots and levels."""
+    from sklearn.isotonic import IsotonicRegression  # training only: loading needs none
+
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(np.asarray(raw, dtype=np.float64), np.asarray(labels, dtype=np.float64))
     return tuple(map(float, model.X_thresholds_)), tuple(map(float, model.y_thresholds_))
@@ -272,6 +272,8 @@ def assign_folds(labels: np.ndarray, *, folds: int = DEFAULT_FOLDS, seed: int = 
     if k < 2:
         raise InputError("calibration needs at least two frauds and two legitimate rows")
     fold_ids = np.empty(len(y), dtype=np.int64)
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(y)), y)):
         fold_ids[held_out] = number

@@ -22,7 +22,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import ModelInfo
@@ -152,6 +151,8 @@ class SklearnModel(ModelAdapter):
         return contributions
 
     def pip_requirements(self) -> list[str]:
+        import sklearn  # here: a page that loads no model does not pay for it
+
         return [f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:

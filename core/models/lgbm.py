@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 from mlflow.models.model import ModelInfo
@@ -37,11 +36,15 @@ class LightGBMModel(ModelAdapter):
     ) -> LightGBMModel:
         # The sklearn wrapper's Booster, saved up to its best iteration: loading it back is
         # ~20x faster than the wrapper and its predict returns the probability directly.
+        import lightgbm as lgb  # here, as in every method: pages that load no model skip it
+
         booster = fitted.booster_ if isinstance(fitted, lgb.LGBMModel) else fitted
         return cls(booster, time_feature=time_feature, calibration=calibration)
 
     @classmethod
     def matches(cls, estimator: Any) -> bool:
+        import lightgbm as lgb
+
         return isinstance(estimator, lgb.Booster)
 
     def _native_proba(self, x: np.ndarray) -> np.ndarray:
@@ -57,6 +60,8 @@ class LightGBMModel(ModelAdapter):
         return split_tree_contributions(output)
 
     def pip_requirements(self) -> list[str]:
+        import lightgbm as lgb
+
         return [f"lightgbm=={lgb.__version__}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:

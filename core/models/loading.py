@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
@@ -47,6 +46,8 @@ def _load_booster(model_dir: Path, conf: Mapping[str, Any]) -> Any:
             f"the LightGBM model is a serialised {model_class}, not a native Booster file; "
             "log the Booster (model.booster_) with mlflow.lightgbm.log_model"
         )
+    import lightgbm as lgb  # here: a page that loads no model does not pay for it
+
     try:
         return lgb.Booster(model_file=str(model_dir / conf["data"]))
     except (lgb.basic.LightGBMError, KeyError, OSError) as exc:

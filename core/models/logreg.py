@@ -11,11 +11,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-import sklearn
 from mlflow.models.model import ModelInfo
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from core.explain import Contributions, compute_linear_contributions
 from core.models.base import ModelAdapter
@@ -37,6 +33,11 @@ class LogRegModel(ModelAdapter):
 
     @classmethod
     def matches(cls, estimator: Any) -> bool:
+        # scikit-learn is imported where it is used: a page that loads no model skips it
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         steps = getattr(estimator, "named_steps", {})
         return (
             isinstance(estimator, Pipeline)
@@ -69,6 +70,8 @@ class LogRegModel(ModelAdapter):
 
     def pip_requirements(self) -> list[str]:
         # Saved with skops (safe to load), so the loader needs it too.
+        import sklearn
+
         return [f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:

@@ -1,0 +1,68 @@
+"""The first page render stays cheap: what every page's run imports leaves out the
+packages only some pages need (bench/README.md, "First page render", issue 13)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+# What app/main.py and Home import on a fresh server (the first page anyone sees).
+FIRST_RUN = [
+    "app.ui.auth",
+    "app.ui.format",
+    "app.ui.pages",
+    "app.ui.state",
+    "core.audit",
+    "core.bootstrap",
+    "core.registry",
+    "core.scoring",
+    "core.status",
+]
+# Imported where a page loads a model, trains, compares or tests drift; ~4 s together on
+# the first render before they were moved there (streamlit itself brings plotly).
+HEAVY = ["boto3", "lightgbm", "matplotlib", "scipy.stats", "shap", "sklearn"]
+
+
+def _loaded_after_importing(modules: list[str], watched: list[str]) -> str:
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(sorted(m for m in {watched!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_the_first_run_imports_none_of_the_heavy_packages() -> None:
+    assert _loaded_after_importing(FIRST_RUN, HEAVY) == "[]"
+
+
+def test_comparing_versions_does_not_import_training() -> None:
+    # core.compare needs core.training.provenance only: not the package's train module
+    watched = ["core.training.train", "matplotlib"]
+    assert _loaded_after_importing(["core.compare", "app.ui.compare_view"], watched) == "[]"
+
+
+def test_prewarm_loads_the_live_model_and_the_other_pages_modules(trained_embedded) -> None:  # type: ignore[no-untyped-def]
+    settings = trained_embedded.settings
+    where = f"Settings(home={str(settings.home)!r}, model_name={settings.model_name!r})"
+    code = (
+        "import sys\n"
+        "from app.ui import state\n"
+        "from core.config import Settings\n"
+        "from core.registry import _adapters\n"
+        "state.PREWARM_DELAY = 0\n"
+        f"state.prewarm({where})\n"
+        "state._prewarmed[0].join(120)\n"
+        "state.prewarm(None)  # once per process: a second call starts nothing\n"
+        "print(len(state._prewarmed), sorted(v for (_, _, v) in _adapters),"
+        " 'core.training.train' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"1 [{trained_embedded.result.version}] True", out.stderr
