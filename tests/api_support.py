@@ -122,8 +122,19 @@ class Reference:
     """Platt's slope; the offset is Platt's intercept plus the prior shift log(F)."""
     offset: float = 0.0
     calibrated: bool = False
+    time_feature: str = "raw"
+    """How the booster sees Time, written here by hand: drop = the constant 0."""
+
+    def view(self, features: np.ndarray) -> np.ndarray:
+        if self.time_feature == "raw":
+            return features
+        assert self.time_feature == "drop", self.time_feature
+        seen = np.array(features, dtype=np.float64)
+        seen[:, FEATURES.index("Time")] = 0.0
+        return seen
 
     def probability(self, features: np.ndarray) -> np.ndarray:
+        features = self.view(features)
         if not self.calibrated:
             return np.asarray(self.booster.predict(features))
         raw = np.asarray(self.booster.predict(features, raw_score=True))
@@ -132,7 +143,7 @@ class Reference:
     def top_reasons(self, features: np.ndarray, *, top: int = 3) -> list[list[tuple[str, float]]]:
         """Per row, the ``top`` features with the largest positive TreeSHAP contribution
         (LightGBM's ``pred_contrib``), largest first, as (feature, contribution)."""
-        native = np.asarray(self.booster.predict(features, pred_contrib=True))[:, :-1]
+        native = np.asarray(self.booster.predict(self.view(features), pred_contrib=True))[:, :-1]
         contributions = native * self.slope  # Platt scales each contribution by its slope
         reasons = []
         for row in contributions:
@@ -155,8 +166,9 @@ def load_reference(settings: Settings) -> Reference:
     booster = mlflow.lightgbm.load_model(uri_of_model)
     assert isinstance(booster, lgb.Booster), type(booster)
     metadata = mlflow.models.get_model_info(uri_of_model).metadata or {}
-    # the fixtures train with the raw Time; a Platt calibration is the documented default
-    assert metadata.get("time_feature", "raw") == "raw", metadata
+    # the fixtures train with the default steps: Time dropped, a Platt calibration
+    time_feature = metadata.get("time_feature", "raw")
+    assert time_feature in ("raw", "drop"), metadata
     scale = metadata.get("probability_scale", "raw")
     assert scale in ("raw", "platt"), scale
     platt = json.loads(metadata["calibration"]) if scale == "platt" else {}
@@ -164,6 +176,7 @@ def load_reference(settings: Settings) -> Reference:
         slope=float(platt.get("slope", 1.0)),
         offset=float(platt.get("intercept", 0.0)) + float(platt.get("prior_shift", 0.0)),
         calibrated=scale == "platt",
+        time_feature=time_feature,
         name=settings.model_name,
         alias=alias,
         version=int(version.version),

@@ -280,7 +280,8 @@ def test_threshold_and_early_stopping_use_validation_only(
     frame = test_slice_unlike_validation
     path = tmp_path / "noisy-test.csv"
     frame.to_csv(path, index=False)
-    settings = Settings(home=tmp_path / "home", model_name="validation-only")
+    # raw Time: the early-stopping check below refits on the frame's own columns
+    settings = Settings(home=tmp_path / "home", model_name="validation-only", time_feature="raw")
     result = train_from_csv(path, settings=settings, model_kind="lightgbm", actor=LEAD)
 
     # The test's own time split: 60 / 20 / 20 in Time order (the frame is already sorted).

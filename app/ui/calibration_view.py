@@ -61,7 +61,7 @@ def render_calibration(settings: Settings, version_info: ModelVersionInfo) -> No
         )
         for label, curve in (("raw model", report.before), ("calibrated", report.after))
     ]
-    st.plotly_chart(plot_calibration(curves))
+    st.plotly_chart(plot_calibration(curves), key=f"reliability-{version_info.version}")
     losses = ", ".join(f"{k} {v:.4f}" for k, v in report.validation_log_loss.items())
     bins = "Test split, ten equal-width probability bins"
     if weighted:
