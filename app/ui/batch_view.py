@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import state
+from app.ui.format import format_probability
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
 from core.errors import WorkbenchError
@@ -58,6 +59,8 @@ RUN = "batch_run"
 ROW_TO_EXPLAIN = "batch_explain_row"
 TABLE_GENERATION = "batch_table_n"
 SHOWN_ROWS = 1_000
+SHOWN_PROBABILITY = "probability"
+"""The table's text column of each score as :func:`format_probability` writes it."""
 
 
 @dataclass(frozen=True)
@@ -215,10 +218,13 @@ def table_frame(rows: pd.DataFrame, run: BatchRun) -> pd.DataFrame:
             shown[name] = shown[name].astype("string").fillna("")
     if LABEL in shown:
         shown[LABEL] = shown[LABEL].astype("Int8")
+    # the bar sorts by the number; the text has only the digits the number has ("> 99.9%")
+    shown[SHOWN_PROBABILITY] = [format_probability(float(p)) for p in shown[PROBABILITY]]
     first = [
         "row",
         *([run.id_column] if run.id_column else []),
         PROBABILITY,
+        SHOWN_PROBABILITY,
         *([LABEL] if run.labelled else []),
         DECISION,
         *REASON_COLUMNS,
@@ -264,7 +270,10 @@ def show_table(run: BatchRun) -> None:
         column_config={
             PROBABILITY: st.column_config.ProgressColumn(
                 "fraud_probability", format="%.4f", min_value=0.0, max_value=1.0
-            )
+            ),
+            SHOWN_PROBABILITY: st.column_config.TextColumn(
+                SHOWN_PROBABILITY, help="The probability with the digits it has"
+            ),
         },
     )
     picked = event.selection.rows if event is not None else []

@@ -96,13 +96,16 @@ def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected
     alert = expected["probability"] >= expected["threshold"]
     table = _table(at)
     assert len(table) == 1_000 and _matching(at) == ROWS
-    assert list(table.columns[:5]) == [
+    assert list(table.columns[:6]) == [
         "row",
         "transaction_id",
         "fraud_probability",
+        "probability",
         "Class",
         "decision",
     ]
+    # the text has the digits the score has: never "1.0000" or "100.0000%"
+    assert table["probability"].str.fullmatch(r"< 0\.1%|> 99\.9%|\d{1,2}\.\d{1,2}%").all()
     assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()
 
     at.segmented_control(key="batch_filter_decision").set_value("alert").run()
