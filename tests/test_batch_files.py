@@ -132,3 +132,19 @@ def test_scored_and_rejected_files_on_disk_download_as_safe_csv(tmp_path: Path) 
     assert scored["V1"].tolist() == [-2.0, 1.5] * 2  # numbers stay numbers
     rejected = pd.read_csv(export_csv(sink.rejected_path, tmp_path / "rejected.csv"))
     assert rejected["V1"].tolist() == ["'@SUM(A1)"] * 2
+
+
+def test_a_search_that_is_not_a_plain_row_number_matches_nothing(tmp_path: Path) -> None:
+    """Without an id column the search is a row number: a superscript digit ('²' passes
+    str.isdigit) or a number past int64 must match nothing, not raise."""
+    from core.output import ParquetSink
+    from core.scoring.batch_files import RowFilter, query_rows
+
+    sink = ParquetSink(tmp_path / "scored.parquet")
+    frame = pd.DataFrame({"row": [1, 2, 12], "fraud_probability": [0.1, 0.9, 0.5]})
+    sink.write(frame, pd.DataFrame())
+    sink.close()
+    path = tmp_path / "scored.parquet"
+    for text in ("²", "１２", "9" * 30):
+        assert query_rows(path, RowFilter(search=text)).matching == 0
+    assert query_rows(path, RowFilter(search=" 12 ")).rows["row"].tolist() == [12]

@@ -185,7 +185,8 @@ def _expression(path: Path, where: RowFilter) -> ds.Expression | None:
         column = id_column(path)
         if column is not None:
             parts.append(pc.match_substring(ds.field(column), text))
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit() and int(text) < 2**63:
+            # ASCII only: '²' passes str.isdigit but not int(); past int64 Arrow overflows
             parts.append(ds.field(ROW) == int(text))
         else:
             parts.append(ds.scalar(False))
