@@ -148,3 +148,15 @@ def test_a_search_that_is_not_a_plain_row_number_matches_nothing(tmp_path: Path)
     for text in ("²", "１２", "9" * 30):
         assert query_rows(path, RowFilter(search=text)).matching == 0
     assert query_rows(path, RowFilter(search=" 12 ")).rows["row"].tolist() == [12]
+
+
+def test_a_header_that_starts_like_a_formula_is_neutralised(tmp_path: Path) -> None:
+    """Column names come from the upload (passthrough columns, the rejected rows' raw
+    header), so the CSV header line is a cell a spreadsheet would run too."""
+    from core.output import write_safe_csv
+
+    frame = pd.DataFrame({"=HYPERLINK(1)": ["a"], "@x": [1.0], "Amount": [2.0]})
+    header = to_safe_csv_bytes(frame).decode().splitlines()[0]
+    assert header == '"\'=HYPERLINK(1)","\'@x","Amount"'
+    out = write_safe_csv(iter([pa.Table.from_pandas(frame)]), tmp_path / "x.csv")
+    assert out.read_text().splitlines()[0] == header
