@@ -107,10 +107,20 @@ def _commit(partial: Path, path: Path) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+"""Read once, at import: ``os.umask`` can only be read by setting it, and the app's
+server threads (one per browser session) would create files and folders with no mask
+(world-writable) in the moment it is 0."""
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 class CsvSink:

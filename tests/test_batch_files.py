@@ -160,3 +160,20 @@ def test_a_header_that_starts_like_a_formula_is_neutralised(tmp_path: Path) -> N
     assert header == '"\'=HYPERLINK(1)","\'@x","Amount"'
     out = write_safe_csv(iter([pa.Table.from_pandas(frame)]), tmp_path / "x.csv")
     assert out.read_text().splitlines()[0] == header
+
+
+def test_putting_a_result_in_place_never_resets_the_process_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.umask is process-wide: setting it to 0 to read it, while another session's
+    thread makes a folder, would make that folder world-writable."""
+    from core.output import write_safe_csv
+
+    def no_umask(mask: int) -> int:
+        raise AssertionError("os.umask called while threads may be creating files")
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    monkeypatch.setattr(os, "umask", no_umask)
+    out = write_safe_csv(iter([pa.table({"a": ["x"]})]), tmp_path / "x.csv")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
