@@ -177,3 +177,19 @@ def test_putting_a_result_in_place_never_resets_the_process_umask(
     monkeypatch.setattr(os, "umask", no_umask)
     out = write_safe_csv(iter([pa.table({"a": ["x"]})]), tmp_path / "x.csv")
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_what_if_slider_at_rest_judges_at_the_live_threshold_itself() -> None:
+    """The slider holds 4 decimals: at rest it must not move rows between the live
+    threshold (0.31575158) and its rounding (0.3158) across the alert line."""
+    from app.ui.batch_evaluation import slider_start, what_if_threshold
+
+    live = 0.31575158
+    assert slider_start(live) == 0.3158
+    labels, probability, amount = np.array([1.0, 0.0]), np.array([0.3157516, 0.9]), np.ones(2)
+    at_live = compute_batch_evaluation(labels, probability, amount, threshold=live)
+    at_rest = compute_batch_evaluation(
+        labels, probability, amount, threshold=what_if_threshold(slider_start(live), live=live)
+    )
+    assert (at_rest.alerts, at_rest.true_positives) == (at_live.alerts, 1) == (2, 1)
+    assert what_if_threshold(0.5, live=live) == 0.5  # a moved slider is taken as it is
