@@ -193,3 +193,16 @@ def test_the_what_if_slider_at_rest_judges_at_the_live_threshold_itself() -> Non
     )
     assert (at_rest.alerts, at_rest.true_positives) == (at_live.alerts, 1) == (2, 1)
     assert what_if_threshold(0.5, live=live) == 0.5  # a moved slider is taken as it is
+
+
+def test_batch_folders_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """They hold uploaded transactions: no other account may list or read them."""
+    settings = Settings(home=tmp_path)
+    mask = os.umask(0o022)  # the usual umask would make folders 0755
+    try:
+        files = new_batch_files(settings, new_session_id())
+        again = new_batch_files(settings, files.folder.parent.name)  # a second run, same session
+    finally:
+        os.umask(mask)
+    for folder in (files.folder.parent, files.folder, again.folder):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
