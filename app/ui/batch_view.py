@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import state
+from app.ui.format import escape_markdown
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
 from core.errors import WorkbenchError
@@ -177,6 +178,12 @@ def last_batch() -> BatchRun | None:
         return None
     if not run.files.exists():
         st.session_state.pop(RUN, None)
+        st.info(
+            f"The results of {escape_markdown(run.name)} were removed (unused for "
+            f"{state.settings().batch_max_age:g} hours, `WORKBENCH_BATCH_MAX_AGE`): upload "
+            "the file again.",
+            icon=":material/history:",
+        )
         return None
     run.files.touch()
     return run
