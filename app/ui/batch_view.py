@@ -124,14 +124,12 @@ def _release_upload(file_id: str) -> None:
 
 
 def score_pending(settings: Settings, choice: ModelChoice) -> None:
-    """Score the file :func:`receive_upload` saved, into a Parquet file beside it."""
+    """Score the file :func:`receive_upload` saved, into a Parquet file beside it. The
+    previous results are replaced only when this file is scored."""
     pending = st.session_state.pop(PENDING, None)
     if pending is None:
         return
     files, name = pending
-    previous: BatchRun | None = st.session_state.pop(RUN, None)
-    if previous is not None:
-        previous.files.remove()
     bar = st.progress(0.0, text=f"Scoring {name}")
     try:
         result = score_file(
@@ -151,6 +149,10 @@ def score_pending(settings: Settings, choice: ModelChoice) -> None:
     finally:
         files.upload.unlink(missing_ok=True)
         bar.empty()
+    # The previous results go only now: a file that cannot be scored leaves them in place.
+    previous: BatchRun | None = st.session_state.pop(RUN, None)
+    if previous is not None:
+        previous.files.remove()
     labelled = has_label(files.scored)
     auprc = None
     if labelled and result.rows_scored:
