@@ -101,6 +101,8 @@ def test_evaluation_counts_by_hand() -> None:
     # ranked: 0.9 F, 0.7 L, 0.6 F / 0.6 L (tie), 0.2 F: AP = 1/3 * (1 + 2/4 + 3/5)
     assert compute_auprc(labels, probability) == pytest.approx((1 + 2 / 4 + 3 / 5) / 3)
     assert compute_auprc(np.array([0.0, 0.0]), np.array([0.1, 0.2])) is None
+    # a NaN score (a version from elsewhere) gives no AUPRC, not sklearn's ValueError
+    assert compute_auprc(np.array([1.0, 0.0]), np.array([np.nan, 0.2])) is None
 
 
 def test_histogram_ticks_read_as_counts_and_one_row_shows() -> None:
