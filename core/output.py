@@ -107,10 +107,20 @@ def _commit(partial: Path, path: Path) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+"""Read once, at import: ``os.umask`` can only be read by setting it, and the app's
+server threads (one per browser session) would create files and folders with no mask
+(world-writable) in the moment it is 0."""
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 class CsvSink:
@@ -314,10 +324,12 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
     """Text cells a spreadsheet would run as a formula, prefixed with ``'``.
 
     A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
-    leading single quote, so a spreadsheet shows it instead of running it. Numeric columns
-    are untouched (``-2.0`` stays a number), and so is a text cell that is only a number
-    (``-2``, ``+1.5e3``): a spreadsheet reads those as numbers, and a quote would make a
-    corrected rejected row unreadable by the loader. Vectorised with Arrow.
+    leading single quote, so a spreadsheet shows it instead of running it; so does such a
+    column name (the header line is cells too, and passthrough names come from the
+    upload). Numeric columns are untouched (``-2.0`` stays a number), and so is a text
+    cell that is only a number (``-2``, ``+1.5e3``): a spreadsheet reads those as numbers,
+    and a quote would make a corrected rejected row unreadable by the loader. Vectorised
+    with Arrow.
 
     Args:
         table: the rows to write.
@@ -329,15 +341,23 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
         if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
             continue
         column = table.column(i)
-        risky = pc.and_(
-            pc.match_substring_regex(column, FORMULA_START),
-            pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)),
-        )
-        quoted = pc.binary_join_element_wise(
-            pa.scalar("'", field.type), column, pa.scalar("", field.type)
-        )
-        table = table.set_column(i, field, pc.if_else(risky, quoted, column))
-    return table
+        table = table.set_column(i, field, _quote_formulas(column, field.type))
+    # The header line is cells too, and its names come from the upload.
+    names = _quote_formulas(pa.array(table.column_names, pa.string()), pa.string())
+    return table.rename_columns(names.to_pylist())
+
+
+def _quote_formulas(
+    column: pa.Array | pa.ChunkedArray, text_type: pa.DataType
+) -> pa.Array | pa.ChunkedArray:
+    risky = pc.and_(
+        pc.match_substring_regex(column, FORMULA_START),
+        pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)),
+    )
+    quoted = pc.binary_join_element_wise(
+        pa.scalar("'", text_type), column, pa.scalar("", text_type)
+    )
+    return pc.if_else(risky, quoted, column)
 
 
 def write_safe_csv(batches: Iterator[pa.RecordBatch | pa.Table], out: Path) -> Path:

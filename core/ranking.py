@@ -51,7 +51,13 @@ def compute_rank(sorted_scores: np.ndarray, score: float) -> ScoreRank:
 
     Returns:
         The counts at or above, at or below, and the number of reference rows.
+
+    Raises:
+        ValueError: ``score`` is NaN (it has no place: a search would put it above every
+            row).
     """
+    if np.isnan(score):
+        raise ValueError("a NaN score has no rank")
     rows = len(sorted_scores)
     below = int(np.searchsorted(sorted_scores, score, side="left"))
     at_or_below = int(np.searchsorted(sorted_scores, score, side="right"))

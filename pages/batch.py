@@ -18,6 +18,7 @@ from app.ui.batch_view import (
     show_table,
 )
 from app.ui.charts import plot_score_histogram
+from app.ui.format import escape_markdown
 from core.errors import WorkbenchError
 from core.scoring import PROBABILITY
 from core.scoring.batch_files import read_columns
@@ -43,6 +44,7 @@ if run is None:
 result = run.result
 
 st.subheader("Rows")
+st.caption(f"Results of **{escape_markdown(run.name)}**.")
 a, b, c = st.columns(3)
 a.metric("Rows in file", f"{result.rows_in:,}")
 b.metric("Scored", f"{result.rows_scored:,}")

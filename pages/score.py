@@ -39,7 +39,14 @@ elif mode == "From the test split":
         scored = ranks.scored_test_split(settings, info.version)
     except WorkbenchError as exc:
         score_view.forget_stale_result(None)
-        st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
+        if isinstance(exc, NotFoundError) and info.trained_elsewhere:
+            st.info(
+                "This version was trained elsewhere: it has no test split. Use the form or "
+                "paste a row.",
+                icon=":material/info:",
+            )
+        else:
+            st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
         st.stop()
     record, input_key = score_view.test_split_input(scored)
 else:

@@ -101,6 +101,8 @@ def test_evaluation_counts_by_hand() -> None:
     # ranked: 0.9 F, 0.7 L, 0.6 F / 0.6 L (tie), 0.2 F: AP = 1/3 * (1 + 2/4 + 3/5)
     assert compute_auprc(labels, probability) == pytest.approx((1 + 2 / 4 + 3 / 5) / 3)
     assert compute_auprc(np.array([0.0, 0.0]), np.array([0.1, 0.2])) is None
+    # a NaN score (a version from elsewhere) gives no AUPRC, not sklearn's ValueError
+    assert compute_auprc(np.array([1.0, 0.0]), np.array([np.nan, 0.2])) is None
 
 
 def test_histogram_ticks_read_as_counts_and_one_row_shows() -> None:
@@ -132,3 +134,77 @@ def test_scored_and_rejected_files_on_disk_download_as_safe_csv(tmp_path: Path) 
     assert scored["V1"].tolist() == [-2.0, 1.5] * 2  # numbers stay numbers
     rejected = pd.read_csv(export_csv(sink.rejected_path, tmp_path / "rejected.csv"))
     assert rejected["V1"].tolist() == ["'@SUM(A1)"] * 2
+
+
+def test_a_search_that_is_not_a_plain_row_number_matches_nothing(tmp_path: Path) -> None:
+    """Without an id column the search is a row number: a superscript digit ('²' passes
+    str.isdigit) or a number past int64 must match nothing, not raise."""
+    from core.output import ParquetSink
+    from core.scoring.batch_files import RowFilter, query_rows
+
+    sink = ParquetSink(tmp_path / "scored.parquet")
+    frame = pd.DataFrame({"row": [1, 2, 12], "fraud_probability": [0.1, 0.9, 0.5]})
+    sink.write(frame, pd.DataFrame())
+    sink.close()
+    path = tmp_path / "scored.parquet"
+    for text in ("²", "１２", "9" * 30):
+        assert query_rows(path, RowFilter(search=text)).matching == 0
+    assert query_rows(path, RowFilter(search=" 12 ")).rows["row"].tolist() == [12]
+
+
+def test_a_header_that_starts_like_a_formula_is_neutralised(tmp_path: Path) -> None:
+    """Column names come from the upload (passthrough columns, the rejected rows' raw
+    header), so the CSV header line is a cell a spreadsheet would run too."""
+    from core.output import write_safe_csv
+
+    frame = pd.DataFrame({"=HYPERLINK(1)": ["a"], "@x": [1.0], "Amount": [2.0]})
+    header = to_safe_csv_bytes(frame).decode().splitlines()[0]
+    assert header == '"\'=HYPERLINK(1)","\'@x","Amount"'
+    out = write_safe_csv(iter([pa.Table.from_pandas(frame)]), tmp_path / "x.csv")
+    assert out.read_text().splitlines()[0] == header
+
+
+def test_putting_a_result_in_place_never_resets_the_process_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.umask is process-wide: setting it to 0 to read it, while another session's
+    thread makes a folder, would make that folder world-writable."""
+    from core.output import write_safe_csv
+
+    def no_umask(mask: int) -> int:
+        raise AssertionError("os.umask called while threads may be creating files")
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    monkeypatch.setattr(os, "umask", no_umask)
+    out = write_safe_csv(iter([pa.table({"a": ["x"]})]), tmp_path / "x.csv")
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_the_what_if_slider_at_rest_judges_at_the_live_threshold_itself() -> None:
+    """The slider holds 4 decimals: at rest it must not move rows between the live
+    threshold (0.31575158) and its rounding (0.3158) across the alert line."""
+    from app.ui.batch_evaluation import slider_start, what_if_threshold
+
+    live = 0.31575158
+    assert slider_start(live) == 0.3158
+    labels, probability, amount = np.array([1.0, 0.0]), np.array([0.3157516, 0.9]), np.ones(2)
+    at_live = compute_batch_evaluation(labels, probability, amount, threshold=live)
+    at_rest = compute_batch_evaluation(
+        labels, probability, amount, threshold=what_if_threshold(slider_start(live), live=live)
+    )
+    assert (at_rest.alerts, at_rest.true_positives) == (at_live.alerts, 1) == (2, 1)
+    assert what_if_threshold(0.5, live=live) == 0.5  # a moved slider is taken as it is
+
+
+def test_batch_folders_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """They hold uploaded transactions: no other account may list or read them."""
+    settings = Settings(home=tmp_path)
+    mask = os.umask(0o022)  # the usual umask would make folders 0755
+    try:
+        files = new_batch_files(settings, new_session_id())
+        again = new_batch_files(settings, files.folder.parent.name)  # a second run, same session
+    finally:
+        os.umask(mask)
+    for folder in (files.folder.parent, files.folder, again.folder):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

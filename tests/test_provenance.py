@@ -256,3 +256,30 @@ def test_an_old_demo_model_is_known_synthetic_by_its_data_hash(tmp_path: Path) -
     assert get_provenance(old("0" * 64), settings=settings).synthetic is None
     demo.write_text("Time,V1\n0,2.75\n")  # the demo file replaced: hashed again
     assert get_provenance(old(demo_hash), settings=settings).synthetic is None
+
+
+def test_the_command_line_prints_a_data_name_with_brackets_as_it_is(
+    trained_embedded: Trained,
+) -> None:
+    """rich reads '[v2]' as markup (printed 'tx.csv') and '[/old]' as a closing tag (raised)."""
+    from core.provenance import TAG_DATA_NAME
+
+    source = trained_embedded.settings
+    settings = source.model_copy(update={"model_name": f"brackets-{uuid.uuid4().hex[:8]}"})
+    point_mlflow(source)
+    client = get_client(source)
+    mv = client.get_model_version(source.model_name, str(trained_embedded.result.version))
+    name = "tx[v2] [/old].csv"
+    client.create_registered_model(settings.model_name)
+    client.create_model_version(
+        settings.model_name,
+        mv.source,
+        run_id=mv.run_id,
+        tags={**mv.tags, TAG_DATA_NAME: name},
+        model_id=mv.model_id,
+    )
+    client.set_registered_model_alias(settings.model_name, "champion", "1")
+    for command in ("versions", "status"):
+        result = _invoke(settings, command)
+        assert result.exit_code == 0, result.output
+        assert name in result.stdout, result.stdout

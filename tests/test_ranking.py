@@ -9,6 +9,7 @@ import pytest
 from core.explain import Contributions, compute_reasons
 from core.ranking import ScoreRank, compute_rank, sort_scores
 from core.schema import format_feature_value
+from tests.conftest import Trained
 
 # Eight scores, two tied at 0.9 and two at 0.0; a NaN that must not count.
 SCORES = np.array([0.9, 0.1, 0.0, 0.5, 0.9, np.nan, 0.0, 0.3, 0.99])
@@ -68,3 +69,17 @@ def test_reasons_toward_legitimate_are_the_negative_ones_most_negative_first() -
 )
 def test_feature_values_as_text(name: str, value: float, text: str) -> None:
     assert format_feature_value(name, value) == text
+
+
+def test_a_nan_score_has_no_rank() -> None:
+    """searchsorted puts NaN past every row: it would read "above every row"."""
+    with pytest.raises(ValueError, match="NaN"):
+        compute_rank(sort_scores(SCORES), float("nan"))
+
+
+def test_the_pages_show_no_rank_for_a_nan_score(trained_embedded: Trained) -> None:
+    from app.ui.ranks import rank_text
+
+    settings, version = trained_embedded.settings, trained_embedded.result.version
+    assert rank_text(settings, version, 0.5) is not None  # the version has a split to rank in
+    assert rank_text(settings, version, float("nan")) is None

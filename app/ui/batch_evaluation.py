@@ -17,6 +17,19 @@ def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+def slider_start(live: float) -> float:
+    """The what-if slider's first position: the live threshold on its 0.0001 grid."""
+    return float(np.clip(round(live, 4), 0.0, 1.0))
+
+
+def what_if_threshold(value: float, *, live: float) -> float:
+    """The threshold the what-if judges at: the live one itself while the slider sits on
+    its first position. The slider holds 4 decimals, and rows between the live threshold
+    and its rounding (0.31575158 -> 0.3158) would otherwise show as alerts gained or lost
+    before the slider is touched."""
+    return live if value == slider_start(live) else value
+
+
 def confusion_frame(evaluation: BatchEvaluation) -> pd.DataFrame:
     """The confusion matrix as a small table: counts with the share of their true class."""
     e = evaluation
@@ -75,12 +88,14 @@ def show_evaluation(run: BatchRun, *, threshold: float) -> None:
         "Threshold (what-if)",
         min_value=0.0,
         max_value=1.0,
-        value=float(np.clip(round(threshold, 4), 0.0, 1.0)),
+        value=slider_start(threshold),
         step=0.0001,
         format="%.4f",
         key="batch_what_if",
     )
-    e = compute_batch_evaluation(labels, probability, amount, threshold=what_if)
+    e = compute_batch_evaluation(
+        labels, probability, amount, threshold=what_if_threshold(what_if, live=threshold)
+    )
     a, b, c, d = st.columns(4)
     a.metric("Alerts", f"{e.alerts:,}", delta=f"{e.alerts - at_live.alerts:+,}", delta_color="off")
     b.metric(

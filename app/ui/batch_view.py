@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import state
-from app.ui.format import format_probability
+from app.ui.format import escape_markdown, format_probability
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
 from core.errors import WorkbenchError
@@ -126,14 +126,12 @@ def _release_upload(file_id: str) -> None:
 
 
 def score_pending(settings: Settings, choice: ModelChoice) -> None:
-    """Score the file :func:`receive_upload` saved, into a Parquet file beside it."""
+    """Score the file :func:`receive_upload` saved, into a Parquet file beside it. The
+    previous results are replaced only when this file is scored."""
     pending = st.session_state.pop(PENDING, None)
     if pending is None:
         return
     files, name = pending
-    previous: BatchRun | None = st.session_state.pop(RUN, None)
-    if previous is not None:
-        previous.files.remove()
     bar = st.progress(0.0, text=f"Scoring {name}")
     try:
         result = score_file(
@@ -153,6 +151,10 @@ def score_pending(settings: Settings, choice: ModelChoice) -> None:
     finally:
         files.upload.unlink(missing_ok=True)
         bar.empty()
+    # The previous results go only now: a file that cannot be scored leaves them in place.
+    previous: BatchRun | None = st.session_state.pop(RUN, None)
+    if previous is not None:
+        previous.files.remove()
     labelled = has_label(files.scored)
     auprc = None
     if labelled and result.rows_scored:
@@ -180,6 +182,12 @@ def last_batch() -> BatchRun | None:
         return None
     if not run.files.exists():
         st.session_state.pop(RUN, None)
+        st.info(
+            f"The results of {escape_markdown(run.name)} were removed (unused for "
+            f"{state.settings().batch_max_age:g} hours, `WORKBENCH_BATCH_MAX_AGE`): upload "
+            "the file again.",
+            icon=":material/history:",
+        )
         return None
     run.files.touch()
     return run

@@ -84,9 +84,11 @@ def _share_text(share: float) -> str:
     """A share in percent: whole above 10%, one decimal above 1%, two significant digits
     below (never in exponent notation)."""
     percent = share * 100
-    if percent >= 10:
+    # Judged on the rounded text, so 9.96% reads "10%" (not "10.0%") and 0.996% "1.0%"
+    # (not "1%").
+    if round(percent, 1) >= 10:
         return f"{percent:.0f}%"
-    if percent >= 1:
+    if float(f"{percent:.2g}") >= 1:
         return f"{percent:.1f}%"
     return np.format_float_positional(percent, precision=2, fractional=False, trim="-") + "%"
 

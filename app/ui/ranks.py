@@ -42,7 +42,9 @@ def sorted_test_scores(settings: Settings, version: int) -> np.ndarray:
 
 def rank_text(settings: Settings, version: int, probability: float) -> str | None:
     """ "top 0.2% of the test split (...)" for ``probability``; None when the version has
-    no test split to rank against (or it cannot be fetched now)."""
+    no test split to rank against (or it cannot be fetched now), or no score (NaN)."""
+    if np.isnan(probability):
+        return None
     try:
         scores = sorted_test_scores(settings, version)
     except WorkbenchError:

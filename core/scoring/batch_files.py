@@ -94,8 +94,13 @@ def new_batch_files(settings: Settings, session: str) -> BatchFiles:
     """
     if not _SESSION.fullmatch(session):
         raise InputError(f"not a batch session id: {session!r}")
-    folder = batches_folder(settings) / session / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    session_folder = batches_folder(settings) / session
+    session_folder.parent.mkdir(parents=True, exist_ok=True)
+    # Owner only: the folders hold uploaded transactions; other accounts on the machine
+    # (and their processes) have no business reading them.
+    session_folder.mkdir(mode=0o700, exist_ok=True)
+    folder = session_folder / uuid.uuid4().hex
+    folder.mkdir(mode=0o700)
     return BatchFiles(folder)
 
 
@@ -185,7 +190,8 @@ def _expression(path: Path, where: RowFilter) -> ds.Expression | None:
         column = id_column(path)
         if column is not None:
             parts.append(pc.match_substring(ds.field(column), text))
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit() and int(text) < 2**63:
+            # ASCII only: '²' passes str.isdigit but not int(); past int64 Arrow overflows
             parts.append(ds.field(ROW) == int(text))
         else:
             parts.append(ds.scalar(False))

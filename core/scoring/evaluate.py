@@ -87,10 +87,13 @@ def compute_batch_evaluation(
 
 
 def compute_auprc(labels: np.ndarray, probability: np.ndarray) -> float | None:
-    """Average precision over the labelled rows; None unless both classes are present."""
+    """Average precision over the labelled rows; None unless both classes are present and
+    every labelled row has a finite score (a version from elsewhere may give NaN, which
+    sklearn refuses)."""
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
     y = labels[known].astype(np.int8)
-    if len(y) == 0 or y.min() == y.max():
+    scores = np.asarray(probability, dtype=np.float64)[known]
+    if len(y) == 0 or y.min() == y.max() or not np.isfinite(scores).all():
         return None
-    return float(average_precision_score(y, np.asarray(probability)[known]))
+    return float(average_precision_score(y, scores))

@@ -147,3 +147,28 @@ def test_results_live_on_disk_and_a_row_opens_on_explain(
     assert not at.exception
     assert at.segmented_control(key="explain_source").value == "Last batch"
     assert at.selectbox(key="explain_batch_row").value == 250
+
+
+def test_results_swept_between_reruns_are_said_not_silently_gone(
+    app: AppTest, labelled: pd.DataFrame
+) -> None:
+    import shutil
+
+    at = _uploaded(app, labelled.head(50))
+    shutil.rmtree(at.session_state["batch_run"].files.folder)  # as the sweep does
+    at.run()
+    assert not at.exception and not at.error
+    assert any("labelled.csv were removed" in i.value for i in at.info)
+    assert "batch_run" not in at.session_state
+
+
+def test_a_file_that_cannot_be_scored_leaves_the_previous_results(
+    app: AppTest, labelled: pd.DataFrame
+) -> None:
+    at = _uploaded(app, labelled.head(50))
+    before = at.session_state["batch_run"]
+    at.file_uploader[0].set_value(("wrong.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert at.error[0].value.startswith("wrong.csv: missing required columns")
+    assert at.session_state["batch_run"] is before and before.files.exists()
+    assert "Results of **labelled.csv**." in [c.value for c in at.caption]
+    assert len(_table(at)) == 50

@@ -51,6 +51,14 @@ def test_probability_has_the_digits_it_has(probability: float, text: str) -> Non
             ScoreRank(at_or_above=990, at_or_below=12, rows=1000),
             "bottom 1.2% of the test split (12 of 1,000 rows score as low or lower)",
         ),
+        (  # 9.96%: rounds to ten, so whole like every share above 10%, not "10.0%"
+            ScoreRank(at_or_above=996, at_or_below=9005, rows=10000),
+            "top 10% of the test split (996 of 10,000 rows score as high or higher)",
+        ),
+        (  # 0.996%: rounds to one, so one decimal like every share above 1%, not "1%"
+            ScoreRank(at_or_above=996, at_or_below=99005, rows=100000),
+            "top 1.0% of the test split (996 of 100,000 rows score as high or higher)",
+        ),
         (
             ScoreRank(at_or_above=0, at_or_below=1000, rows=1000),
             "above every row of the test split (1,000 rows)",
