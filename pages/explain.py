@@ -50,7 +50,7 @@ source = st.segmented_control(
 row: pd.Series | None = None
 if source == view.LAST_BATCH and batch is not None:
     row = view.pick_batch_row(batch)
-    row_id = ("batch", batch.name, int(row["row"]))
+    row_id = ("batch", str(batch.files.folder), int(row["row"]))  # this upload, not its name
 elif source == "Last scored transaction":
     row = pd.Series(st.session_state["score_result"].features)
     row_id = ("scored", st.session_state.get("score_result_input"))

@@ -10,7 +10,7 @@ import streamlit as st
 from app.ui import batch_view, ranks, whatif
 from app.ui.batch_view import BatchRun
 from app.ui.charts import plot_waterfall
-from app.ui.format import format_probability, format_value
+from app.ui.format import escape_markdown, format_probability, format_value
 from app.ui.score_view import show_why
 from core.config import Settings
 from core.errors import InputError, WorkbenchError
@@ -79,7 +79,7 @@ def pick_batch_row(batch: BatchRun) -> pd.Series:
         return f"{text} · {label_text(by_row.at[n, LABEL])}" if has_label else text
 
     picked = st.selectbox(
-        f"Row of {batch.name} (highest score first)",
+        f"Row of {escape_markdown(batch.name)} (highest score first)",
         [int(n) for n in picker[ROW]],
         key=BATCH_ROW,
         format_func=describe,
@@ -245,7 +245,7 @@ def data_caption(settings: Settings, info: ModelVersionInfo) -> str:
         False: "real data",
         None: "data whose origin (synthetic or real) is not recorded",
     }[provenance.synthetic]
-    return f"trained on `{provenance.dataset}`, {origin}"
+    return f"trained on {escape_markdown(provenance.dataset)}, {origin}"
 
 
 def rank_function(settings: Settings, version: int):  # type: ignore[no-untyped-def]

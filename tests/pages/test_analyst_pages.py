@@ -192,3 +192,13 @@ def test_explain_colours_by_another_feature_and_shows_all_30(app: AppTest) -> No
     assert dependence_axis(at) == "log"
     at.selectbox(key="explain_dep_feature").select("V14").run()
     assert dependence_axis(at) == "linear"
+
+
+def test_explain_says_which_version_and_data_the_views_come_from(
+    app: AppTest, trained_embedded: Trained
+) -> None:
+    at = _page(app, "explain.py")
+    caption = next(c.value for c in at.caption if c.value.startswith("Explaining"))
+    # trained from the file tiny.csv, not flagged as generated: a real-data version
+    assert f"version {trained_embedded.result.version}" in caption
+    assert "trained on tiny.csv, real data" in caption
