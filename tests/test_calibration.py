@@ -35,7 +35,7 @@ from core.models.calibration import (
 )
 from core.models.features import apply_time_feature
 from core.registry import get_version, get_version_by_alias, load_model
-from core.reliability import compute_reliability_report
+from core.reliability import ReliabilityReport, compute_reliability_report
 from core.schema import FEATURES, LABEL
 from core.tracking import use_tracking
 from core.training import train_model
@@ -407,3 +407,11 @@ def test_an_extreme_but_finite_slope_still_gives_probabilities() -> None:
 def test_metadata_that_is_not_a_mapping_is_refused(metadata: object) -> None:
     with pytest.raises(RefusedError, match="metadata"):
         read_steps(metadata)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"report"', "7", '{"before": [], "after": {}}'])
+def test_a_reliability_report_that_is_not_one_is_a_value_error(text: str) -> None:
+    """get_reliability turns ValueError into BackendError, which the page shows; anything
+    else (AttributeError on a list) was a traceback on the Compare page."""
+    with pytest.raises(ValueError, match="not a reliability report"):
+        ReliabilityReport.from_json(text)
