@@ -51,9 +51,11 @@ def _print_gates(gates: tuple[GateResult, ...] | list[GateResult]) -> None:
 
 
 def _print_move(move: MoveResult) -> None:
+    from core.registry import format_threshold  # here: the CLI starts without MLflow
+
     _print_gates(move.gates)
     before = "unset" if move.from_version is None else f"version {move.from_version}"
-    threshold = "missing" if move.threshold is None else f"{move.threshold:.4f}"
+    threshold = "missing" if move.threshold is None else format_threshold(move.threshold)
     typer.echo(
         f"{move.model_name}@{move.alias}: {before} -> version {move.to_version} ({move.kind}, "
         f"threshold {threshold}; history row {move.event_id})"
@@ -156,15 +158,16 @@ def threshold(
     """Change a version's decision threshold; scoring uses it from the next call."""
     with start_up():
         from core.lifecycle import set_threshold
+        from core.registry import format_threshold
 
     settings = load_settings()
     actor = load_actor(settings)
     with failures():
         change = set_threshold(settings, version=version, value=value, reason=reason, actor=actor)
-    old = "missing" if change.old_threshold is None else f"{change.old_threshold:.4f}"
+    old = "missing" if change.old_threshold is None else format_threshold(change.old_threshold)
     typer.echo(
         f"{change.model_name} version {change.version}: threshold {old} -> "
-        f"{change.threshold:.4f} (history row {change.event_id})"
+        f"{format_threshold(change.threshold)} (history row {change.event_id})"
     )
 
 
@@ -213,9 +216,11 @@ def _version(version: int | None) -> str:
 
 def _history_line(row: HistoryRow) -> str:
     """One row for people: when, who, what moved where, why."""
+    from core.registry import format_threshold  # here: the CLI starts without MLflow
+
     if row.kind == "threshold":
-        old = "missing" if row.old_threshold is None else f"{row.old_threshold:.4f}"
-        what = f"threshold of v{row.to_version}: {old} -> {row.threshold:.4f}"
+        old = "missing" if row.old_threshold is None else format_threshold(row.old_threshold)
+        what = f"threshold of v{row.to_version}: {old} -> {format_threshold(row.threshold)}"
     else:
         what = f"@{row.alias}: {_version(row.from_version)} -> {_version(row.to_version)}"
     failed = [g.name for g in row.gates if not g.passed]

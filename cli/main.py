@@ -122,11 +122,14 @@ def train(
     if as_json:
         typer.echo(json.dumps(result.as_json()))
         return
+    from core.registry import format_threshold  # loaded by training already
+
     m = result.metrics
     typer.echo(
         f"{result.model_name} version {result.version} ({result.model_kind}), run {result.run_id}\n"
         f"  test AUPRC {m.auprc:.4f}  ROC-AUC {m.roc_auc:.4f}  Brier {m.brier:.5f}\n"
-        f"  at threshold {m.threshold:.4f}: precision {m.precision:.3f}  recall {m.recall:.3f}"
+        f"  at threshold {format_threshold(m.threshold)}: precision {m.precision:.3f}"
+        f"  recall {m.recall:.3f}"
         f"  F1 {m.f1:.3f}  precision@{m.k} {m.precision_at_k:.3f}\n"
         + weighted_metrics_line(settings, result.version, sampling_fraction)
         + (f"\n  alias {result.alias_set} -> version {result.version}" if result.alias_set else "")

@@ -69,6 +69,8 @@ class ReliabilityReport:
         """
         try:
             data: dict[str, Any] = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             curves = {k: ReliabilityCurve(**data.pop(k)) for k in ("before", "after")}
             return cls(**data, **curves)
         except (KeyError, TypeError) as exc:

@@ -9,6 +9,7 @@ from app.ui.format import escape_markdown, format_time
 from core.auth import Action
 from core.errors import WorkbenchError
 from core.history import history_csv, list_alias_history, sync_alias_history
+from core.registry import format_threshold
 
 st.title(":material/history: Alias history")
 settings, actor = state.settings(), state.actor()
@@ -53,8 +54,8 @@ if rows:
     lanes = [(r.alias and f"@{r.alias}") or "thresholds" for r in rows]
     texts = [
         f"v{r.to_version}: "
-        + ("none" if r.old_threshold is None else f"{r.old_threshold:.3f}")
-        + f" -> {r.threshold:.3f}"
+        + ("none" if r.old_threshold is None else format_threshold(r.old_threshold))
+        + f" -> {format_threshold(r.threshold)}"
         if r.kind == "threshold" and r.threshold is not None
         else " -> ".join("unset" if v is None else f"v{v}" for v in (r.from_version, r.to_version))
         for r in rows

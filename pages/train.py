@@ -10,6 +10,7 @@ import streamlit as st
 from app.ui import state
 from app.ui.format import HEADLINE_METRICS, format_metric
 from core.errors import WorkbenchError
+from core.registry import format_threshold
 from core.training import MODEL_KINDS, train_from_csv
 
 KIND_LABELS = {"lightgbm": "LightGBM (default)", "logreg": "Logistic regression (baseline)"}
@@ -92,6 +93,7 @@ if result is not None:
         column.metric(label, format_metric(metrics.get(key), digits=4 if key == "brier" else 3))
     sizes = ", ".join(f"{name} {rows:,}" for name, rows in result.split_sizes.items())
     st.caption(
-        f"Test-split metrics at threshold {result.metrics.threshold:.4f}. Rows: {sizes}"
+        f"Test-split metrics at threshold {format_threshold(result.metrics.threshold)}. "
+        f"Rows: {sizes}"
         + (f"; {result.rows_rejected:,} rejected by the loader." if result.rows_rejected else ".")
     )

@@ -7,6 +7,7 @@ average_precision_score, math.log, numpy written here.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from pathlib import Path
@@ -34,7 +35,7 @@ from core.models.calibration import (
 )
 from core.models.features import apply_time_feature
 from core.registry import get_version, get_version_by_alias, load_model
-from core.reliability import compute_reliability_report
+from core.reliability import ReliabilityReport, compute_reliability_report
 from core.schema import FEATURES, LABEL
 from core.tracking import use_tracking
 from core.training import train_model
@@ -365,3 +366,52 @@ def test_an_old_version_keeps_its_raw_scale_and_scores(
         np.testing.assert_allclose(
             model.contributions(rows).raw_score, booster.predict(rows, raw_score=True), atol=1e-9
         )
+
+
+def _calibration_json(**fields: object) -> str:
+    """A calibration as its JSON, written here by hand (json allows NaN and Infinity)."""
+    data = {"method": "platt", "slope": 1.0, "intercept": 0.0, "knots": [], "levels": []}
+    data.update({"prior_shift": 0.0, **fields})
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"slope": math.inf},  # inf * 0 = NaN: a row at raw 0 scored NaN, never an alert
+        {"intercept": math.nan},  # every probability NaN
+        {"prior_shift": -math.inf},
+        {"prior_shift": 0.5},  # F = e^0.5 > 1: no training data keeps more than all its rows
+        {"method": "isotonic", "knots": [3.0, 1.0, 2.0], "levels": [0.1, 0.5, 0.9]},
+        {"method": "isotonic", "knots": [1.0, 2.0], "levels": [0.1, 1.5]},  # p = 1.5
+        {"method": "isotonic", "knots": [1.0, 2.0], "levels": [0.6, 0.2]},  # not monotone
+        {"method": "isotonic", "knots": [1.0, math.nan], "levels": [0.1, 0.2]},
+    ],
+)
+def test_a_malformed_calibration_is_refused_not_applied(fields: dict) -> None:
+    text = _calibration_json(**fields)
+    with pytest.raises(InputError):
+        Calibration.from_json(text)
+    metadata = {"probability_scale": fields.get("method", "platt"), "calibration": text}
+    with pytest.raises(RefusedError, match="calibration cannot be read"):
+        read_steps(metadata)
+
+
+def test_an_extreme_but_finite_slope_still_gives_probabilities() -> None:
+    calibration = Calibration("platt", slope=1e300, intercept=0.0)
+    p = calibration.apply(np.array([-2.0, 0.0, 2.0]))
+    np.testing.assert_array_equal(p, [0.0, 0.5, 1.0])  # sigmoid(-inf), sigmoid(0), sigmoid(inf)
+
+
+@pytest.mark.parametrize("metadata", [["model_kind", "lightgbm"], "drop", 7])
+def test_metadata_that_is_not_a_mapping_is_refused(metadata: object) -> None:
+    with pytest.raises(RefusedError, match="metadata"):
+        read_steps(metadata)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"report"', "7", '{"before": [], "after": {}}'])
+def test_a_reliability_report_that_is_not_one_is_a_value_error(text: str) -> None:
+    """get_reliability turns ValueError into BackendError, which the page shows; anything
+    else (AttributeError on a list) was a traceback on the Compare page."""
+    with pytest.raises(ValueError, match="not a reliability report"):
+        ReliabilityReport.from_json(text)

@@ -49,6 +49,19 @@ def test_train_json_prints_one_object_with_metrics(home: Settings, tiny_csv: Pat
     assert report["live_model"]["version"] == 1
 
 
+def test_train_prints_a_small_calibrated_threshold_to_four_significant_digits(
+    home: Settings, tiny_csv: Path
+) -> None:
+    """At F = 0.001 the prior-corrected threshold is a natural-prevalence rate, far below
+    0.01: the printed one must still read back as the tagged one to 4 digits."""
+    result = _invoke(home, "train", "--data", str(tiny_csv), "--sampling-fraction", "0.001")
+    assert result.exit_code == 0, result.output
+    tagged = float(get_version(home, 1).tags["threshold"])
+    assert tagged < 0.01  # what this test is about
+    printed = float(re.search(r"at threshold ([0-9.]+):", result.stdout).group(1))
+    assert printed == pytest.approx(tagged, rel=5e-4)
+
+
 def test_train_on_a_bad_file_exits_2_with_a_message(home: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")

@@ -66,3 +66,23 @@ def test_prewarm_loads_the_live_model_and_the_other_pages_modules(trained_embedd
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"1 [{trained_embedded.result.version}] True", out.stderr
+
+
+def test_prewarm_without_a_live_model_still_imports_the_pages_modules(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An empty home (no version, no alias): the live model cannot load, which the pages
+    report; the thread goes on to the imports instead of dying with the error."""
+    where = f"Settings(home={str(tmp_path / 'empty')!r})"
+    code = (
+        "import sys\n"
+        "from app.ui import state\n"
+        "from core.config import Settings\n"
+        "state.PREWARM_DELAY = 0\n"
+        f"state.prewarm({where})\n"
+        "state._prewarmed[0].join(120)\n"
+        "print(state._prewarmed[0].is_alive(), 'core.training.train' in sys.modules,"
+        " 'app.ui.compare_view' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False True True", out.stderr

@@ -172,3 +172,17 @@ def test_untrusted_types_in_a_skops_file_are_refused(
     )
     with pytest.raises(RefusedError, match=rf"version {version}: .*not trusted.*PosixPath"):
         load_model(settings, get_version(settings, version))
+
+
+def test_a_version_whose_metadata_is_not_a_mapping_is_refused(
+    settings: Settings, fitted: dict[str, Any]
+) -> None:
+    """Metadata written by hand outside the workbench (a list): refused, not a traceback."""
+    booster = fitted["lightgbm"].booster_
+    version = _register(
+        settings,
+        lambda: mlflow.lightgbm.log_model(booster, name="model", metadata=["lightgbm"]),
+        tags={},
+    )
+    with pytest.raises(RefusedError, match="metadata is a list, not a mapping"):
+        load_model(settings, get_version(settings, version))

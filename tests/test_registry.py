@@ -32,6 +32,7 @@ from core.reference import ReferenceStats
 from core.registry import (
     MissingThresholdError,
     ModelVersionInfo,
+    format_threshold,
     get_alias_version,
     get_version,
     get_version_by_alias,
@@ -501,3 +502,28 @@ def test_a_versions_sampling_fraction_for_display(tag: str | None, shown: float 
         tags={} if tag is None else {"sampling_fraction": tag},
     )
     assert info.sampling_fraction == shown
+
+
+@pytest.mark.parametrize(
+    ("threshold", "text"),
+    [
+        # a calibrated, prior-corrected threshold is a natural-prevalence rate: small (the
+        # bench's LightGBM at F = 0.0173 cuts at 0.0066), so four decimals lose it
+        (0.006612345, "0.006612"),
+        (0.000123456, "0.0001235"),
+        (0.00004, "0.00004000"),
+        (0.2764, "0.2764"),  # a raw-scale threshold reads as before
+        (0.5, "0.5000"),
+    ],
+)
+def test_a_threshold_is_shown_to_four_significant_digits(threshold: float, text: str) -> None:
+    info = ModelVersionInfo(
+        name="m",
+        version=1,
+        run_id="",
+        aliases=(),
+        threshold=threshold,
+        model_kind="lightgbm",
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert info.threshold_text == text == format_threshold(threshold)

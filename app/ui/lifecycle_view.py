@@ -6,6 +6,8 @@ the buttons are hidden from analysts, and core refuses them anyway.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -19,7 +21,7 @@ from core.errors import GateFailed, WorkbenchError
 from core.gates import GateResult
 from core.history import HistoryRow
 from core.lifecycle import promote, rollback
-from core.registry import get_alias_version, get_version
+from core.registry import format_threshold, get_alias_version, get_version
 from core.thresholds import set_threshold
 
 _DONE = "lifecycle_done"  # a message shown once after the dialog closes
@@ -187,6 +189,14 @@ def promote_dialog(
         )
 
 
+def threshold_step(threshold: float) -> float:
+    """The number input's step for a threshold: a tenth of its leading digit's place
+    (0.2764 -> 0.01, 0.0066 -> 0.0001), so one click moves it by a few percent of itself."""
+    if not 0.0 < threshold < 1.0:
+        return 0.01
+    return 10.0 ** (math.floor(math.log10(threshold)) - 1)
+
+
 @st.dialog("Change a threshold", on_dismiss=_dismiss)
 def threshold_dialog(
     settings: Settings,
@@ -209,25 +219,27 @@ def threshold_dialog(
         return
     suggestion = None if compared is None else compared.suggest_threshold
     if current is not None:
-        st.markdown(f"Version {version} decides at **{current:.4f}** now.")
+        st.markdown(f"Version {version} decides at **{format_threshold(current)}** now.")
     elif suggestion is not None:
         st.markdown(
             f"Version {version} has no threshold. The evaluation rows' max-F1 threshold is "
-            f"**{suggestion:.4f}** (suggested)."
+            f"**{format_threshold(suggestion)}** (suggested)."
         )
     else:
         st.markdown(
             f"Version {version} has no threshold. Compare it above to get the evaluation "
             "rows' max-F1 threshold suggested."
         )
+    start = float(current if current is not None else suggestion if suggestion is not None else 0.5)
     value = st.number_input(
         "New threshold",
         min_value=0.0,
         max_value=1.0,
-        format="%.4f",
-        value=float(
-            current if current is not None else suggestion if suggestion is not None else 0.5
-        ),
+        value=start,
+        # a calibrated threshold is a natural-prevalence rate, often below 0.01: the step
+        # and the digits follow its size (0.0066 steps by 0.0001), not four decimals
+        step=threshold_step(start),
+        format="%.6g",
     )
     reason = st.text_area("Reason (required, kept in the history)", key="threshold_reason")
     if st.button("Set threshold", type="primary", disabled=not reason.strip()):
@@ -238,9 +250,9 @@ def threshold_dialog(
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
         else:
-            old = "none" if change.old_threshold is None else f"{change.old_threshold:.4f}"
+            old = "none" if change.old_threshold is None else format_threshold(change.old_threshold)
             _finish(
-                f"Version {version}'s threshold: {old} -> {change.threshold:.4f}; "
+                f"Version {version}'s threshold: {old} -> {format_threshold(change.threshold)}; "
                 "decisions use it from the next score."
             )
 

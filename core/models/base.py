@@ -54,6 +54,8 @@ def read_steps(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
             its scale or cannot be read.
     """
     metadata = metadata or {}
+    if not isinstance(metadata, Mapping):
+        raise RefusedError(f"the MLmodel metadata is a {type(metadata).__name__}, not a mapping")
     mode = str(metadata.get(METADATA_TIME_FEATURE, "raw"))
     if mode not in TIME_MODES:
         raise RefusedError(

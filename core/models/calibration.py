@@ -79,12 +79,29 @@ class Calibration:
     prior_shift: float = 0.0
 
     def __post_init__(self) -> None:
+        # A calibration is read back from an artifact's metadata, which anyone can write:
+        # refuse what would score NaN, above 1 or out of order rather than apply it.
         if self.method not in (PLATT, ISOTONIC):
             raise InputError(f"unknown calibration method {self.method!r}")
-        if self.method == PLATT and not self.slope > 0:  # also False for NaN
+        numbers = np.array(
+            [self.slope, self.intercept, self.prior_shift, *self.knots, *self.levels]
+        )
+        if not np.all(np.isfinite(numbers)):
+            raise InputError("a calibration's slope, intercept, shift, knots and levels are finite")
+        if not self.prior_shift <= 0.0:
+            raise InputError(
+                f"prior shift {self.prior_shift} is log(F) for a sampling fraction F <= 1: not > 0"
+            )
+        if self.method == PLATT and not self.slope > 0:
             raise InputError(f"a Platt calibration needs a positive slope, not {self.slope}")
-        if self.method == ISOTONIC and (not self.knots or len(self.knots) != len(self.levels)):
-            raise InputError("an isotonic calibration needs as many levels as knots (>= 1)")
+        if self.method == ISOTONIC:
+            if not self.knots or len(self.knots) != len(self.levels):
+                raise InputError("an isotonic calibration needs as many levels as knots (>= 1)")
+            knots, levels = np.asarray(self.knots), np.asarray(self.levels)
+            if np.any(np.diff(knots) < 0) or np.any(np.diff(levels) < 0):
+                raise InputError("an isotonic calibration's knots and levels never decrease")
+            if levels[0] < 0.0 or levels[-1] > 1.0:
+                raise InputError("an isotonic calibration's levels are probabilities in [0, 1]")
 
     @property
     def additive(self) -> bool:

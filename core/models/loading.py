@@ -112,7 +112,10 @@ def load_adapter(model_dir: Path, adapters: Mapping[str, type[ModelAdapter]]) ->
     except (MlflowException, OSError, ValueError) as exc:
         raise BackendError(f"the MLmodel file cannot be read: {exc}") from exc
     flavors: dict[str, Any] = mlmodel.flavors or {}
-    kind = (mlmodel.metadata or {}).get(METADATA_KIND)
+    metadata = mlmodel.metadata or {}
+    if not isinstance(metadata, Mapping):  # written by hand outside the workbench
+        raise RefusedError(f"the MLmodel metadata is a {type(metadata).__name__}, not a mapping")
+    kind = metadata.get(METADATA_KIND)
     if kind is not None:
         if kind not in adapters:
             raise RefusedError(

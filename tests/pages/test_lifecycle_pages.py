@@ -309,3 +309,17 @@ def test_a_threshold_change_shows_at_once_in_the_comparison(
     assert metrics.loc[second, "threshold"] == pytest.approx(0.2468)
     table = at.dataframe[0].value.set_index("version")
     assert table.loc[second, "threshold now"] == pytest.approx(0.2468)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "step"),
+    [(0.2764, 0.01), (0.5, 0.01), (0.0066, 0.0001), (0.00042, 0.00001), (0.05, 0.001)],
+)
+def test_the_threshold_input_steps_by_the_thresholds_own_size(
+    threshold: float, step: float
+) -> None:
+    """A calibrated threshold at the natural prevalence (0.0066 in bench/README.md,
+    "Calibration") would jump to 0.0166 on one click of a 0.01 step."""
+    from app.ui.lifecycle_view import threshold_step
+
+    assert threshold_step(threshold) == pytest.approx(step, rel=1e-12)
