@@ -63,8 +63,12 @@ def format_probability(probability: float) -> str:
 
     The rule, by the distance ``d`` to the nearer end (0 or 1):
 
-    - ``d < 0.001``: a bound, ``"< 0.1%"`` or ``"> 99.9%"`` (a model's 0.9999996 is not
-      more certain than 0.9995 in any way a person can use; 1.0 is shown the same way);
+    - near 1, ``1 - p < 0.001``: the bound ``"> 99.9%"`` (a model's 0.9999996 is not more
+      certain than 0.9995 in any way a person can use; 1.0 is shown the same way);
+    - near 0, ``p < 0.001``: two significant digits, ``"0.018%"``, down to the bound
+      ``"< 0.0001%"`` below one in a million. Not a bound at 0.1%: a version calibrated
+      to the natural prevalence (0.17% fraud) puts real distinctions, and its threshold,
+      down there (``"0.0004%"`` beside a gauge's ``"0.00%"`` was the bug, not the digits);
     - ``d < 0.01``: two decimals, ``"0.42%"``, ``"99.58%"``;
     - otherwise one decimal, ``"42.3%"``.
 
@@ -72,8 +76,11 @@ def format_probability(probability: float) -> str:
     """
     if probability != probability:  # NaN
         return "n/a"
+    if probability < 0.000001:
+        return "< 0.0001%"
     if probability < 0.001:
-        return "< 0.1%"
+        percent = float(f"{probability * 100:.2g}")
+        return np.format_float_positional(percent, precision=2, fractional=False) + "%"
     if probability > 0.999:
         return "> 99.9%"
     digits = 2 if min(probability, 1 - probability) < 0.01 else 1

@@ -105,7 +105,7 @@ def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected
         "decision",
     ]
     # the text has the digits the score has: never "1.0000" or "100.0000%"
-    assert table["probability"].str.fullmatch(r"< 0\.1%|> 99\.9%|\d{1,2}\.\d{1,2}%").all()
+    assert table["probability"].str.fullmatch(r"< 0\.0001%|> 99\.9%|\d{1,2}\.\d{1,4}%").all()
     assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()
 
     at.segmented_control(key="batch_filter_decision").set_value("alert").run()

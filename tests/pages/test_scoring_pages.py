@@ -148,7 +148,7 @@ def test_explain_follows_the_last_batch(app: AppTest, tiny_frame: pd.DataFrame) 
     assert at.selectbox(key="explain_batch_row").value in range(1, 301)
     assert not at.exception and _chart_types(at)[0] == "waterfall"
     # each row shows its probability and its label (checked against the uploaded file)
-    pattern = re.compile(r"row (\d+) · (< 0\.1%|> 99\.9%|\d+\.\d+%) · (fraud|legitimate)")
+    pattern = re.compile(r"row (\d+) · (< 0\.0001%|> 99\.9%|\d+\.\d+%) · (fraud|legitimate)")
     options = at.selectbox(key="explain_batch_row").options
     assert len(options) == 300
     for option in options:
