@@ -247,6 +247,7 @@ def score(
     with failures(), progress_bar(enabled=sys.stderr.isatty()) as report:
         with start_up():
             from core.output import check_output, rejected_path
+            from core.registry import format_threshold
             from core.scoring import resolve_model, score_file
 
             check_output(out, source=data)  # before the model is loaded or anything written
@@ -274,7 +275,7 @@ def score(
         typer.echo(
             f"{result.rows_in:,} rows: {result.rows_scored:,} scored, {result.rows_rejected:,} "
             f"rejected, {result.alerts:,} alerts ({result.model_label}, threshold "
-            f"{result.threshold:.4f}) in {result.seconds:.1f} s\n  scored: {out}"
+            f"{format_threshold(result.threshold)}) in {result.seconds:.1f} s\n  scored: {out}"
             + (f"\n  rejected: {rejected_path(out)}" if result.rows_rejected else "")
         )
     if result.rows_scored == 0:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.batch_view import BatchRun
+from core.registry import format_threshold
 from core.schema import LABEL
 from core.scoring import PROBABILITY
 from core.scoring.batch_files import read_columns
@@ -64,7 +65,7 @@ def show_evaluation(run: BatchRun, *, threshold: float) -> None:
     )
     st.caption(
         f"{at_live.labelled:,} labelled rows, {at_live.frauds:,} frauds, at the live "
-        f"threshold {threshold:.4f}.{note}"
+        f"threshold {format_threshold(threshold)}.{note}"
     )
     a, b, c = st.columns(3)
     a.metric("Precision", _rate(at_live.precision), help="Share of alerts that are fraud.")

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.ui.format import format_probability, format_value
+from core.registry import format_threshold
 
 FRAUD_RED = "#b3261e"
 LEGIT_BLUE = "#1a73e8"
@@ -81,7 +82,7 @@ def plot_score_histogram(probability: np.ndarray, *, threshold: float, bins: int
         x=threshold,
         line_color=FRAUD_RED,
         line_width=2,
-        annotation_text=f"threshold {threshold:.3f}",
+        annotation_text=f"threshold {format_threshold(threshold)}",
     )
     figure.update_layout(
         xaxis={"title": "Fraud probability", "range": [0, 1]},

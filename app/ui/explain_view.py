@@ -15,7 +15,7 @@ from app.ui.score_view import show_why
 from core.config import Settings
 from core.errors import InputError, WorkbenchError
 from core.provenance import get_provenance
-from core.registry import LoadedModel, ModelVersionInfo
+from core.registry import LoadedModel, ModelVersionInfo, format_threshold
 from core.schema import FEATURES, LABEL, ROW
 from core.scoring import PROBABILITY, RowExplanation, explain_record
 
@@ -101,7 +101,7 @@ def pick_test_row(scored: pd.DataFrame) -> pd.Series:
 def _verdict(probability: float, threshold: float | None) -> str:
     if threshold is None:
         return "no decision"
-    return f"{'alert' if probability >= threshold else 'no alert'} at {threshold:.4f}"
+    return f"{'alert' if probability >= threshold else 'no alert'} at {format_threshold(threshold)}"
 
 
 def headline(

@@ -17,7 +17,7 @@ from core.config import Settings
 from core.confusion import ConfusionCounts
 from core.errors import NotFoundError, WorkbenchError
 from core.provenance import DataProvenance
-from core.registry import ModelVersionInfo, get_version
+from core.registry import ModelVersionInfo, format_threshold, get_version
 
 UNKNOWN = "unknown"
 SYNTHETIC_BADGE = "Synthetic demo data"
@@ -176,7 +176,7 @@ def rates_text(counts: ConfusionCounts) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
     return (
-        f"At threshold {counts.threshold:.4f}: recall {rate(counts.recall)} "
+        f"At threshold {format_threshold(counts.threshold)}: recall {rate(counts.recall)} "
         f"({counts.tp:,} of {counts.frauds:,} frauds), precision {rate(counts.precision)} "
         f"({counts.tp:,} of {counts.alerts:,} alerts), false-positive rate "
         f"{rate(counts.false_positive_rate)} ({counts.fp:,} of {counts.legitimate:,} "

@@ -15,6 +15,7 @@ from app.ui.format import format_probability
 from core.data import parse_record
 from core.errors import WorkbenchError
 from core.explain import Reason, compute_reasons
+from core.registry import format_threshold
 from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW
 from core.scoring import PROBABILITY, SingleResult
 
@@ -177,13 +178,13 @@ def show_result(result: SingleResult, *, rank: str | None) -> None:
         if result.decision:
             st.error(
                 f"**Alert**: fraud probability {shown}, at or above the threshold "
-                f"{result.threshold:.4f}",
+                f"{format_threshold(result.threshold)}",
                 icon=":material/warning:",
             )
         else:
             st.success(
                 f"**No alert**: fraud probability {shown}, below the threshold "
-                f"{result.threshold:.4f}",
+                f"{format_threshold(result.threshold)}",
                 icon=":material/check_circle:",
             )
         if rank:
