@@ -83,3 +83,22 @@ def test_the_history_timeline_hover_gives_the_time_to_the_second() -> None:
     moment = datetime(2025, 3, 1, 14, 2, 7, 123456)
     figure = plot_history_timeline([moment], ["@champion"], ["first"], ["unset -> v1"])
     assert figure.data[0].hovertemplate.startswith("%{x|%Y-%m-%d %H:%M:%S}<br>")
+
+
+def test_waterfall_total_names_its_scale_and_the_probability_it_is() -> None:
+    from app.ui.charts import plot_waterfall
+    from core.explain import LOG_ODDS, RAW_LOG_ODDS
+
+    values = np.array([1.0, 2.0])
+    calibrated = plot_waterfall(
+        np.array([1.0, -0.5]), -2.0, values, names=["a", "b"], scale=LOG_ODDS
+    ).data[0]
+    # -2 + 1 - 0.5 = -1.5, and 1 / (1 + e^1.5) = 0.18243: the probability the page shows
+    assert calibrated.y[-1] == "total (log-odds)"
+    assert calibrated.text[-1] == "-1.500 = 18.2%"
+    isotonic = plot_waterfall(
+        np.array([1.0, -0.5]), -2.0, values, names=["a", "b"], scale=RAW_LOG_ODDS
+    ).data[0]
+    # isotonic calibration is not a function of the log-odds: no probability beside it
+    assert isotonic.y[-1] == "total (uncalibrated log-odds)"
+    assert isotonic.text[-1] == "-1.500"
