@@ -101,10 +101,16 @@ def render_origin_notes(provenances: list[DataProvenance]) -> None:
         color="orange",
     )
     if any(p.synthetic is False for p in provenances):
+        which, were, their = (
+            (f"Version {synthetic[0]}", "was", "its")
+            if len(synthetic) == 1
+            else (f"Versions {', '.join(synthetic)}", "were", "their")
+        )
         st.warning(
-            f"Version(s) {', '.join(synthetic)} were trained and tested on synthetic demo "
-            "data: their stored AUPRC is not comparable with that of versions tested on a "
-            "real sample. To compare them, score them on the same rows (Compare versions).",
+            f"{which} {were} trained and tested on synthetic demo data: {their} stored "
+            "AUPRC is not comparable with that of versions tested on a real sample. To "
+            "compare them on the same rows, choose them under Versions to compare "
+            "(Compare versions).",
             icon=":material/science:",
         )
 

@@ -102,3 +102,44 @@ def test_waterfall_total_names_its_scale_and_the_probability_it_is() -> None:
     # isotonic calibration is not a function of the log-odds: no probability beside it
     assert isotonic.y[-1] == "total (uncalibrated log-odds)"
     assert isotonic.text[-1] == "-1.500"
+
+
+def _origin_notes(synthetic: list[bool]) -> None:
+    from app.ui.provenance_view import render_origin_notes
+    from core.provenance import DataProvenance
+
+    render_origin_notes(
+        [
+            DataProvenance(
+                version=v,
+                dataset="x.csv",
+                rows=10,
+                frauds=1,
+                test_rows=2,
+                test_frauds=1,
+                synthetic=s,
+                sampling_fraction=1.0,
+                recorded=True,
+            )
+            for v, s in enumerate(synthetic, start=1)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("synthetic", "start"),
+    [
+        ([True, False], "Version 1 was trained and tested on synthetic demo data: its stored"),
+        ([True, True, False], "Versions 1, 2 were trained and tested on synthetic demo data: "),
+    ],
+)
+def test_synthetic_warning_reads_in_the_singular_and_says_where_to_compare(
+    synthetic: list[bool], start: str
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_origin_notes, kwargs={"synthetic": synthetic}).run()
+    (warning,) = at.warning
+    assert warning.value.startswith(start)
+    # the Compare page shows this too: it points at the choice there, not at itself
+    assert warning.value.endswith("choose them under Versions to compare (Compare versions).")
