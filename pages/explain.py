@@ -15,7 +15,9 @@ st.title(":material/insights: Explain")
 st.info(
     "V1..V28 are anonymised PCA components of the original card data: their names carry no "
     "business meaning. Time and Amount are as recorded. Contributions are exact SHAP values "
-    "in log-odds: base value + contributions = the model's raw score.",
+    "in log-odds: base value + contributions = the log-odds of the fraud probability shown "
+    "(for a version calibrated by isotonic regression, the uncalibrated model's log-odds; "
+    "the chart's total bar says which).",
     icon=":material/info:",
 )
 settings = state.settings()

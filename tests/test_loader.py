@@ -302,6 +302,21 @@ def test_bad_label_in_a_file_to_score_is_a_warning_not_a_rejection(tmp_path: Pat
     assert training.warnings == []
 
 
+def test_label_warning_leaves_out_rows_rejected_for_another_reason(tmp_path: Path) -> None:
+    # Row 2 is rejected (V4 is not a number) and row 3 is short (no Amount, no Class):
+    # neither was scored, so the warning "were scored and their label ignored" must not
+    # name them; only row 4 (scored, label 2) is such a row.
+    short = ",".join(_row(3).split(",")[:5])
+    lines = [HEADER, _row(1), _row(2, V4="abc", Class=""), short, _row(4, Class="2")]
+    result = load_transactions(_csv(tmp_path, "\n".join(lines)))
+    assert result.valid.index.tolist() == [1, 4]
+    assert result.rejected["row"].tolist() == [2, 3]
+    assert result.warnings == [
+        "Class: 1 row(s) with a bad or empty label were scored and their label ignored "
+        "(row 4: 2 is not a label; expected 0 or 1)"
+    ]
+
+
 def test_label_warnings_are_per_chunk_and_name_a_few_rows(tmp_path: Path) -> None:
     lines = [HEADER, *(_row(i, Class="x") for i in range(1, 9)), "", ""]
     result = load_transactions(_csv(tmp_path, "\n".join(lines)), chunk_rows=7)

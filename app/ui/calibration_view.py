@@ -62,11 +62,35 @@ def render_calibration(settings: Settings, version_info: ModelVersionInfo) -> No
         for label, curve in (("raw model", report.before), ("calibrated", report.after))
     ]
     st.plotly_chart(plot_calibration(curves), key=f"reliability-{version_info.version}")
-    losses = ", ".join(f"{k} {v:.4f}" for k, v in report.validation_log_loss.items())
     bins = "Test split, ten equal-width probability bins"
     if weighted:
         bins += f", legitimate rows weighted 1/{report.sampling_fraction:.4g}"
-    st.caption(
-        f"{bins}. Method chosen on validation by {report.folds}-fold out-of-fold "
-        f"log-loss: {losses}."
+    st.caption(f"{bins}. {method_caption(report)}")
+
+
+def method_caption(report: ReliabilityReport) -> str:
+    """How the method came about: chosen (``auto`` fits both Platt and isotonic) or asked
+    for at training (one candidate, or none), with the out-of-fold log-losses."""
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in report.validation_log_loss.items())
+    evidence = f"{report.folds}-fold out-of-fold log-loss"
+    candidates = set(report.validation_log_loss) - {"raw"}
+    if {"platt", "isotonic"} <= candidates:
+        text = (
+            "Method chosen on validation (calibration auto): Platt unless isotonic has the "
+            f"lower {evidence}: {losses}."
+        )
+        if report.probability_scale == "raw":
+            text += " Platt's slope was not positive, so the raw scale was kept."
+        return text
+    if not candidates:
+        return (
+            "Raw scale as asked for at training (calibration none); "
+            f"{evidence} on validation: {losses}."
+        )
+    (asked,) = candidates
+    text = (
+        f"Method {asked} as asked for at training (not chosen); {evidence} on validation: {losses}."
     )
+    if report.probability_scale == "raw":
+        text += " Platt's slope was not positive, so the raw scale was kept."
+    return text

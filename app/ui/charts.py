@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.ui.format import format_probability, format_value
+from core.explain import LOG_ODDS, RAW_LOG_ODDS
 from core.registry import format_threshold
 
 FRAUD_RED = "#b3261e"
@@ -110,9 +111,11 @@ def plot_waterfall(
     top: int = 10,
     scale: str = "log-odds",
 ) -> go.Figure:
-    """Waterfall of one row's contributions (on ``scale``): base -> features -> raw score.
+    """Waterfall of one row's contributions (on ``scale``): base -> features -> total.
 
-    The ``top`` largest by |contribution| are shown; the rest are summed into one bar.
+    The ``top`` largest by |contribution| are shown; the rest are summed into one bar. The
+    total bar names its scale; on the log-odds scale (raw or Platt-calibrated versions) it
+    also shows the probability it is, so the chart ties to the probability on the page.
     """
     order = np.argsort(-np.abs(contributions))
     shown, rest = order[:top], order[top:]
@@ -121,19 +124,24 @@ def plot_waterfall(
     if len(rest):
         labels.append(f"{len(rest)} other features")
         steps.append(float(contributions[rest].sum()))
+    total = base + sum(steps)
+    total_text = f"{total:.3f}"
+    if scale == LOG_ODDS:
+        total_text += f" = {format_probability(1.0 / (1.0 + np.exp(-total)))}"
+    total_label = "total (uncalibrated log-odds)" if scale == RAW_LOG_ODDS else f"total ({scale})"
     # Bars start at the base value (the model's average log-odds), as SHAP waterfalls do,
     # so the features' pushes are not dwarfed by a bar from zero to the base.
     figure = go.Figure(
         go.Waterfall(
             orientation="h",
             base=base,
-            y=[*labels, "raw score"],
+            y=[*labels, total_label],
             x=[*steps, 0.0],
             measure=[*(["relative"] * len(steps)), "total"],
             increasing={"marker": {"color": FRAUD_RED}},
             decreasing={"marker": {"color": LEGIT_BLUE}},
             totals={"marker": {"color": LEGIT_GREY}},
-            text=[*(f"{c:+.3f}" for c in steps), f"{base + sum(steps):.3f}"],
+            text=[*(f"{c:+.3f}" for c in steps), total_text],
             textposition="auto",
         )
     )

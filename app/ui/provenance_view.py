@@ -101,10 +101,16 @@ def render_origin_notes(provenances: list[DataProvenance]) -> None:
         color="orange",
     )
     if any(p.synthetic is False for p in provenances):
+        which, were, their = (
+            (f"Version {synthetic[0]}", "was", "its")
+            if len(synthetic) == 1
+            else (f"Versions {', '.join(synthetic)}", "were", "their")
+        )
         st.warning(
-            f"Version(s) {', '.join(synthetic)} were trained and tested on synthetic demo "
-            "data: their stored AUPRC is not comparable with that of versions tested on a "
-            "real sample. To compare them, score them on the same rows (Compare versions).",
+            f"{which} {were} trained and tested on synthetic demo data: {their} stored "
+            "AUPRC is not comparable with that of versions tested on a real sample. To "
+            "compare them on the same rows, choose them under Versions to compare "
+            "(Compare versions).",
             icon=":material/science:",
         )
 
@@ -184,6 +190,23 @@ def rates_text(counts: ConfusionCounts) -> str:
     )
 
 
+def prevalence_note(counts: ConfusionCounts, sampling_fraction: float | None) -> str | None:
+    """For a version trained on down-sampled data: what its counts become at the natural
+    prevalence (each legitimate row stands for 1/F), since precision falls a lot."""
+    if sampling_fraction is None or sampling_fraction >= 1.0:
+        return None
+    false_alarms = counts.fp / sampling_fraction
+    alerts = counts.tp + false_alarms
+    precision = "n/a" if alerts == 0 else f"{counts.tp / alerts:.3f}"
+    return (
+        f"These counts are on the test split as sampled (legitimate rows kept at "
+        f"{sampling_fraction:.4g}). At the natural prevalence each legitimate row stands for "
+        f"{1 / sampling_fraction:.1f}: about {false_alarms:,.0f} false alarms for "
+        f"{counts.tp:,} frauds caught, precision {precision}; recall and the false-positive "
+        "rate are unchanged."
+    )
+
+
 def render_operating_point(point: OperatingPoint) -> None:
     """The confusion matrix beside the PR curve, and the rates with their counts."""
     counts = point.confusion
@@ -192,6 +215,9 @@ def render_operating_point(point: OperatingPoint) -> None:
         st.plotly_chart(plot_operating_curve(point), width="stretch")
         return
     st.markdown(rates_text(counts))
+    note = prevalence_note(counts, point.provenance.sampling_fraction)
+    if note:
+        st.caption(note)
     left, right = st.columns(2)
     left.markdown("**Confusion matrix** (test split, threshold now)")
     left.plotly_chart(plot_confusion(counts), width="stretch")

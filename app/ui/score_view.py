@@ -45,6 +45,11 @@ def keep_result(result: SingleResult, input_key: Hashable) -> None:
     st.session_state[RESULT_INPUT] = input_key
 
 
+KEPT = "kept_"
+"""Prefix of the copies of the inputs: Streamlit drops a widget's own key when another
+input mode hides it, so the values come back from these copies."""
+
+
 def form_input(medians: Mapping[str, float]) -> tuple[dict | None, Hashable]:
     """The 30-field form: (the record when submitted, the key of the values shown)."""
     with st.form("score_form"):
@@ -55,12 +60,14 @@ def form_input(medians: Mapping[str, float]) -> tuple[dict | None, Hashable]:
             with columns[i % 5]:
                 values[name] = st.number_input(
                     name,
-                    value=float(st.session_state.get(f"form_{name}", medians[name])),
+                    value=float(st.session_state.get(f"{KEPT}form_{name}", medians[name])),
                     min_value=0.0 if name in NON_NEGATIVE else None,
                     format="%.2f" if name == "Amount" else "%.0f" if name == "Time" else "%.4f",
                     key=f"form_{name}",
                 )
         submitted = st.form_submit_button("Score", icon=":material/bolt:", type="primary")
+    for name, value in values.items():
+        st.session_state[f"{KEPT}form_{name}"] = value
     return (values if submitted else None), ("Form", tuple(values.values()))
 
 
@@ -70,10 +77,12 @@ def paste_input() -> tuple[dict | None, Hashable]:
     text = st.text_area(
         "One CSV row (30 values in the order Time, V1..V28, Amount; a header line is optional) "
         "or a JSON object",
+        value=st.session_state.get(f"{KEPT}score_paste", ""),
         key="score_paste",
         height=120,
         placeholder='{"Time": 406, "V1": -2.31, ..., "Amount": 0.0}',
     )
+    st.session_state[f"{KEPT}score_paste"] = text
     record = None
     if st.button("Score", icon=":material/bolt:", type="primary", key="score_paste_go"):
         try:

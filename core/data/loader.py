@@ -294,6 +294,9 @@ def _validate_chunk(
         if label_problems and not require_label:
             bad = pd.concat(label_problems).sort_index()
             bad = bad[~bad.index.isin(chunk.index[blank.to_numpy()])]
+            # A row rejected for another reason is not scored: the warning is not about it.
+            if problems:
+                bad = bad[~bad.index.isin(pd.concat(problems).index)]
             labels = labels.where(~labels.index.isin(bad.index))
             if len(bad):
                 warnings.append(_label_warning(bad))

@@ -83,3 +83,79 @@ def test_the_history_timeline_hover_gives_the_time_to_the_second() -> None:
     moment = datetime(2025, 3, 1, 14, 2, 7, 123456)
     figure = plot_history_timeline([moment], ["@champion"], ["first"], ["unset -> v1"])
     assert figure.data[0].hovertemplate.startswith("%{x|%Y-%m-%d %H:%M:%S}<br>")
+
+
+def test_waterfall_total_names_its_scale_and_the_probability_it_is() -> None:
+    from app.ui.charts import plot_waterfall
+    from core.explain import LOG_ODDS, RAW_LOG_ODDS
+
+    values = np.array([1.0, 2.0])
+    calibrated = plot_waterfall(
+        np.array([1.0, -0.5]), -2.0, values, names=["a", "b"], scale=LOG_ODDS
+    ).data[0]
+    # -2 + 1 - 0.5 = -1.5, and 1 / (1 + e^1.5) = 0.18243: the probability the page shows
+    assert calibrated.y[-1] == "total (log-odds)"
+    assert calibrated.text[-1] == "-1.500 = 18.2%"
+    isotonic = plot_waterfall(
+        np.array([1.0, -0.5]), -2.0, values, names=["a", "b"], scale=RAW_LOG_ODDS
+    ).data[0]
+    # isotonic calibration is not a function of the log-odds: no probability beside it
+    assert isotonic.y[-1] == "total (uncalibrated log-odds)"
+    assert isotonic.text[-1] == "-1.500"
+
+
+def _origin_notes(synthetic: list[bool]) -> None:
+    from app.ui.provenance_view import render_origin_notes
+    from core.provenance import DataProvenance
+
+    render_origin_notes(
+        [
+            DataProvenance(
+                version=v,
+                dataset="x.csv",
+                rows=10,
+                frauds=1,
+                test_rows=2,
+                test_frauds=1,
+                synthetic=s,
+                sampling_fraction=1.0,
+                recorded=True,
+            )
+            for v, s in enumerate(synthetic, start=1)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("synthetic", "start"),
+    [
+        ([True, False], "Version 1 was trained and tested on synthetic demo data: its stored"),
+        ([True, True, False], "Versions 1, 2 were trained and tested on synthetic demo data: "),
+    ],
+)
+def test_synthetic_warning_reads_in_the_singular_and_says_where_to_compare(
+    synthetic: list[bool], start: str
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_origin_notes, kwargs={"synthetic": synthetic}).run()
+    (warning,) = at.warning
+    assert warning.value.startswith(start)
+    # the Compare page shows this too: it points at the choice there, not at itself
+    assert warning.value.endswith("choose them under Versions to compare (Compare versions).")
+
+
+def test_counts_of_a_sampled_version_say_what_they_are_at_the_natural_prevalence() -> None:
+    from app.ui.provenance_view import prevalence_note
+    from core.confusion import ConfusionCounts
+
+    counts = ConfusionCounts(threshold=0.0157, tp=62, fp=2, fn=15, tn=1003)
+    # by hand: 2 false alarms / 0.0173 = 115.6; precision 62 / (62 + 115.6) = 0.349
+    assert prevalence_note(counts, 0.0173) == (
+        "These counts are on the test split as sampled (legitimate rows kept at 0.0173). "
+        "At the natural prevalence each legitimate row stands for 57.8: about 116 false "
+        "alarms for 62 frauds caught, precision 0.349; recall and the false-positive rate "
+        "are unchanged."
+    )
+    assert prevalence_note(counts, 1.0) is None
+    assert prevalence_note(counts, None) is None

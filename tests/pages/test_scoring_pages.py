@@ -173,3 +173,16 @@ def test_form_result_shows_a_waterfall(app: AppTest) -> None:
     at = app.switch_page(str(REPO / "pages" / "score.py")).run()
     at.button[0].click().run()
     assert "waterfall" in _chart_types(at)
+
+
+def test_inputs_stay_across_a_switch_of_input_mode(app: AppTest) -> None:
+    app.run()
+    at = app.switch_page(str(REPO / "pages" / "score.py")).run()
+    at.number_input(key="form_Amount").set_value(250.0)
+    at.button[0].click().run()  # the form's Score: its values are committed on submit
+    at.segmented_control(key="score_mode").set_value("Paste a row").run()
+    at.text_area(key="score_paste").input("1,2,3").run()
+    at.segmented_control(key="score_mode").set_value("Form").run()
+    assert at.number_input(key="form_Amount").value == 250.0
+    at.segmented_control(key="score_mode").set_value("Paste a row").run()
+    assert at.text_area(key="score_paste").value == "1,2,3"
