@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 GLOBAL_ARTIFACT = "explain/global.parquet"
 REFERENCE_ARTIFACT = "reference/feature_stats.json"
 TEST_SPLIT_ARTIFACT = "data/test.parquet"
+TEST_SCORES_ARTIFACT = "data/test_scores.parquet"
+"""The version's probability for each test-split row, in the split's order, as trained."""
+TEST_SCORES_COLUMN = "fraud_probability"
 RELIABILITY_ARTIFACT = "calibration/reliability.json"
 """Brier before / after calibration and the reliability curves (``core.reliability``)."""
 DRIFT_REPORTS = "reports"
@@ -145,6 +149,17 @@ def get_test_split(settings: Settings, run_id: str) -> pd.DataFrame:
         BackendError: the stores cannot be reached.
     """
     return pd.read_parquet(download_artifact(settings, run_id, TEST_SPLIT_ARTIFACT))
+
+
+def get_test_scores(settings: Settings, run_id: str) -> np.ndarray:
+    """The probabilities training gave the test split's rows, in its order (float64).
+
+    Raises:
+        NotFoundError: the run logged none (trained before they were kept, or elsewhere).
+        BackendError: the stores cannot be reached.
+    """
+    frame = pd.read_parquet(download_artifact(settings, run_id, TEST_SCORES_ARTIFACT))
+    return frame[TEST_SCORES_COLUMN].to_numpy(dtype=np.float64)
 
 
 def get_reliability(settings: Settings, run_id: str) -> ReliabilityReport:

@@ -115,3 +115,39 @@ def compute_confusion(
 def count_of(part: int, whole: int, *, what: str) -> str:
     """``41 of 50 frauds``: the counts behind a rate, for people."""
     return f"{part:,} of {whole:,} {what}"
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    """A precision-recall curve in scikit-learn's order (thresholds rising, recall falling
+    to the final point precision 1, recall 0)."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+
+
+def compute_precision_recall(labels: np.ndarray, proba: np.ndarray) -> PrecisionRecall:
+    """Precision and recall at every distinct score, each row counted once: the curve
+    ``sklearn.metrics.precision_recall_curve`` draws, in numpy alone (Home draws it without
+    importing scikit-learn).
+
+    Raises:
+        ValueError: no fraud among ``labels`` (recall is undefined).
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    if not y.sum() > 0:
+        raise ValueError("a precision-recall curve needs at least one fraud")
+    order = np.argsort(-p, kind="mergesort")
+    p, y = p[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(p)), p.size - 1]  # last row of each distinct score
+    true_positives = np.cumsum(y)[last]
+    alerts = last + 1.0
+    precision = true_positives / alerts
+    recall = true_positives / true_positives[-1]
+    return PrecisionRecall(  # lowest cut first, then the (precision 1, recall 0) end point
+        precision=np.r_[precision[::-1], 1.0],
+        recall=np.r_[recall[::-1], 0.0],
+        thresholds=p[last][::-1],
+    )

@@ -7,7 +7,6 @@ Words as MLflow uses them: a *registered model* has numbered *versions*; an *ali
 from __future__ import annotations
 
 import logging
-import math
 import tempfile
 import threading
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from core.config import Settings, show_url
 from core.errors import BackendError, InputError, NotFoundError, WorkbenchError
 from core.explain import Contributions
 from core.models import ADAPTERS, ModelAdapter, load_adapter
+from core.schema import format_threshold
 from core.tracking import describe_mlflow_error, get_client
 
 log = logging.getLogger(__name__)
@@ -65,18 +65,6 @@ def parse_threshold(tag: str | None) -> tuple[float | None, str | None]:
     if not 0.0 < value < 1.0:  # also False for NaN
         return None, f"its {TAG_THRESHOLD!r} tag {tag!r} is not between 0 and 1"
     return value, None
-
-
-def format_threshold(threshold: float) -> str:
-    """A decision threshold as text: four significant digits, never an exponent.
-
-    A calibrated version's threshold is a rate at the natural prevalence, often below 0.01
-    (LightGBM on the real sample at F = 0.0173 cuts at 0.0066): four decimals would show
-    it as 0.0066 or 0.0000. A raw-scale threshold such as 0.2764 reads as before.
-    """
-    if not 0.0 < threshold < 1.0:  # not a valid threshold; shown as it is
-        return f"{threshold:.4f}"
-    return f"{threshold:.{max(4, 3 - math.floor(math.log10(threshold)))}f}"
 
 
 @dataclass(frozen=True)

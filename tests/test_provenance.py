@@ -16,10 +16,10 @@ from sklearn.metrics import confusion_matrix
 from typer.testing import CliRunner
 
 from cli.main import app
-from core.artifacts import get_test_split
-from core.compare.operating import get_operating_point
+from core.artifacts import get_test_scores, get_test_split
 from core.config import Settings, get_settings
-from core.confusion import compute_confusion
+from core.confusion import compute_confusion, compute_precision_recall
+from core.operating import get_operating_point
 from core.provenance import PROVENANCE_TAGS, get_provenance
 from core.registry import get_version, load_model
 from core.schema import FEATURES
@@ -283,3 +283,27 @@ def test_the_command_line_prints_a_data_name_with_brackets_as_it_is(
         result = _invoke(settings, command)
         assert result.exit_code == 0, result.output
         assert name in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_numpy_precision_recall_curve_is_scikit_learns(seed: int) -> None:
+    from sklearn.metrics import precision_recall_curve
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 400)
+    proba = np.round(rng.random(400), 2)  # rounded: many tied scores
+    ours = compute_precision_recall(labels, proba)
+    precision, recall, thresholds = precision_recall_curve(labels, proba)
+    np.testing.assert_allclose(ours.precision, precision, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(ours.recall, recall, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(ours.thresholds, thresholds)
+
+
+def test_training_stores_the_test_splits_scores_as_the_model_gives_them(
+    trained_embedded: Trained,
+) -> None:
+    settings, result = trained_embedded.settings, trained_embedded.result
+    split = get_test_split(settings, result.run_id)
+    model = load_model(settings, get_version(settings, result.version))
+    expected = model.predict_proba(split.loc[:, list(FEATURES)].to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(get_test_scores(settings, result.run_id), expected, atol=1e-12)

@@ -1,7 +1,7 @@
 """Which data a version's numbers came from, and its counts at the threshold: shown on Home,
 in the versions tables and on the compare page.
 
-Core gives the records (``core.provenance``, ``core.compare.operating``); this module
+Core gives the records (``core.provenance``, ``core.operating``); this module
 formats them, caches the test-split scoring per version, and draws the figures.
 """
 
@@ -12,10 +12,10 @@ import streamlit as st
 
 from app.ui.compare_charts import Curve, plot_pr_curves
 from app.ui.format import escape_markdown, format_time
-from core.compare.operating import OperatingPoint, get_operating_point
 from core.config import Settings
 from core.confusion import ConfusionCounts
 from core.errors import NotFoundError, WorkbenchError
+from core.operating import OperatingPoint, get_operating_point
 from core.provenance import DataProvenance
 from core.registry import ModelVersionInfo, format_threshold, get_version
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from core.artifacts import RELIABILITY_ARTIFACT
+from core.artifacts import RELIABILITY_ARTIFACT, TEST_SCORES_ARTIFACT, TEST_SCORES_COLUMN
 from core.config import Settings
 from core.models import ModelAdapter
 from core.reference import compute_reference
@@ -61,7 +61,11 @@ def log_plots(
         plt.close(figure)
 
 
-def log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
+def log_reference_and_test(
+    train: pd.DataFrame, test: pd.DataFrame, test_scores: np.ndarray
+) -> None:
+    """The training rows' feature statistics, the test split, and the version's probability
+    for each test row (so Home counts its decisions without loading the model)."""
     with tempfile.TemporaryDirectory() as tmp:
         reference = Path(tmp) / "feature_stats.json"
         reference.write_text(compute_reference(train).to_json())
@@ -69,6 +73,10 @@ def log_reference_and_test(train: pd.DataFrame, test: pd.DataFrame) -> None:
         test_file = Path(tmp) / "test.parquet"
         test.reset_index(drop=True).to_parquet(test_file, index=False)
         mlflow.log_artifact(str(test_file), artifact_path="data")
+        scores = Path(tmp) / Path(TEST_SCORES_ARTIFACT).name
+        frame = pd.DataFrame({TEST_SCORES_COLUMN: np.asarray(test_scores, dtype=np.float64)})
+        frame.to_parquet(scores, index=False)
+        mlflow.log_artifact(str(scores), artifact_path=str(Path(TEST_SCORES_ARTIFACT).parent))
 
 
 def log_and_register(

@@ -302,7 +302,7 @@ def train_model(
         log_training_data(pd.concat([split.train, split.validation]), sampling_fraction=fraction)
         data_tags = log_data_provenance(frame, split.test, data_name=data_name, synthetic=synthetic)
         log_plots(y_test, test_proba, threshold, reliability)
-        log_reference_and_test(split.train, split.test)
+        log_reference_and_test(split.train, split.test, test_proba)
         log_drift_sketch(
             split.train, val_proba, y_val, sampling_fraction=fraction, threshold=threshold
         )

@@ -1,8 +1,9 @@
 """A version at its threshold on its own test split: the confusion matrix with its counts,
 the precision-recall curve and the operating point on it.
 
-Loading is here (the test split and the version's scores, cached by ``score_evaluation``);
-the maths is in ``core.confusion`` and ``core.compare.prevalence``.
+Loading is here: the test split and the scores training stored with it (no model load, no
+scikit-learn: Home draws this on its first render), or the version scored now where it
+is older than the stored scores. The maths is in ``core.confusion``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.compare.compare import score_evaluation
-from core.compare.evaluation import load_evaluation
-from core.compare.prevalence import PrCurve, compute_pr_curve
+from core.artifacts import get_test_scores, get_test_split
 from core.config import Settings
-from core.confusion import ConfusionCounts, compute_confusion
+from core.confusion import (
+    ConfusionCounts,
+    PrecisionRecall,
+    compute_confusion,
+    compute_precision_recall,
+)
+from core.errors import InputError, NotFoundError
 from core.provenance import DataProvenance, get_provenance
 from core.registry import ModelVersionInfo
+from core.schema import LABEL
 from core.tracking import backend_errors
 
 
@@ -37,7 +43,7 @@ class OperatingPoint:
     version: int
     threshold: float | None
     confusion: ConfusionCounts | None
-    pr_curve: PrCurve
+    pr_curve: PrecisionRecall
     provenance: DataProvenance
 
 
@@ -58,9 +64,9 @@ def get_operating_point(settings: Settings, info: ModelVersionInfo) -> Operating
         InputError: the test split holds one class only.
         BackendError: the registry or the artifact store cannot be reached.
     """
-    evaluation = load_evaluation(settings, version=info.version, sampling_fraction=1.0)
-    proba = score_evaluation(settings, info, evaluation)
-    labels = evaluation.labels
+    labels, proba = _scored_test_split(settings, info)
+    if labels.min() == labels.max():
+        raise InputError("the test split holds one class only: no confusion matrix")
     confusion = (
         None
         if info.threshold is None
@@ -70,6 +76,24 @@ def get_operating_point(settings: Settings, info: ModelVersionInfo) -> Operating
         version=info.version,
         threshold=info.threshold,
         confusion=confusion,
-        pr_curve=compute_pr_curve(labels, proba, weights=np.ones(labels.size)),
+        pr_curve=compute_precision_recall(labels, proba),
         provenance=get_provenance(info, settings=settings).with_test_split(labels),
     )
+
+
+def _scored_test_split(settings: Settings, info: ModelVersionInfo) -> tuple[np.ndarray, np.ndarray]:
+    """The test split's labels and the version's probabilities: as training stored them
+    (no model load), else scored now (versions trained before the scores were kept)."""
+    split = get_test_split(settings, info.run_id)
+    labels = split[LABEL].to_numpy(dtype=np.int8)
+    try:
+        proba = get_test_scores(settings, info.run_id)
+        if proba.size == labels.size:
+            return labels, proba
+    except NotFoundError:
+        pass
+    from core.compare.compare import score_evaluation  # scikit-learn and the model: only here
+    from core.compare.evaluation import load_evaluation
+
+    evaluation = load_evaluation(settings, version=info.version, sampling_fraction=1.0)
+    return evaluation.labels, score_evaluation(settings, info, evaluation)
