@@ -24,12 +24,13 @@ run: install
 	$(VENV)/bin/workbench bootstrap --if-allowed
 	$(VENV)/bin/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
 
-# TEST_WORKERS=2 runs pytest on two processes (pytest-xdist), each taking a whole test file
-# at a time (--dist loadfile), so a file's module-scoped fixtures (trained models, started
-# servers) are built once, as in a plain run; each worker has its own session fixtures (its
-# own SeaweedFS, mlflow server, PostgreSQL databases and homes). Off by default (0: this
-# process alone) until two full runs with it are green: see README.md, "Tests".
-TEST_WORKERS ?= 0
+# pytest runs on two processes (pytest-xdist), each taking a whole test file at a time
+# (--dist loadfile), so a file's module-scoped fixtures (trained models, started servers)
+# are built once, as in a plain run; each worker has its own session fixtures (its own
+# SeaweedFS, mlflow server, PostgreSQL databases and homes). Much of the suite waits on
+# servers and browsers, so two workers overlap that waiting. TEST_WORKERS=0 runs it in this
+# process alone (see README.md, "Tests").
+TEST_WORKERS ?= 2
 test: install lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
