@@ -23,12 +23,12 @@ from rich.table import Table
 
 from cli.common import failures, fraction_text, load_settings, metric_text, start_up
 from core.errors import NotFoundError
+from core.schema import UNKNOWN, count_text, rate_text
 
 if TYPE_CHECKING:
     from core.provenance import DataProvenance
     from core.registry import ModelVersionInfo
 
-UNKNOWN = "unknown"
 SYNTHETIC_NOTE = (
     "synthetic: trained and tested on generated demo data; its AUPRC is not comparable "
     "with that of a version tested on a real sample"
@@ -73,16 +73,6 @@ def _finite(value: Any) -> Any:
 
 def _json(payload: object) -> str:
     return json.dumps(_finite(payload), allow_nan=False)
-
-
-def _count(value: int | None) -> str:
-    return UNKNOWN if value is None else f"{value:,}"
-
-
-def _rate(value: float | None) -> str:
-    if value is None:
-        return UNKNOWN
-    return f"{value:.2%}" if value >= 0.001 else f"{value:.3%}"
 
 
 def _date(moment: datetime) -> str:
@@ -170,9 +160,9 @@ def versions_tables(
             v.threshold_text,
             f"{v.created_at.astimezone(UTC):%Y-%m-%d}",
             _data_text(p),
-            _count(p.rows),
-            _rate(p.fraud_rate),
-            f"{_count(p.test_rows)} / {_count(p.test_frauds)}",
+            count_text(p.rows),
+            rate_text(p.fraud_rate),
+            f"{count_text(p.test_rows)} / {count_text(p.test_frauds)}",
             fraction_text(v.sampling_fraction),
         )
         metrics.add_row(
@@ -251,14 +241,14 @@ def _live_lines(info: ModelVersionInfo, alias: str, provenance: DataProvenance) 
     p = provenance
     natural = ""
     if p.sampling_fraction is not None and p.sampling_fraction < 1:
-        natural = f", about {_rate(p.natural_fraud_rate)} at the natural prevalence"
+        natural = f", about {rate_text(p.natural_fraud_rate)} at the natural prevalence"
     lines = [
         f"live model: {info.name}@{alias} -> version {info.version} ({info.model_kind}), "
         f"trained {_date(info.created_at)}, threshold {info.threshold_text}",
-        f"data: {_data_text(p)}, {_count(p.rows)} rows, {_count(p.frauds)} frauds "
-        f"({_rate(p.fraud_rate)} fraud{natural}); sampling fraction "
+        f"data: {_data_text(p)}, {count_text(p.rows)} rows, {count_text(p.frauds)} frauds "
+        f"({rate_text(p.fraud_rate)} fraud{natural}); sampling fraction "
         f"{fraction_text(p.sampling_fraction)}",
-        f"test split: {_count(p.test_rows)} rows, {_count(p.test_frauds)} frauds",
+        f"test split: {count_text(p.test_rows)} rows, {count_text(p.test_frauds)} frauds",
     ]
     if p.synthetic:
         lines.append(SYNTHETIC_NOTE)

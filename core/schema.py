@@ -50,3 +50,19 @@ def format_threshold(threshold: float) -> str:
     if not 0.0 < threshold < 1.0:  # not a valid threshold; shown as it is
         return f"{threshold:.4f}"
     return f"{threshold:.{max(4, 3 - math.floor(math.log10(threshold)))}f}"
+
+
+UNKNOWN = "unknown"
+"""What the pages and the command line write for a field that is not recorded."""
+
+
+def count_text(value: int | None) -> str:
+    """A count with thousands separators, or ``unknown``."""
+    return UNKNOWN if value is None else f"{value:,}"
+
+
+def rate_text(value: float | None) -> str:
+    """A fraud rate with the digits it has: ``0.17%``, ``9.09%``, ``0.012%``, or ``unknown``."""
+    if value is None:
+        return UNKNOWN
+    return f"{value:.2%}" if value >= 0.001 else f"{value:.3%}"

@@ -18,25 +18,14 @@ from core.errors import NotFoundError, WorkbenchError
 from core.operating import OperatingPoint, get_operating_point
 from core.provenance import DataProvenance
 from core.registry import ModelVersionInfo, format_threshold, get_version
+from core.schema import UNKNOWN, count_text, rate_text
 
-UNKNOWN = "unknown"
 SYNTHETIC_BADGE = "Synthetic demo data"
 SYNTHETIC_WARNING = (
     "Trained and tested on generated data: its AUPRC says how well it separates the "
     "generator's frauds, not real ones, and is not comparable with a version tested on a "
     "real sample."
 )
-
-
-def count_text(value: int | None) -> str:
-    return UNKNOWN if value is None else f"{value:,}"
-
-
-def rate_text(value: float | None) -> str:
-    """A fraud rate with the digits it has: ``0.17%``, ``9.09%``, ``0.012%``."""
-    if value is None:
-        return UNKNOWN
-    return f"{value:.2%}" if value >= 0.001 else f"{value:.3%}"
 
 
 def origin_text(provenance: DataProvenance) -> str:

@@ -15,16 +15,9 @@ from core.artifacts import get_test_split
 from core.registry import get_version, load_model
 from core.schema import FEATURES
 from core.scoring import score_features
-from tests.conftest import REPO, Trained, settings_env
+from tests.conftest import REPO, Trained
 
 MAIN = str(REPO / "app" / "main.py")
-
-
-@pytest.fixture
-def app(trained_embedded: Trained, workbench_env: pytest.MonkeyPatch) -> AppTest:
-    for key, value in settings_env(trained_embedded.settings).items():
-        workbench_env.setenv(key, value)
-    return AppTest.from_file(MAIN, default_timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,10 @@ from streamlit.testing.v1 import AppTest
 from core.registry import read_threshold
 from core.schema import FEATURES
 from core.scoring import resolve_model
-from tests.conftest import REPO, Trained, settings_env
+from tests.conftest import REPO, Trained
 
 MAIN = str(REPO / "app" / "main.py")
 ROWS = 2_000  # more than the 1,000 rows the table shows, with about 20 frauds
-
-
-@pytest.fixture
-def app(trained_embedded: Trained, workbench_env: pytest.MonkeyPatch) -> AppTest:
-    for key, value in settings_env(trained_embedded.settings).items():
-        workbench_env.setenv(key, value)
-    return AppTest.from_file(MAIN, default_timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.schema import FEATURES
-from tests.conftest import REPO, Trained, settings_env
+from tests.conftest import REPO
 
 MAIN = str(REPO / "app" / "main.py")
-
-
-@pytest.fixture
-def app(trained_embedded: Trained, workbench_env: pytest.MonkeyPatch) -> AppTest:
-    for key, value in settings_env(trained_embedded.settings).items():
-        workbench_env.setenv(key, value)
-    return AppTest.from_file(MAIN, default_timeout=120)
 
 
 def _batch(app: AppTest) -> AppTest:
