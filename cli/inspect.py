@@ -103,6 +103,8 @@ def version_json(info: ModelVersionInfo, provenance: DataProvenance) -> dict[str
         "run_id": info.run_id,
         "created_at": info.created_at.isoformat(),
         "provenance": provenance.as_json(),
+        "time_feature": info.tags.get("time_feature", "raw"),  # untagged: trained before
+        "probability_scale": info.probability_scale,
     }
 
 
@@ -249,6 +251,8 @@ def _live_lines(info: ModelVersionInfo, alias: str, provenance: DataProvenance) 
         f"({rate_text(p.fraud_rate)} fraud{natural}); sampling fraction "
         f"{fraction_text(p.sampling_fraction)}",
         f"test split: {count_text(p.test_rows)} rows, {count_text(p.test_frauds)} frauds",
+        f"model steps: Time {info.tags.get('time_feature', 'raw')}; probabilities "
+        f"{info.probability_scale_text}",
     ]
     if p.synthetic:
         lines.append(SYNTHETIC_NOTE)

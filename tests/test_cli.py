@@ -76,6 +76,9 @@ def test_logreg_baseline_and_unknown_model(home: Settings, tiny_csv: Path) -> No
     assert result.exit_code == 0, result.stderr
     tags = get_version(home, json.loads(result.stdout)["version"]).tags
     assert (tags["time_feature"], tags["probability_scale"]) == ("hour_of_day", "raw")
+    listed = json.loads(_invoke(home, "versions", "--json").stdout)
+    mine = next(v for v in listed if v["version"] == json.loads(result.stdout)["version"])
+    assert (mine["time_feature"], mine["probability_scale"]) == ("hour_of_day", "raw")
     wrong = _invoke(home, "train", "--data", str(tiny_csv), "--model", "xgboost")
     assert wrong.exit_code == 2 and "unknown model kind 'xgboost'" in wrong.stderr
     wrong = _invoke(home, "train", "--data", str(tiny_csv), "--calibration", "beta")

@@ -199,7 +199,11 @@ def test_versions_json_holds_provenance_and_the_tables_round_their_numbers(
         "run_id",
         "created_at",
         "provenance",
+        "time_feature",
+        "probability_scale",
     ]
+    # the session's version was trained with the defaults: Time dropped, Platt
+    assert (version["time_feature"], version["probability_scale"]) == ("drop", "platt")
     test_labels = _hand_test_labels(tiny_frame)
     assert version["provenance"]["dataset"] == "tiny.csv"
     assert version["provenance"]["rows"] == len(tiny_frame)
@@ -211,6 +215,8 @@ def test_versions_json_holds_provenance_and_the_tables_round_their_numbers(
     live = json.loads(status.stdout)["live_model"]
     assert (live["version"], live["alias"]) == (1, "champion")
     assert live["provenance"] == version["provenance"]
+    text = _invoke(settings, "status").stdout
+    assert "model steps: Time drop; probabilities calibrated (Platt)" in " ".join(text.split())
 
     for args in (("versions",), ("status",)):
         shown = _invoke(settings, *args)
