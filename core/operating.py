@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from core.artifacts import get_test_scores, get_test_split
 from core.config import Settings
@@ -23,7 +24,7 @@ from core.confusion import (
 from core.errors import InputError, NotFoundError
 from core.provenance import DataProvenance, get_provenance
 from core.registry import ModelVersionInfo
-from core.schema import LABEL
+from core.schema import FEATURES, LABEL
 from core.tracking import backend_errors
 
 
@@ -64,7 +65,8 @@ def get_operating_point(settings: Settings, info: ModelVersionInfo) -> Operating
         InputError: the test split holds one class only.
         BackendError: the registry or the artifact store cannot be reached.
     """
-    labels, proba = _scored_test_split(settings, info)
+    split, proba = load_scored_test_split(settings, info)
+    labels = split[LABEL].to_numpy(dtype=np.int8)
     if labels.min() == labels.max():
         raise InputError("the test split holds one class only: no confusion matrix")
     confusion = (
@@ -81,19 +83,25 @@ def get_operating_point(settings: Settings, info: ModelVersionInfo) -> Operating
     )
 
 
-def _scored_test_split(settings: Settings, info: ModelVersionInfo) -> tuple[np.ndarray, np.ndarray]:
-    """The test split's labels and the version's probabilities: as training stored them
-    (no model load), else scored now (versions trained before the scores were kept)."""
-    split = get_test_split(settings, info.run_id)
-    labels = split[LABEL].to_numpy(dtype=np.int8)
+def load_scored_test_split(
+    settings: Settings, info: ModelVersionInfo
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The version's test split and its probability for each row, in the split's order:
+    as training stored them (no model load), else scored now (versions trained before
+    the scores were kept).
+
+    Raises:
+        NotFoundError: the version has no test split (trained elsewhere).
+        BackendError: the stores cannot be reached.
+    """
+    split = get_test_split(settings, info.run_id).reset_index(drop=True)
     try:
         proba = get_test_scores(settings, info.run_id)
-        if proba.size == labels.size:
-            return labels, proba
+        if proba.size == len(split):
+            return split, proba
     except NotFoundError:
         pass
-    from core.compare.compare import score_evaluation  # scikit-learn and the model: only here
-    from core.compare.evaluation import load_evaluation
+    from core.registry import load_model  # the model: only for older versions
 
-    evaluation = load_evaluation(settings, version=info.version, sampling_fraction=1.0)
-    return evaluation.labels, score_evaluation(settings, info, evaluation)
+    features = split.loc[:, list(FEATURES)].to_numpy(dtype=np.float64)
+    return split, load_model(settings, info).predict_proba(features)

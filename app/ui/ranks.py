@@ -1,5 +1,5 @@
-"""A version's test split scored once, cached: the Score page's picker and every page's
-"top 0.2% of the test split"."""
+"""A version's test split with its scores (as training stored them), cached: the Score
+page's picker and every page's "top 0.2% of the test split"."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.ui import state
 from app.ui.format import format_rank
 from core.config import Settings
 from core.errors import WorkbenchError
+from core.operating import load_scored_test_split
 from core.ranking import compute_rank, sort_scores
-from core.registry import get_version, load_model
+from core.registry import get_version
 from core.schema import FEATURES, LABEL, ROW
 from core.scoring import PROBABILITY
 
 
-@st.cache_data(show_spinner="Scoring the test split...")
+@st.cache_data(show_spinner="Fetching the test split...")
 def scored_test_split(settings: Settings, version: int) -> pd.DataFrame:
     """The version's test split with ``row`` (1-based position) and its probability.
 
@@ -25,12 +25,12 @@ def scored_test_split(settings: Settings, version: int) -> pd.DataFrame:
         NotFoundError: the version has no test split (trained elsewhere).
         BackendError: the stores cannot be reached.
     """
-    info = get_version(settings, version, with_metrics=False)
-    model = load_model(settings, info)  # loaded once per version by core
-    test = state.test_split(settings, info.run_id).reset_index(drop=True)
+    test, proba = load_scored_test_split(
+        settings, get_version(settings, version, with_metrics=False)
+    )
     scored = test.loc[:, [*FEATURES, *([LABEL] if LABEL in test else [])]]
     scored.insert(0, ROW, np.arange(1, len(test) + 1))
-    scored[PROBABILITY] = model.predict_proba(test[list(FEATURES)].to_numpy(dtype=np.float64))
+    scored[PROBABILITY] = proba
     return scored
 
 

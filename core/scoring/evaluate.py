@@ -7,52 +7,34 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+from core.confusion import ConfusionCounts, compute_confusion
+
 
 @dataclass(frozen=True)
 class BatchEvaluation:
-    """The confusion matrix of the labelled rows at ``threshold`` and what it means.
+    """The confusion matrix of the labelled rows at the threshold, and the fraud ``Amount``
+    behind it.
 
     Rows whose label is missing (NaN: a bad or empty ``Class``) are counted in
     ``unlabelled`` and left out of everything else.
     """
 
-    threshold: float
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    true_negatives: int
+    counts: ConfusionCounts
     amount_caught: float
     amount_missed: float
     unlabelled: int
 
-    @property
-    def labelled(self) -> int:
-        return (
-            self.true_positives + self.false_positives + self.false_negatives + self.true_negatives
-        )
-
-    @property
-    def frauds(self) -> int:
-        return self.true_positives + self.false_negatives
-
-    @property
-    def alerts(self) -> int:
-        return self.true_positives + self.false_positives
-
-    @property
-    def precision(self) -> float | None:
-        """Share of alerts that are fraud; None without alerts."""
-        return self.true_positives / self.alerts if self.alerts else None
-
-    @property
-    def recall(self) -> float | None:
-        """Share of frauds alerted on; None without frauds."""
-        return self.true_positives / self.frauds if self.frauds else None
-
-    @property
-    def false_positive_rate(self) -> float | None:
-        legitimate = self.false_positives + self.true_negatives
-        return self.false_positives / legitimate if legitimate else None
+    threshold = property(lambda self: self.counts.threshold)
+    true_positives = property(lambda self: self.counts.tp)
+    false_positives = property(lambda self: self.counts.fp)
+    false_negatives = property(lambda self: self.counts.fn)
+    true_negatives = property(lambda self: self.counts.tn)
+    labelled = property(lambda self: self.counts.rows)
+    frauds = property(lambda self: self.counts.frauds)
+    alerts = property(lambda self: self.counts.alerts)
+    precision = property(lambda self: self.counts.precision)
+    recall = property(lambda self: self.counts.recall)
+    false_positive_rate = property(lambda self: self.counts.false_positive_rate)
 
 
 def compute_batch_evaluation(
@@ -67,19 +49,16 @@ def compute_batch_evaluation(
         threshold: the cut to judge at.
 
     Returns:
-        Counts, the fraud ``Amount`` caught and missed, and rates as properties.
+        Counts (``core.confusion``), the fraud ``Amount`` caught and missed, and rates.
     """
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
     fraud = labels[known] == 1
-    alert = np.asarray(probability)[known] >= threshold
+    probability = np.asarray(probability)[known]
+    alert = probability >= threshold
     amount = np.asarray(amount, dtype=np.float64)[known]
     return BatchEvaluation(
-        threshold=float(threshold),
-        true_positives=int(np.sum(alert & fraud)),
-        false_positives=int(np.sum(alert & ~fraud)),
-        false_negatives=int(np.sum(~alert & fraud)),
-        true_negatives=int(np.sum(~alert & ~fraud)),
+        counts=compute_confusion(labels[known], probability, threshold=threshold),
         amount_caught=float(amount[alert & fraud].sum()),
         amount_missed=float(amount[~alert & fraud].sum()),
         unlabelled=int((~known).sum()),
