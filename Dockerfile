@@ -37,4 +37,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"
 
 # First start trains and aliases a demo model when the live alias is unset (idempotent).
-CMD ["sh", "-c", "workbench bootstrap --if-allowed && exec streamlit run app/main.py --server.address 0.0.0.0 --server.port 8501"]
+CMD ["sh", "-c", "workbench bootstrap --if-allowed && exec streamlit run app/serve.py --server.address 0.0.0.0 --server.port 8501"]

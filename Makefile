@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml Makefil
 
 run: install
 	$(VENV)/bin/workbench bootstrap --if-allowed
-	$(VENV)/bin/streamlit run app/main.py --server.address $(HOST) --server.port $(PORT)
+	$(VENV)/bin/streamlit run app/serve.py --server.address $(HOST) --server.port $(PORT)
 
 # pytest runs on two processes (pytest-xdist), each taking a whole test file at a time
 # (--dist loadfile), so a file's module-scoped fixtures (trained models, started servers)

@@ -12,9 +12,7 @@ from app.ui.batch_view import (
     download,
     last_batch,
     receive_upload,
-    rejected_csv,
     score_pending,
-    scored_csv,
     show_table,
 )
 from app.ui.charts import plot_score_histogram
@@ -67,13 +65,7 @@ if run.rows_rejected:
     if run.rows_rejected > SHOWN_ROWS:
         st.caption(f"The first {SHOWN_ROWS:,} of {run.rows_rejected:,}; the download has all.")
     st.dataframe(result.rejected, hide_index=True, width="stretch")
-    download(
-        st,
-        "Rejected rows (CSV)",
-        lambda: rejected_csv(run),
-        f"{run.stem}.rejected.csv",
-        "text/csv",
-    )
+    download(st, "Rejected rows (CSV)", run, "rejected.csv")
 
 if result.rows_scored:
     st.subheader("Scores")
@@ -89,16 +81,8 @@ if result.rows_scored:
     st.subheader("Scored rows")
     show_table(run)
     left, right = st.columns(2)
-    download(
-        left, "Scored rows (CSV)", lambda: scored_csv(run), f"{run.stem}.scored.csv", "text/csv"
-    )
-    download(
-        right,
-        "Scored rows (Parquet)",
-        lambda: run.files.scored.read_bytes(),
-        f"{run.stem}.scored.parquet",
-        "application/vnd.apache.parquet",
-    )
+    download(left, "Scored rows (CSV)", run, "scored.csv")
+    download(right, "Scored rows (Parquet)", run, "scored.parquet")
     st.caption(
         "Downloads keep the file's row order. In the CSV files, text cells that start like a "
         "spreadsheet formula (=, +, -, @, tab, carriage return) begin with ' so a spreadsheet "

@@ -15,7 +15,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import InputError
-from core.output import neutralise_formulas, to_safe_csv_bytes
+from core.safe_csv import neutralise_formulas, to_safe_csv_bytes
 from core.scoring.batch_files import (
     batches_folder,
     new_batch_files,
@@ -155,7 +155,7 @@ def test_a_search_that_is_not_a_plain_row_number_matches_nothing(tmp_path: Path)
 def test_a_header_that_starts_like_a_formula_is_neutralised(tmp_path: Path) -> None:
     """Column names come from the upload (passthrough columns, the rejected rows' raw
     header), so the CSV header line is a cell a spreadsheet would run too."""
-    from core.output import write_safe_csv
+    from core.safe_csv import write_safe_csv
 
     frame = pd.DataFrame({"=HYPERLINK(1)": ["a"], "@x": [1.0], "Amount": [2.0]})
     header = to_safe_csv_bytes(frame).decode().splitlines()[0]
@@ -169,7 +169,7 @@ def test_putting_a_result_in_place_never_resets_the_process_umask(
 ) -> None:
     """os.umask is process-wide: setting it to 0 to read it, while another session's
     thread makes a folder, would make that folder world-writable."""
-    from core.output import write_safe_csv
+    from core.safe_csv import write_safe_csv
 
     def no_umask(mask: int) -> int:
         raise AssertionError("os.umask called while threads may be creating files")

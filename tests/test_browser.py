@@ -23,7 +23,7 @@ def app_url(trained_embedded: Trained, tmp_path_factory: pytest.TempPathFactory)
         "-m",
         "streamlit",
         "run",
-        str(REPO / "app" / "main.py"),
+        str(REPO / "app" / "serve.py"),  # as make run serves it
         "--server.address",
         "127.0.0.1",
         "--server.port",
@@ -58,6 +58,8 @@ def test_home_page_shows_the_live_model(app_url: str, browser, trained_embedded:
 def test_batch_page_upload_and_download(  # type: ignore[no-untyped-def]
     app_url: str, browser, tiny_frame, tmp_path: Path
 ) -> None:
+    """The downloads are links to the server's download route (app/serve.py), streamed
+    from the session's files; clicking one downloads the file."""
     import pandas as pd
     from playwright.sync_api import expect
 
@@ -69,17 +71,22 @@ def test_batch_page_upload_and_download(  # type: ignore[no-untyped-def]
     page.goto(f"{app_url}/batch")
     expect(page.get_by_text("Batch scoring").first).to_be_visible(timeout=60_000)
     page.locator("input[type=file]").set_input_files(str(upload))
-    download_button = page.get_by_role("button", name="Scored rows (CSV)")
-    expect(download_button).to_be_visible(timeout=60_000)
+    link = page.get_by_role("link", name="Scored rows (CSV)")
+    expect(link).to_be_visible(timeout=60_000)
     expect(page.get_by_text("200 rows in the file = 199 scored + 1 rejected")).to_be_visible()
+    assert link.get_attribute("href").startswith("/downloads/")
     with page.expect_download(timeout=60_000) as caught:
-        download_button.click()
+        link.click()  # a new tab, which the browser turns into this page's download
     path = tmp_path / "downloaded.csv"
     caught.value.save_as(path)
+    assert caught.value.suggested_filename == "browser-batch.scored.csv"
     scored = pd.read_csv(path)
     assert len(scored) == 199
     assert {"fraud_probability", "decision", "model_version"} <= set(scored.columns)
     assert scored["row"].is_monotonic_increasing  # the file's own order
+    rejected = page.get_by_role("link", name="Rejected rows (CSV)").get_attribute("href")
+    answer = page.request.get(f"{app_url}{rejected}")
+    assert answer.status == 200 and "V3" in answer.text() and "bad" in answer.text()
     page.close()
 
 

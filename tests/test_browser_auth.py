@@ -46,7 +46,7 @@ def _streamlit(port: int, *extra: str) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(REPO / "app" / "main.py"),
+        str(REPO / "app" / "serve.py"),  # as make run serves it
         "--server.address",
         "127.0.0.1",
         "--server.port",

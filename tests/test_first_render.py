@@ -3,10 +3,13 @@ packages only some pages need (bench/README.md, "First page render", issue 13)."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.conftest import REPO, free_port, settings_env
 
 # What app/main.py and Home import on a fresh server (the first page anyone sees).
 FIRST_RUN = [
@@ -86,3 +89,46 @@ def test_prewarm_without_a_live_model_still_imports_the_pages_modules(tmp_path) 
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False True True", out.stderr
+
+
+def _warm_start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """app/serve.py's warm start, alone in a fresh process, as the server runs it before it
+    answers; prints what it left loaded."""
+    code = (
+        "import sys\n"
+        "from app import serve\n"
+        "from core.registry import _adapters\n"
+        "serve.warm_start()\n"
+        "print(sorted(m for m in ('mlflow', 'app.ui.provenance_view', 'app.ui.compare_view',"
+        " 'core.training.train') if m in sys.modules), sorted(v for (_, _, v) in _adapters))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+
+
+def test_the_warm_start_loads_what_home_and_the_other_pages_need(trained_embedded) -> None:  # type: ignore[no-untyped-def]
+    out = _warm_start(settings_env(trained_embedded.settings))
+    loaded = "['app.ui.compare_view', 'app.ui.provenance_view', 'core.training.train', 'mlflow']"
+    assert out.stdout.strip() == f"{loaded} [{trained_embedded.result.version}]", out.stderr
+
+
+@pytest.mark.parametrize("tracking", ["closed port", "unknown scheme"])
+def test_the_warm_start_with_a_store_down_still_lets_the_server_start(tmp_path, tracking) -> None:  # type: ignore[no-untyped-def]
+    """Nothing in the warm start is needed: with the tracking store unreachable (a closed
+    port) or misconfigured it logs and returns, and the pages report it (Home's Backends
+    table; the misconfiguration on every page)."""
+    uri = {
+        "closed port": f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere",
+        "unknown scheme": "ftp://127.0.0.1/mlflow",
+    }[tracking]
+    out = _warm_start({"WORKBENCH_HOME": str(tmp_path / "home"), "WORKBENCH_TRACKING_URI": uri})
+    assert out.stdout.strip().endswith("[]"), out.stderr  # no model, and no exception
+    if tracking == "unknown scheme":
+        assert "warm start stopped early" in out.stderr

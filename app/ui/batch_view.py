@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import streamlit as st
 
-from app.ui import state
+from app.ui import downloads, state
 from app.ui.format import escape_markdown, format_probability
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
@@ -300,14 +300,29 @@ def open_on_explain(row: int) -> None:
 # --------------------------------------------------------------------------- downloads
 
 
-def download(where, label: str, data, file_name: str, mime: str) -> None:  # type: ignore[no-untyped-def]
-    """A download made only when clicked (clicking does not rerun the page). Streamlit
-    holds the bytes in memory while it serves them: one copy, read from disk."""
+def download(where, label: str, run: BatchRun, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """One of the run's results (a key of ``downloads.KINDS``) as ``<file>.<kind>``.
+
+    Served by ``app/serve.py``, it is a link to the download route, which streams the file
+    from disk (``app/ui/downloads.py``). Otherwise (``streamlit run app/main.py``, AppTest)
+    it is a button whose bytes are made only when clicked (clicking does not rerun the
+    page) and which Streamlit holds in memory while it serves them.
+    """
+    name = f"{run.stem}.{kind}"
+    url = downloads.link(run.files, kind, name)
+    if url is not None:
+        where.link_button(label, url, icon=":material/download:")
+        return
+    make = {
+        "scored.csv": lambda: scored_csv(run),
+        "rejected.csv": lambda: rejected_csv(run),
+        "scored.parquet": lambda: run.files.scored.read_bytes(),
+    }[kind]
     where.download_button(
         label,
-        data=data,
-        file_name=file_name,
-        mime=mime,
+        data=make,
+        file_name=name,
+        mime=downloads.KINDS[kind].media_type,
         icon=":material/download:",
         on_click="ignore",
     )

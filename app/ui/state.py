@@ -110,10 +110,14 @@ def actor() -> Actor:
     return require_actor(settings())
 
 
-def prewarm(settings: Settings) -> None:
-    """Once per server process, after the first page has rendered, load the live model and
-    import what the other pages need in a background thread, so that a first visit of
-    Score, Explain, Compare or Drift finds them ready instead of paying ~4 s for them.
+def prewarm(settings: Settings, *, delay: float | None = None) -> threading.Thread:
+    """Once per server process, load the live model and import what the other pages need
+    in a background thread, so that a first visit of Score, Explain, Compare or Drift finds
+    them ready instead of paying ~4 s for them. ``app/serve.py`` starts it before the server
+    answers (``delay=0``, and waits for it a while); ``app/main.py`` calls it after each
+    page, for ``streamlit run app/main.py``, so it starts ``delay`` seconds (default
+    :data:`PREWARM_DELAY`) after the first.
+    Returns the thread (the one already started, on later calls).
 
     Nothing here is needed for correctness: a page that asks first simply waits for the
     module (Python's import lock) or loads the model itself (core loads each version once).
@@ -121,15 +125,21 @@ def prewarm(settings: Settings) -> None:
     """
     with _prewarm_lock:
         if _prewarmed:
-            return
-        thread = threading.Thread(target=_prewarm, args=(settings,), name="prewarm", daemon=True)
+            return _prewarmed[0]
+        thread = threading.Thread(
+            target=_prewarm,
+            args=(settings, PREWARM_DELAY if delay is None else delay),
+            name="prewarm",
+            daemon=True,
+        )
         _prewarmed.append(thread)
     thread.start()
+    return thread
 
 
-def _prewarm(settings: Settings) -> None:
-    # the first page's last messages go out, and the browser draws it, before this starts
-    time.sleep(PREWARM_DELAY)
+def _prewarm(settings: Settings, delay: float) -> None:
+    # after a first page: its last messages go out, and the browser draws it, first
+    time.sleep(delay)
     try:
         resolve_model(settings)  # LightGBM (and scikit-learn behind it) and the live model
     except Exception as exc:  # no live model yet, a store down: the pages say so

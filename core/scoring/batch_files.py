@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from core.config import Settings
 from core.errors import InputError
-from core.output import write_safe_csv
+from core.safe_csv import write_safe_csv
 from core.schema import LABEL
 from core.scoring.base import DECISION, ID_COLUMNS, PROBABILITY
 
@@ -277,6 +277,6 @@ def read_columns(path: Path, columns: list[str]) -> dict[str, np.ndarray]:
 
 
 def export_csv(path: Path, out: Path) -> Path:
-    """A Parquet file as a spreadsheet-safe CSV (``core.output.neutralise_formulas``),
+    """A Parquet file as a spreadsheet-safe CSV (``core.safe_csv.neutralise_formulas``),
     written batch by batch. Returns ``out``."""
     return write_safe_csv(pq.ParquetFile(path).iter_batches(batch_size=50_000), out)
