@@ -54,6 +54,10 @@ def warm_start() -> None:
     """Import and read what the first page needs, then load the rest for a while (see the
     module's docstring). Never raises."""
     started = time.perf_counter()
+    # Home's cached reads run here outside any page: nothing to warn about
+    context_log = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    level = context_log.level
+    context_log.setLevel(logging.ERROR)
     try:
         for name in HOME_MODULES:
             importlib.import_module(name)
@@ -74,6 +78,8 @@ def warm_start() -> None:
         state.prewarm(settings, delay=0).join(WARM_TIMEOUT)
     except Exception as exc:  # a misconfiguration, a store down: the pages say so
         log.warning("warm start stopped early (the pages will report it): %s", exc)
+    finally:
+        context_log.setLevel(level)
     log.info("warm start: %.1f s", time.perf_counter() - started)
 
 

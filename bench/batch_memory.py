@@ -5,12 +5,13 @@ Usage: .venv/bin/python bench/batch_memory.py [--rows 1000000] [--runs 2]
 
 Makes (once, under bench/out/batch_memory/) a synthetic CSV of --rows rows (1,000,000 rows
 is about 567 MB) and a home with the demo LightGBM model, then per run, in this order:
-- page: a fresh `streamlit run app/main.py` on loopback; Debian chromium (playwright,
-  headless) opens /batch, uploads the file and waits for the row accounting, the table and
-  the evaluation (the file has Class); the server's peak RSS is its ``VmHWM`` in
-  /proc/<pid>/status, read before it is stopped; its RSS is also sampled every 0.2 s and
-  the largest seen is given per phase (upload until the progress bar shows, scoring,
-  results);
+- page: a fresh `streamlit run app/serve.py` on loopback (as `make run` serves it);
+  Debian chromium (playwright, headless) opens /batch, uploads the file and waits for the
+  row accounting, the table and the evaluation (the file has Class), then fetches the
+  page's "Scored rows (CSV)" link whole (streamed to nothing here); the server's peak RSS
+  is its ``VmHWM`` in /proc/<pid>/status, read before it is stopped; its RSS is also
+  sampled every 0.2 s and the largest seen is given per phase (upload until the progress
+  bar shows, scoring, results, download);
 - CLI: `workbench score --data FILE --out OUT` as a subprocess; its peak RSS from
   ``wait4``'s rusage (ru_maxrss).
 Each run starts from an empty audit log. Prints every run and the medians as JSON.
@@ -102,7 +103,7 @@ def _page(data: Path, home: Path) -> dict[str, float]:
 
     port = _free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
+        sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "serve.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
@@ -136,6 +137,11 @@ def _page(data: Path, home: Path) -> dict[str, float]:
             )
             expect(page.get_by_text("scored rows match").first).to_be_visible(timeout=600_000)
             seconds = time.perf_counter() - start
+            sampler.phase = "download"
+            link = page.get_by_role("link", name="Scored rows (CSV)").get_attribute("href")
+            started = time.perf_counter()
+            csv_mb = _fetch_mb(f"http://127.0.0.1:{port}{link}")
+            download_seconds = time.perf_counter() - started
             browser.close()
         sampler.done.set()
         peak = _peak_mb(server.pid)
@@ -144,7 +150,21 @@ def _page(data: Path, home: Path) -> dict[str, float]:
         server.wait(timeout=60)
         log.close()
     phases = {f"{k}_rss_mb": round(v) for k, v in sampler.peaks.items()}
-    return {"peak_mb": peak, "ready_mb": ready_mb, "idle_mb": idle_mb, "seconds": seconds, **phases}
+    return {
+        "peak_mb": peak, "ready_mb": ready_mb, "idle_mb": idle_mb, "seconds": seconds,
+        "csv_download_mb": round(csv_mb), "csv_download_seconds": download_seconds, **phases,
+    }  # fmt: skip
+
+
+def _fetch_mb(url: str) -> float:
+    """Download ``url`` in 1 MB reads, keeping none of it; its size in MiB."""
+    import urllib.request
+
+    size = 0
+    with urllib.request.urlopen(url, timeout=600) as answer:
+        while chunk := answer.read(1 << 20):
+            size += len(chunk)
+    return size / 2**20
 
 
 def _cli(data: Path, home: Path) -> dict[str, float]:
