@@ -101,9 +101,12 @@ def receive_upload(settings: Settings) -> None:
     files = new_batch_files(settings, session)
     save_upload(upload, files)
     name, file_id = upload.name, upload.file_id
-    del upload
     # The widget's value (the whole file) would stay in session state until the end of
-    # the next run, i.e. through the scoring: drop it now.
+    # the next run, i.e. through the scoring: st.rerun() ends this run early, and
+    # Streamlit forgets a widget's old value only when a run completes. Closing the
+    # UploadedFile (a BytesIO over the upload's bytes) lets go of those bytes now.
+    upload.close()
+    del upload
     st.session_state.pop(key, None)
     _release_upload(file_id)
     st.session_state[UPLOAD_GENERATION] = generation + 1
