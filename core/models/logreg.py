@@ -16,6 +16,7 @@ from mlflow.models.model import ModelInfo
 from core.explain import Contributions, compute_linear_contributions
 from core.models.base import ModelAdapter
 from core.models.calibration import Calibration
+from core.models.pyfunc import log_native_model
 from core.schema import FEATURES
 
 
@@ -76,8 +77,12 @@ class LogRegModel(ModelAdapter):
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:
         with _without_serving_check_warning():
-            return mlflow.sklearn.log_model(
-                self.estimator, metadata=metadata, serialization_format="skops", **options
+            return log_native_model(
+                mlflow.sklearn,
+                sk_model=self.estimator,
+                metadata=metadata,
+                serialization_format="skops",
+                **options,
             )
 
 
