@@ -8,6 +8,9 @@ hand from the MLmodel metadata), independent of core.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 
 from core.config import Settings
 from core.schema import FEATURES
@@ -24,7 +28,7 @@ from core.tracking import use_tracking
 from core.training import train_model
 from core.training.split import split_by_time
 from core.training.train import _xy
-from tests.conftest import LEAD, logged_probability
+from tests.conftest import LEAD, REPO, free_port, logged_probability, wait_for_port
 
 
 def _rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,3 +91,49 @@ def test_an_old_versions_pyfunc_is_the_booster_as_before(
     np.testing.assert_array_equal(predicted, booster.predict(rows.to_numpy()))
     workbench = resolve_model(settings, version=version).model.predict_proba(rows.to_numpy())
     np.testing.assert_array_equal(predicted, workbench)
+
+
+def test_mlflow_models_serve_answers_the_workbench_probabilities(
+    tiny_frame: pd.DataFrame, embedded_home: Path, tmp_path: Path
+) -> None:
+    """`mlflow models serve --env-manager local` on a calibrated LightGBM version with Time
+    by hour answers the workbench's probabilities (a server that does not start fails)."""
+    settings = Settings(home=embedded_home, model_name=f"served-{uuid.uuid4().hex[:8]}")
+    result = train_model(
+        tiny_frame,
+        settings=settings,
+        data_sha256="0" * 64,
+        actor=LEAD,
+        time_feature="hour_of_day",
+    )
+    rows = _rows(tiny_frame)
+    choice = resolve_model(settings, version=result.version)
+    workbench = choice.model.predict_proba(rows.to_numpy(dtype=np.float64))
+    port = free_port()
+    bin_dir = str(Path(sys.executable).parent)  # mlflow runs `uvicorn` from PATH
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": str(settings.tracking_uri),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(REPO),  # this checkout's core
+    }
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local"]
+    command += ["-m", f"models:/{settings.model_name}/{result.version}"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        started = wait_for_port(port, timeout=120, process=server)
+        assert started, f"mlflow models serve did not start:\n{log_path.read_text()[-2000:]}"
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"dataframe_split": rows.to_dict(orient="split")},
+            timeout=60,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert answer.status_code == 200, answer.text
+    predicted = np.asarray(answer.json()["predictions"], dtype=np.float64)
+    np.testing.assert_allclose(predicted, workbench, rtol=0, atol=1e-12)
