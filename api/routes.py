@@ -53,7 +53,13 @@ Explain = Annotated[bool, Query(description="Add the reason codes (top features 
 
 
 def model_ref(live: LiveModel) -> ModelRef:
-    return ModelRef(name=live.name, version=live.version, alias=live.alias)
+    return ModelRef(
+        name=live.name,
+        version=live.version,
+        alias=live.alias,
+        probability_scale=live.model.probability_scale,
+        time_feature=live.model.adapter.time_feature,
+    )
 
 
 def model_out(live: LiveModel, problem: str | None) -> ModelOut:
@@ -62,6 +68,9 @@ def model_out(live: LiveModel, problem: str | None) -> ModelOut:
         alias=live.alias,
         version=live.version,
         kind=live.model.kind,
+        probability_scale=live.model.probability_scale,
+        probability_scale_text=live.info.probability_scale_text,
+        time_feature=live.model.adapter.time_feature,
         threshold=live.threshold,
         metrics=live.info.metrics,
         loaded_at=live.loaded_at,

@@ -48,12 +48,33 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+ProbabilityScale = Annotated[
+    Literal["raw", "platt", "isotonic"],
+    Field(
+        description="What the version's probabilities are: `raw`, the model's own output "
+        "(uncalibrated: versions trained before calibration, or elsewhere); `platt` or "
+        "`isotonic`, calibrated on validation rows: an estimated fraud rate, at the natural "
+        "prevalence where the training data was down-sampled. Its threshold is on the same "
+        "scale, so compare probabilities across versions only on the same scale."
+    ),
+]
+TimeFeature = Annotated[
+    Literal["raw", "drop", "hour_of_day"],
+    Field(
+        description="How the version's model sees `Time` (every request still sends it): "
+        "`raw` as sent, `drop` not at all, `hour_of_day` as (Time mod 86400) / 3600."
+    ),
+]
+
+
 class ModelRef(BaseModel):
-    """The model version that answered."""
+    """The model version that answered, and what its probabilities are."""
 
     name: str
     version: int
     alias: str | None
+    probability_scale: ProbabilityScale
+    time_feature: TimeFeature
 
 
 class ReasonOut(BaseModel):
@@ -104,6 +125,12 @@ class ModelOut(BaseModel):
     alias: str | None
     version: int
     kind: str
+    probability_scale: ProbabilityScale
+    probability_scale_text: str = Field(
+        description="The probability scale in words, e.g. `calibrated (Platt), at the natural "
+        "prevalence (sampling fraction 0.0173)` or `raw model output (uncalibrated)`."
+    )
+    time_feature: TimeFeature
     threshold: float
     metrics: dict[str, float] = Field(description="Test-split metrics from training.")
     loaded_at: datetime

@@ -48,6 +48,8 @@ def _expected(text: str | None) -> int | object | None:
 def _print_gates(gates: tuple[GateResult, ...] | list[GateResult]) -> None:
     for gate in gates:
         typer.echo(f"  {gate}")
+        if gate.warning:  # pass or fail, what the result does not say by itself
+            typer.echo(f"    warning: {gate.warning}")
 
 
 def _print_move(move: MoveResult) -> None:

@@ -8,7 +8,10 @@
 - ``signature``: its MLmodel signature takes our 30 features, by name, in order, as numbers;
 - ``threshold``: its decision threshold is set and valid.
 
-Each gate gives a :class:`GateResult`, stored with the move in the history. A gate that
+Each gate gives a :class:`GateResult`, stored with the move in the history. The ``auprc``
+gate also carries a warning, pass or fail, when its evaluation rows and the candidate's
+training data differ in origin (one synthetic, the other real: ``core.provenance``): a real
+candidate judged on a synthetic version's test split, or the reverse. A gate that
 cannot be evaluated (no evaluation data, a model that does not load) fails with the
 reason; a backend that does not answer raises ``BackendError`` instead, as nothing
 about the version is known then.
@@ -31,7 +34,8 @@ from core.compare import Evaluation, auprc_evidence, load_evaluation
 from core.config import Settings
 from core.errors import InputError, NotFoundError, RefusedError
 from core.models import ADAPTERS, load_adapter
-from core.registry import ModelVersionInfo
+from core.provenance import describe_origin_mismatch
+from core.registry import ModelVersionInfo, get_version
 from core.schema import FEATURES
 
 GATE_AUPRC = "auprc"
@@ -46,18 +50,33 @@ _NUMERIC = frozenset({"double", "float", "long", "integer"})
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's outcome, as the history stores it."""
+    """One gate's outcome, as the history stores it.
+
+    Attributes:
+        name: the gate.
+        passed: whether it passed.
+        detail: what it found.
+        warning: what the result does not say by itself and a lead must weigh (e.g. the
+            ``auprc`` gate judged a real-data candidate on synthetic rows); None if nothing.
+    """
 
     name: str
     passed: bool
     detail: str
+    warning: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GateResult:
-        return cls(name=str(data["name"]), passed=bool(data["passed"]), detail=str(data["detail"]))
+        warning = data.get("warning")  # absent from rows recorded before warnings existed
+        return cls(
+            name=str(data["name"]),
+            passed=bool(data["passed"]),
+            detail=str(data["detail"]),
+            warning=None if warning is None else str(warning),
+        )
 
     def __str__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
@@ -78,6 +97,8 @@ class AuprcEvidence:
         leakage_checked: False when the candidate stores no training provenance to
             check against (trained elsewhere, or before it was stored): the gate then
             says so instead of implying the rows are leak-free, and does not block.
+        origin_warning: set when the rows and the candidate's training data differ in
+            origin (synthetic against real, :func:`compare_data_origin`); None otherwise.
     """
 
     candidate_auprc: float
@@ -88,6 +109,27 @@ class AuprcEvidence:
     weighted: bool = False
     leakage: str | None = None
     leakage_checked: bool = True
+    origin_warning: str | None = None
+
+
+def compare_data_origin(
+    settings: Settings, *, candidate: ModelVersionInfo, evaluation: Evaluation
+) -> str | None:
+    """The warning when ``evaluation`` is a version's test split whose data differs in
+    origin from the candidate's (:func:`core.provenance.describe_origin_mismatch`); None
+    for a file, whose origin is not recorded.
+
+    Raises:
+        BackendError: the registry cannot be reached.
+    """
+    if evaluation.source_version is None:
+        return None
+    holdout = (
+        candidate
+        if evaluation.source_version == candidate.version
+        else get_version(settings, evaluation.source_version, with_metrics=False)
+    )
+    return describe_origin_mismatch(settings, trained=candidate, judged_on=holdout)
 
 
 def compute_auprc_evidence(
@@ -137,19 +179,26 @@ def compute_auprc_evidence(
             note = f"; the current version {current.version} has no test split"
     evidence = auprc_evidence(settings, candidate=candidate, current=current, evaluation=evaluation)
     evidence["evaluation_name"] += note
-    return AuprcEvidence(**evidence)
+    origin = compare_data_origin(settings, candidate=candidate, evaluation=evaluation)
+    return AuprcEvidence(**evidence, origin_warning=origin)
 
 
 def check_auprc(evidence: AuprcEvidence, *, tolerance: float) -> GateResult:
-    """The ``auprc`` gate: candidate >= current - tolerance, on leak-free rows with frauds."""
+    """The ``auprc`` gate: candidate >= current - tolerance, on leak-free rows with frauds;
+    with the evidence's origin warning, whatever the outcome."""
     where = (
         f"on the {evidence.evaluation_name} ({evidence.rows:,} rows, {evidence.frauds:,} frauds"
         f"{', weighted to the natural prevalence' if evidence.weighted else ''})"
     )
+    warning = evidence.origin_warning
     if evidence.leakage is not None:
-        return GateResult(GATE_AUPRC, False, f"evaluation data leaks: {evidence.leakage}")
+        return GateResult(
+            GATE_AUPRC, False, f"evaluation data leaks: {evidence.leakage}", warning=warning
+        )
     if evidence.frauds == 0:
-        return GateResult(GATE_AUPRC, False, f"no fraud {where}: AUPRC is undefined")
+        return GateResult(
+            GATE_AUPRC, False, f"no fraud {where}: AUPRC is undefined", warning=warning
+        )
     passed = evidence.candidate_auprc >= evidence.current_auprc - tolerance
     relation = ">=" if passed else "<"
     unchecked = (
@@ -162,6 +211,7 @@ def check_auprc(evidence: AuprcEvidence, *, tolerance: float) -> GateResult:
         passed,
         f"candidate {evidence.candidate_auprc:.4f} {relation} current "
         f"{evidence.current_auprc:.4f} - tolerance {tolerance:g} {where}{unchecked}",
+        warning=warning,
     )
 
 

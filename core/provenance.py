@@ -231,3 +231,36 @@ def get_provenance(info: ModelVersionInfo, *, settings: Settings | None = None) 
         sampling_fraction=info.sampling_fraction,
         recorded=all(tag in tags for tag in PROVENANCE_TAGS),
     )
+
+
+def _origin(synthetic: bool) -> str:
+    return "synthetic (generated) data" if synthetic else "real data"
+
+
+def describe_origin_mismatch(
+    settings: Settings, *, trained: ModelVersionInfo, judged_on: ModelVersionInfo
+) -> str | None:
+    """Why judging ``trained`` on ``judged_on``'s test split may mislead: one was trained on
+    synthetic data and the other on real data (:func:`get_provenance`). None when both are
+    of one origin or either is unknown.
+
+    Args:
+        settings: the home (an old version that does not say is read as synthetic when its
+            data hash is that of the demo file).
+        trained: the version being judged (a promotion's candidate).
+        judged_on: the version whose test split judges it (possibly ``trained`` itself).
+
+    Returns:
+        A sentence naming both versions and origins, and what to do instead.
+    """
+    candidate = get_provenance(trained, settings=settings).synthetic
+    holdout = get_provenance(judged_on, settings=settings).synthetic
+    if candidate is None or holdout is None or candidate == holdout:
+        return None
+    return (
+        f"the candidate, version {trained.version}, was trained on {_origin(candidate)} but "
+        f"is judged on the test split of version {judged_on.version}, which is "
+        f"{_origin(holdout)}: the AUPRCs say how the versions do on {_origin(holdout)}, not "
+        f"on {_origin(candidate)}. Judge it on labelled rows of the data it will score "
+        "(--evaluation FILE, or upload them on the Compare page)"
+    )

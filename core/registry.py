@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from core.artifacts import download_model
+from core.cache import OncePerKey
 from core.config import Settings, show_url
 from core.errors import BackendError, InputError, NotFoundError, WorkbenchError
 from core.explain import Contributions
@@ -341,8 +341,7 @@ def get_alias_version(settings: Settings, alias: str) -> int | None:
         raise _wrap(settings, f"alias {alias}", exc) from exc
 
 
-_adapters: dict[tuple[str, str, int], ModelAdapter] = {}
-_adapters_lock = threading.Lock()
+_adapters: OncePerKey[tuple[str, str, int], ModelAdapter] = OncePerKey()
 
 
 def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
@@ -350,7 +349,10 @@ def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
 
     A version's artifacts never change, so caching per (tracking store, name, version) is
     safe; its tags (the threshold) can change, so they come with ``info``, never the cache.
-    The kind and the way to load come from the artifact (``core.models.loading``).
+    The kind and the way to load come from the artifact (``core.models.loading``). Each
+    version loads under its own lock (``core.cache``): two callers of one version download
+    it once, and a slow download of one version (the app's prewarm of the live one) never
+    holds up another.
 
     Raises:
         NotFoundError: no such version.
@@ -358,26 +360,27 @@ def load_model(settings: Settings, info: ModelVersionInfo) -> LoadedModel:
         BackendError: the artifacts cannot be fetched or read.
     """
     key = (str(settings.tracking_uri), info.name, info.version)
-    with _adapters_lock:
-        adapter = _adapters.get(key)
-        if adapter is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = download_model(settings, info.name, info.version, Path(tmp))
-                try:
-                    adapter = load_adapter(folder, ADAPTERS)
-                except WorkbenchError as exc:
-                    raise type(exc)(f"{info.name} version {info.version}: {exc}") from exc
-            _adapters[key] = adapter
-            # a version trained elsewhere has no kind tag: nothing to disagree with
-            if TAG_MODEL_KIND in info.tags and adapter.kind != info.model_kind:
-                log.warning(
-                    "%s version %s is tagged %s but its artifact holds a %s model",
-                    info.name,
-                    info.version,
-                    info.model_kind,
-                    adapter.kind,
-                )
+    adapter = _adapters.get(key, lambda: _download_and_load(settings, info))
     return LoadedModel(info=info, adapter=adapter)
+
+
+def _download_and_load(settings: Settings, info: ModelVersionInfo) -> ModelAdapter:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = download_model(settings, info.name, info.version, Path(tmp))
+        try:
+            adapter = load_adapter(folder, ADAPTERS)
+        except WorkbenchError as exc:
+            raise type(exc)(f"{info.name} version {info.version}: {exc}") from exc
+    # a version trained elsewhere has no kind tag: nothing to disagree with
+    if TAG_MODEL_KIND in info.tags and adapter.kind != info.model_kind:
+        log.warning(
+            "%s version %s is tagged %s but its artifact holds a %s model",
+            info.name,
+            info.version,
+            info.model_kind,
+            adapter.kind,
+        )
+    return adapter
 
 
 def read_threshold(settings: Settings, info: ModelVersionInfo) -> float:

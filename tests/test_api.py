@@ -48,6 +48,8 @@ from tests.api_support import (
 from tests.conftest import LEAD, Trained, free_port, log_elsewhere
 
 MAX_ROWS = 8
+TRAINED_STEPS = {"probability_scale": "platt", "time_feature": "drop"}
+"""What the fixture trained with (the defaults): Platt-calibrated, Time dropped."""
 MAX_BYTES = 32_768  # a transaction is ~800 bytes: 8 of them fit, a few dozen do not
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -107,6 +109,7 @@ def test_one_transaction_gets_the_live_models_probability_and_decision(
             "name": reference.name,
             "version": reference.version,
             "alias": reference.alias,
+            **TRAINED_STEPS,
         }
         assert body["transaction_id"] == f"tx-{i}"
         assert REQUEST_ID.fullmatch(body["request_id"])
@@ -149,6 +152,7 @@ def test_a_batch_keeps_its_order_and_scores_like_single_requests(
     body = response.json()
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert body["model"]["version"] == reference.version
+    assert {k: body["model"][k] for k in TRAINED_STEPS} == TRAINED_STEPS
     assert body["threshold"] == reference.threshold
     results = body["results"]
     assert [r["transaction_id"] for r in results] == [f"b-{i}" for i in order]
@@ -276,6 +280,8 @@ def test_the_model_endpoint_describes_the_live_version(
     )
     assert body["threshold"] == reference.threshold
     assert body["kind"] == "lightgbm" and body["explainable"] is True
+    assert {k: body[k] for k in TRAINED_STEPS} == TRAINED_STEPS
+    assert body["probability_scale_text"] == "calibrated (Platt)"  # trained on all rows
     assert reference.metrics and body["metrics"] == pytest.approx(reference.metrics)
     loaded_at = datetime.fromisoformat(body["loaded_at"])
     assert served.started <= loaded_at <= datetime.now(UTC)
@@ -293,6 +299,7 @@ def test_health_ready_and_metrics_need_no_key(served: Served, reference: Referen
         "name": reference.name,
         "version": reference.version,
         "alias": reference.alias,
+        **TRAINED_STEPS,
     }
     assert (body["database"], body["database_problem"]) == ("ok", None)
     assert isinstance(body["audit_spool_pending"], int)
@@ -635,10 +642,14 @@ def test_a_version_that_cannot_be_explained_scores_and_says_so(
         expected = pipeline.predict_proba(frame)[0, 1]
         assert body["probability"] == pytest.approx(expected, rel=0, abs=1e-12)
         assert body["model"]["version"] == version and body["threshold"] == 0.5
+        # logged by MLflow alone, as before the steps existed: raw scale, raw Time
+        assert (body["model"]["probability_scale"], body["model"]["time_feature"]) == ("raw", "raw")
         assert body["reasons"] is None
         assert "input_example" in body["explanation_problem"]
         described = client.get("/v1/model", headers=key.headers).json()
         assert described["explainable"] is False and described["kind"] == "sklearn"
+        assert described["probability_scale"] == "raw" and described["time_feature"] == "raw"
+        assert described["probability_scale_text"] == "raw model output (uncalibrated)"
 
 
 # --------------------------------------------------------------------------- open defects

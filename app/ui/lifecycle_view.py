@@ -25,6 +25,7 @@ from core.registry import format_threshold, get_alias_version, get_version
 from core.thresholds import set_threshold
 
 _DONE = "lifecycle_done"  # a message shown once after the dialog closes
+_DONE_WARNINGS = "lifecycle_done_warnings"  # the gates' warnings, shown with it
 # Which dialog is open ("promote", "threshold", "rollback:<alias>"): a dialog is opened by a
 # button, and stays open across the reruns its own widgets cause until it finishes or the
 # user dismisses it.
@@ -60,10 +61,13 @@ def show_done() -> None:
     message = st.session_state.pop(_DONE, None)
     if message:
         st.success(message, icon=":material/check:")
+    for warning in st.session_state.pop(_DONE_WARNINGS, None) or []:
+        st.warning(warning, icon=":material/warning:")
 
 
-def _finish(message: str) -> None:
+def _finish(message: str, warnings: list[str] | None = None) -> None:
     st.session_state[_DONE] = message
+    st.session_state[_DONE_WARNINGS] = warnings or []
     _dismiss()
     state.clear()  # registry answers, then everything computed with a threshold or alias
     for cached in (
@@ -76,12 +80,23 @@ def _finish(message: str) -> None:
 
 
 def gate_lines(results: tuple[GateResult, ...] | tuple[object, ...]) -> str:
-    """Each gate as one markdown line with a pass / fail icon."""
+    """Each gate as one markdown line with a pass / fail icon, and its warning under it."""
     lines = []
     for g in results:
         icon = ":material/check_circle:" if g.passed else ":material/cancel:"  # type: ignore[attr-defined]
         lines.append(f"- {icon} **{g.name}**: {escape_markdown(g.detail)}")  # type: ignore[attr-defined]
+        if getattr(g, "warning", None):
+            lines.append(f"  - :material/warning: {escape_markdown(g.warning)}")  # type: ignore[attr-defined]
     return "\n".join(lines)
+
+
+def gate_warnings(results: tuple[GateResult, ...] | tuple[object, ...]) -> list[str]:
+    """Each gate's warning as a sentence for ``st.warning`` (the gate named)."""
+    return [
+        f"{g.name} gate: {g.warning}"  # type: ignore[attr-defined]
+        for g in results
+        if getattr(g, "warning", None)
+    ]
 
 
 def history_table(rows: list[HistoryRow]) -> pd.DataFrame:
@@ -177,11 +192,14 @@ def promote_dialog(
             was = "unset" if move.from_version is None else f"version {move.from_version}"
             _finish(
                 f"@{alias} moved from {was} to version {move.to_version} ({move.kind}).\n\n"
-                + gate_lines(move.gates)
+                + gate_lines(move.gates),
+                gate_warnings(move.gates),
             )
     failed = _failed_for(version, alias)
     if failed is not None:
         st.error("Gates failed; nothing moved.", icon=":material/block:")
+        for warning in gate_warnings(failed.results):
+            st.warning(warning, icon=":material/warning:")
         st.markdown(gate_lines(failed.results))
         st.checkbox(
             "Override the failed gates (recorded as an override, with the gates), then Promote",

@@ -30,6 +30,7 @@ from core.errors import ExplanationUnavailableError, InputError
 from core.explain import PROBABILITY_SCALE, Contributions
 from core.models.base import ModelAdapter
 from core.models.calibration import Calibration
+from core.models.pyfunc import log_native_model
 from core.models.shap_explain import ShapExplainer, build_explainer, log_odds
 from core.models.signature import check_fitted_columns
 from core.schema import FEATURES
@@ -156,8 +157,12 @@ class SklearnModel(ModelAdapter):
         return [f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:
-        return mlflow.sklearn.log_model(
-            self.estimator, metadata=metadata, serialization_format="skops", **options
+        return log_native_model(
+            mlflow.sklearn,
+            sk_model=self.estimator,
+            metadata=metadata,
+            serialization_format="skops",
+            **options,
         )
 
 

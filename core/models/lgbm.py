@@ -11,6 +11,7 @@ from mlflow.models.model import ModelInfo
 from core.explain import Contributions, split_tree_contributions
 from core.models.base import ModelAdapter
 from core.models.calibration import Calibration
+from core.models.pyfunc import log_native_model
 
 SMALL_INPUT_ROWS = 1000
 """Fewer rows than this are predicted on one thread. OpenMP's threads spin while they wait
@@ -65,4 +66,6 @@ class LightGBMModel(ModelAdapter):
         return [f"lightgbm=={lgb.__version__}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:
-        return mlflow.lightgbm.log_model(self.estimator, metadata=metadata, **options)
+        return log_native_model(
+            mlflow.lightgbm, lgb_model=self.estimator, metadata=metadata, **options
+        )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version as _version
 from typing import Any
 
@@ -16,6 +13,7 @@ from mlflow.models.model import ModelInfo
 from core.explain import Contributions, compute_linear_contributions
 from core.models.base import ModelAdapter
 from core.models.calibration import Calibration
+from core.models.pyfunc import log_native_model
 from core.schema import FEATURES
 
 
@@ -75,42 +73,10 @@ class LogRegModel(ModelAdapter):
         return [f"scikit-learn=={sklearn.__version__}", f"skops=={_version('skops')}"]
 
     def log_model(self, *, metadata: dict[str, str], **options: Any) -> ModelInfo:
-        with _without_serving_check_warning():
-            return mlflow.sklearn.log_model(
-                self.estimator, metadata=metadata, serialization_format="skops", **options
-            )
-
-
-class _ServingCheckRefused(logging.Filter):
-    """Drops MLflow's "Failed to validate serving input example" warning when the reason
-    is our pickle defence, and nothing else.
-
-    After saving a model with an input example, ``Model.log`` loads it back through
-    pyfunc to check the example can be served. Every process that uses core sets
-    ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` (core.tracking), which MLflow applies to
-    skops files too, so for a scikit-learn model that check always fails and logs a long
-    warning: noise on every LogReg training. The check cannot be turned off for this
-    flavour (``mlflow.sklearn.save_model`` takes no ``validate_serving_input``), and
-    allowing deserialisation for the call would weaken the defence process-wide. What it
-    would check is checked anyway: the model predicts on the example while its signature
-    is inferred, and we load it with skops and our own trust list.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (
-            message.startswith("Failed to validate serving input example")
-            and "MLFLOW_ALLOW_PICKLE_DESERIALIZATION" in message
+        return log_native_model(
+            mlflow.sklearn,
+            sk_model=self.estimator,
+            metadata=metadata,
+            serialization_format="skops",
+            **options,
         )
-
-
-@contextmanager
-def _without_serving_check_warning() -> Iterator[None]:
-    # The logger that raises it (mlflow/models/model.py), for the length of one call.
-    source = logging.getLogger("mlflow.models.model")
-    refused = _ServingCheckRefused()
-    source.addFilter(refused)
-    try:
-        yield
-    finally:
-        source.removeFilter(refused)

@@ -18,7 +18,7 @@ from core.config import Settings, get_settings
 from core.registry import get_version, load_model
 from core.schema import FEATURES, LABEL
 from core.tracking import get_client
-from core.training import train_from_csv
+from core.training import train_from_csv, train_model
 from tests.conftest import LEAD, REPO, settings_env
 
 MAIN = str(REPO / "app" / "main.py")
@@ -323,3 +323,31 @@ def test_the_threshold_input_steps_by_the_thresholds_own_size(
     from app.ui.lifecycle_view import threshold_step
 
     assert threshold_step(threshold) == pytest.approx(step, rel=1e-12)
+
+
+def test_the_promote_dialog_warns_when_a_real_candidate_is_judged_on_synthetic_rows(
+    tiny_frame: pd.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(home=tmp_path_factory.mktemp("origin-page") / "home")
+    synthetic, real = (
+        train_model(
+            tiny_frame,
+            settings=settings,
+            model_kind="logreg",
+            data_sha256=digest * 64,
+            actor=LEAD,
+            synthetic=marked,
+        ).version
+        for digest, marked in (("a", True), ("b", False))
+    )
+    assert _alias(settings) == synthetic
+    at = _app(workbench_env, settings, COMPARE, WORKBENCH_PROMOTE_AUPRC_TOLERANCE="1")
+    _promote(at, version=real, reason="the real-data model")
+    assert not at.error, [e.value for e in at.error]
+    assert _alias(settings) == real
+    warnings = [w.value for w in at.warning]
+    expected = f"auprc gate: the candidate, version {real}, was trained on real data"
+    assert any(w.startswith(expected) for w in warnings), warnings
+    assert any(f"test split of version {synthetic}, which is synthetic" in w for w in warnings)
