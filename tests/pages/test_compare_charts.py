@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from app.ui.compare_charts import Curve, plot_calibration, plot_history_timeline
+from app.ui.compare_charts import Curve, plot_calibration, plot_history_timeline, plot_pr_curves
 from app.ui.lifecycle_view import history_table
 from core.gates import GateResult
 from core.history import HistoryRow
@@ -30,6 +30,24 @@ def test_calibration_markers_show_each_bins_rows_and_frauds() -> None:
     size = list(trace.marker.size)
     assert size[0] > size[2] > size[1]  # area follows the rows
     assert list(trace.marker.symbol) == ["circle", "circle-open", "circle"]  # 12 rows: few
+
+
+@pytest.mark.parametrize(
+    ("prevalence", "text", "side"),
+    [(0.0017, "no skill (0.17% fraud)", "bottom"), (0.95, "no skill (95.00% fraud)", "top")],
+)
+def test_the_no_skill_label_sits_inside_the_plot_clear_of_the_curves_end(
+    prevalence: float, text: str, side: str
+) -> None:
+    curve = Curve("version 1", np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.6, 0.0017]), (0.6, 0.5))
+    [label] = plot_pr_curves([curve], prevalence=prevalence).layout.annotations
+    assert label.text == text
+    # at the left end of the line, where a PR curve runs high (at recall 1 every curve
+    # falls onto the line, and the label was drawn under them)
+    assert (label.xref, label.xanchor) == ("x domain", "left") and label.x < 0.05
+    assert label.y == prevalence
+    # above a low line, below a high one: never pushed past the top of the plot
+    assert label.yanchor == side
 
 
 def test_a_calibration_curve_without_counts_still_plots() -> None:
