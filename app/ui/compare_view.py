@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
-from app.ui.format import escape_markdown
+from app.ui.format import escape_markdown, format_probability
 from app.ui.provenance_view import provenance_columns
 from core.compare import (
     Comparison,
@@ -28,6 +28,7 @@ from core.compare import (
 from core.config import Settings
 from core.confusion import compute_confusion
 from core.errors import WorkbenchError
+from core.schema import LABEL, ROW, count_text, format_threshold, noun_for
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the registered versions...")
@@ -119,11 +120,19 @@ def versions_table(rows: list[VersionRow], *, alias: str, tag: str) -> pd.DataFr
     return pd.DataFrame.from_records(records)
 
 
+BRIER_FORMAT = "%.3g"
+"""A Brier column's digits: three significant, as ``core.schema.format_brier`` (0.000626,
+not 0.0006); the browser writes no exponent above 1e-6."""
+
+
 def table_config() -> dict[str, object]:
-    number = {key: st.column_config.NumberColumn(format="%.4f") for key in TABLE_METRICS}
+    def digits(key: str) -> str:
+        return BRIER_FORMAT if key == "brier" else "%.4f"
+
+    number = {key: st.column_config.NumberColumn(format=digits(key)) for key in TABLE_METRICS}
     weighted = {
         f"{key} (weighted)": st.column_config.NumberColumn(
-            format="%.4f",
+            format=digits(key),
             help="At the natural prevalence (legitimate rows weighted by 1 / sampling fraction)",
         )
         for key in TABLE_METRICS
@@ -143,8 +152,9 @@ def describe_evaluation(evaluation: Evaluation) -> str:
     """One line on what the evaluation rows are, with the counts that make rates honest."""
     rate = evaluation.frauds / evaluation.rows if evaluation.rows else 0.0
     text = (
-        f"Evaluation data: **{escape_markdown(evaluation.name)}**: {evaluation.rows:,} rows, "
-        f"{evaluation.frauds:,} frauds ({rate:.2%})"
+        f"Evaluation data: **{escape_markdown(evaluation.name)}**: "
+        f"{count_text(evaluation.rows, 'row')}, {count_text(evaluation.frauds, 'fraud')} "
+        f"({rate:.2%})"
     )
     if evaluation.sampling_fraction < 1:
         legit = evaluation.rows - evaluation.frauds
@@ -211,8 +221,8 @@ def counts_table(result: Comparison, labels) -> pd.DataFrame:  # type: ignore[no
                 "missed (FN)": counts.fn,
                 "false alarms (FP)": counts.fp,
                 "passed (TN)": counts.tn,
-                "recall": f"{counts.tp:,} of {counts.frauds:,} frauds",
-                "precision": f"{counts.tp:,} of {counts.alerts:,} alerts",
+                "recall": f"{counts.tp:,} of {count_text(counts.frauds, 'fraud')}",
+                "precision": f"{counts.tp:,} of {count_text(counts.alerts, 'alert')}",
             }
         )
     return pd.DataFrame.from_records(records)
@@ -231,10 +241,49 @@ def metrics_config() -> dict[str, object]:
         "recall",
         "suggested threshold (max F1)",
         "ROC-AUC",
-        "Brier",
-        "Brier (weighted)",
     )
-    return {"alerts / 10k": one, "alerts / 10k (weighted)": one, **dict.fromkeys(names, four)}
+    brier = st.column_config.NumberColumn(format=BRIER_FORMAT)
+    return {
+        "alerts / 10k": one,
+        "alerts / 10k (weighted)": one,
+        **dict.fromkeys(names, four),
+        "Brier": brier,
+        "Brier (weighted)": brier,
+    }
+
+
+def decision_diff_table(result: Comparison, *, limit: int = 1000) -> pd.DataFrame:
+    """The first ``limit`` rows on which the versions decide differently, as people read
+    them: each version's probability as :func:`format_probability` writes it and its
+    decision in words, under a header naming its threshold (:func:`format_threshold`).
+    The download keeps the raw numbers."""
+    diff = result.decision_diff.head(limit)
+    table = pd.DataFrame(
+        {
+            ROW: diff[ROW].to_numpy(),
+            "Time": diff["Time"].to_numpy(),
+            "Amount": diff["Amount"].to_numpy(),
+            "label": [label_word(v) for v in diff[LABEL]],
+        }
+    )
+    for c in result.versions:
+        if c.threshold is None or f"decision_v{c.version}" not in diff:
+            continue
+        name = f"version {c.version} (alert at ≥ {format_threshold(c.threshold)})"
+        table[f"{name}: probability"] = [
+            format_probability(float(p)) for p in diff[f"probability_v{c.version}"]
+        ]
+        table[f"{name}: decision"] = [
+            "alert" if d == 1 else "no alert" for d in diff[f"decision_v{c.version}"]
+        ]
+    return table
+
+
+def label_word(value: object) -> str:
+    """A ``Class`` value in words: fraud, legitimate, or unlabelled."""
+    if value is None or pd.isna(value):
+        return "unlabelled"
+    return "fraud" if int(value) == 1 else "legitimate"
 
 
 def render_curves(result: Comparison, *, weighted: bool) -> None:
@@ -288,7 +337,8 @@ def render_comparison(
     st.markdown(describe_evaluation(evaluation))
     if len(evaluation.rejected):
         st.warning(
-            f"{len(evaluation.rejected):,} rows of the file were rejected and left out.",
+            f"{count_text(len(evaluation.rejected), 'row')} of the file "
+            f"{noun_for(len(evaluation.rejected), 'was', 'were')} rejected and left out.",
             icon=":material/warning:",
         )
     for version in chosen:
@@ -343,9 +393,17 @@ def render_comparison(
             st.dataframe(params, width="stretch")
 
     diff = result.decision_diff
-    st.subheader(f"Decisions that differ: {len(diff):,} of {result.rows:,} rows")
+    st.subheader(f"Decisions that differ: {len(diff):,} of {count_text(result.rows, 'row')}")
     if len(diff):
-        st.dataframe(diff.head(1000), hide_index=True, width="stretch")
+        st.dataframe(
+            decision_diff_table(result),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Time": st.column_config.NumberColumn(format="%d"),
+                "Amount": st.column_config.NumberColumn(format="%.2f"),
+            },
+        )
         st.download_button(
             "Download the rows (CSV)",
             result.decision_diff_csv(),

@@ -16,7 +16,7 @@ from core.data import parse_record
 from core.errors import WorkbenchError
 from core.explain import Reason, compute_reasons
 from core.registry import format_threshold
-from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW
+from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW, count_text, noun_for
 from core.scoring import PROBABILITY, SingleResult
 
 RESULT = "score_result"
@@ -131,7 +131,8 @@ def picker_table(frame: pd.DataFrame) -> pd.DataFrame:
 def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
     """A filterable table of the test split; click a row, then Score it."""
     st.caption(
-        f"{len(scored):,} rows the model was evaluated on ({int(scored[LABEL].sum())} frauds). "
+        f"{count_text(len(scored), 'row')} the model was evaluated on "
+        f"({count_text(int(scored[LABEL].sum()), 'fraud')}). "
         "Filter, then click a row to pick it."
     )
     left, right = st.columns([1, 2])
@@ -142,7 +143,10 @@ def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
         "Fraud probability between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score_pick_range"
     )
     shown = filter_split(scored, label=LABELS.get(label or "All"), low=low, high=high)
-    st.caption(f"{len(shown):,} rows match, highest probability first.")
+    st.caption(
+        f"{count_text(len(shown), 'row')} {noun_for(len(shown), 'matches', 'match')}, highest "
+        "probability first."
+    )
     # A new table (and selection) per filter: a kept selection would point at another row.
     table_key = f"score_pick_table_{label}_{low}_{high}"
     st.dataframe(
