@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
-from app.ui.format import escape_markdown, format_probability
+from app.ui.decision_diff import render_decision_diff
+from app.ui.format import escape_markdown
 from app.ui.provenance_view import provenance_columns
 from core.compare import (
     Comparison,
@@ -28,7 +29,7 @@ from core.compare import (
 from core.config import Settings
 from core.confusion import compute_confusion
 from core.errors import WorkbenchError
-from core.schema import LABEL, ROW, count_text, format_threshold, noun_for
+from core.schema import count_text, noun_for
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the registered versions...")
@@ -252,40 +253,6 @@ def metrics_config() -> dict[str, object]:
     }
 
 
-def decision_diff_table(result: Comparison, *, limit: int = 1000) -> pd.DataFrame:
-    """The first ``limit`` rows on which the versions decide differently, as people read
-    them: each version's probability as :func:`format_probability` writes it and its
-    decision in words, under a header naming its threshold (:func:`format_threshold`).
-    The download keeps the raw numbers."""
-    diff = result.decision_diff.head(limit)
-    table = pd.DataFrame(
-        {
-            ROW: diff[ROW].to_numpy(),
-            "Time": diff["Time"].to_numpy(),
-            "Amount": diff["Amount"].to_numpy(),
-            "label": [label_word(v) for v in diff[LABEL]],
-        }
-    )
-    for c in result.versions:
-        if c.threshold is None or f"decision_v{c.version}" not in diff:
-            continue
-        name = f"version {c.version} (alert at ≥ {format_threshold(c.threshold)})"
-        table[f"{name}: probability"] = [
-            format_probability(float(p)) for p in diff[f"probability_v{c.version}"]
-        ]
-        table[f"{name}: decision"] = [
-            "alert" if d == 1 else "no alert" for d in diff[f"decision_v{c.version}"]
-        ]
-    return table
-
-
-def label_word(value: object) -> str:
-    """A ``Class`` value in words: fraud, legitimate, or unlabelled."""
-    if value is None or pd.isna(value):
-        return "unlabelled"
-    return "fraud" if int(value) == 1 else "legitimate"
-
-
 def render_curves(result: Comparison, *, weighted: bool) -> None:
     """PR and calibration curves overlaid, one colour per version, side by side."""
     pr, calibration = [], []
@@ -380,7 +347,8 @@ def render_comparison(
         )
     st.caption(
         f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
-        f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "
+        f"interval ({count_text(result.resamples, 'resample')} of the same rows, "
+        f"seed {result.seed}). "
         "Alerts / 10k: the expected review queue per 10,000 transactions at each version's "
         "threshold."
     )
@@ -392,25 +360,5 @@ def render_comparison(
         if params is not None:
             st.dataframe(params, width="stretch")
 
-    diff = result.decision_diff
-    st.subheader(f"Decisions that differ: {len(diff):,} of {count_text(result.rows, 'row')}")
-    if len(diff):
-        st.dataframe(
-            decision_diff_table(result),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "Time": st.column_config.NumberColumn(format="%d"),
-                "Amount": st.column_config.NumberColumn(format="%.2f"),
-            },
-        )
-        st.download_button(
-            "Download the rows (CSV)",
-            result.decision_diff_csv(),
-            file_name=f"{settings.model_name}-decision-diff.csv",
-            mime="text/csv",
-            icon=":material/download:",
-        )
-    elif sum(c.threshold is not None for c in result.versions) < 2:
-        st.caption("At least two versions with a threshold are needed to compare decisions.")
+    render_decision_diff(settings, result)
     return result
