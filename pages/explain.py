@@ -60,7 +60,7 @@ elif source == "Last scored transaction":
 else:
     try:
         row = view.pick_test_row(ranks.scored_test_split(settings, info.version))
-        row_id = ("test", info.version, int(row["row"]))
+        row_id = None if row is None else ("test", info.version, int(row["row"]))
     except WorkbenchError as exc:
         if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):
             st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")

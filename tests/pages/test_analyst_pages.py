@@ -142,7 +142,8 @@ def test_a_what_if_edit_changes_the_score(
     assert format_probability(after[0]) != format_probability(before[0])  # a visible change
 
     at = _page(app, "explain.py")
-    at.number_input(key="explain_test_row").set_value(fraud + 1).run()
+    at.session_state["explain_picked_row"] = fraud + 1  # a click in the picker's table
+    at.run()
     assert len(_waterfalls(at)) == 1
     assert before[0] >= model.info.threshold  # an alert: it keeps the alert wording
     assert any(m.value.startswith("**Top reasons toward fraud:** ") for m in at.markdown)
