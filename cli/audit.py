@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.common import EXIT_INPUT, err, failures, load_actor, load_settings, print_error
+from core.schema import count_text
 
 if TYPE_CHECKING:
     from core.audit import Adoption, SpooledRecord, SpoolStatus
@@ -51,14 +52,15 @@ def audit_status(
         return
     reach = "reachable" if status.database_reachable else "unreachable"
     typer.echo(
-        f"app database {status.database} ({reach}): {len(status.waiting)} record(s) waiting, "
+        f"app database {status.database} ({reach}): "
+        f"{count_text(len(status.waiting), 'record')} waiting, "
         f"{len(status.set_aside)} set aside, {len(status.other_database)} waiting for "
         "another database"
     )
     for record in status.set_aside:
-        typer.echo(f"  set aside {record.file} ({record.rows:,} rows): {record.reason}")
+        typer.echo(f"  set aside {record.file} ({count_text(record.rows, 'row')}): {record.reason}")
     for record in status.other_database:
-        typer.echo(f"  for {record.database}: {record.file} ({record.rows:,} rows)")
+        typer.echo(f"  for {record.database}: {record.file} ({count_text(record.rows, 'row')})")
     for how in sorted({adopt_option(record) for record in status.other_database}):
         typer.echo(f"  to write those into this database instead: workbench audit adopt {how}")
 
@@ -123,16 +125,17 @@ def _print_adoption(done: Adoption) -> None:
     if not done.adopted:
         for record in done.records:
             typer.echo(
-                f"  {record.file} ({record.rows:,} rows, {record.created_at}) meant for "
-                f"{record.database}"
+                f"  {record.file} ({count_text(record.rows, 'row')}, {record.created_at}) "
+                f"meant for {record.database}"
             )
         typer.echo(
-            f"{len(done.records)} record(s) would be written into the app database "
+            f"{count_text(len(done.records), 'record')} would be written into the app database "
             f"{done.database}; nothing was written: add --yes to write them"
         )
         return
     typer.echo(
-        f"adopted {len(done.records)} record(s) into the app database {done.database}: "
+        f"adopted {count_text(len(done.records), 'record')} into the app database "
+        f"{done.database}: "
         f"{len(done.stored)} stored, {len(done.set_aside)} set aside, "
         f"{len(done.waiting)} waiting"
     )
@@ -142,7 +145,7 @@ def _print_adoption(done: Adoption) -> None:
 
 def _print_replay(written: int, status: SpoolStatus) -> None:
     typer.echo(
-        f"replayed {written} spooled event(s); {len(status.waiting)} waiting, "
+        f"replayed {count_text(written, 'spooled event')}; {len(status.waiting)} waiting, "
         f"{len(status.set_aside)} set aside, {len(status.other_database)} for another database"
     )
     for record in status.set_aside:

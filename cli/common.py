@@ -26,6 +26,7 @@ from core.auth import Actor
 from core.config import Settings, find_old_home, get_settings, old_home_message
 from core.errors import ConfigError, InputError, NotFoundError, RefusedError, WorkbenchError
 from core.identity import cli_actor
+from core.schema import format_brier
 
 # soft_wrap: messages stay one line each (grep-able, and paths are never split mid-word)
 err = Console(stderr=True, soft_wrap=True)
@@ -173,9 +174,12 @@ def progress_bar(
         yield lambda fraction, message: bar.update(task, completed=fraction, description=message)
 
 
-def metric_text(value: float | None, digits: int = 4) -> str:
-    """A metric for display: ``digits`` decimals, or ``n/a`` where none is stored."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def metric_text(value: float | None, digits: int | None = 4) -> str:
+    """A metric for display: ``digits`` decimals (None: a Brier score's significant digits,
+    :func:`core.schema.format_brier`, as the pages show it), or ``n/a`` where none is stored."""
+    if value is None:
+        return "n/a"
+    return format_brier(value) if digits is None else f"{value:.{digits}f}"
 
 
 def fraction_text(fraction: float | None) -> str:
@@ -203,7 +207,7 @@ def weighted_metrics_line(settings: Settings, version: int, fraction: float) -> 
         f"AUPRC {metric_text(m.get('weighted_auprc'))}  "
         f"precision {metric_text(m.get('weighted_precision'), 3)}  "
         f"F1 {metric_text(m.get('weighted_f1'), 3)}  "
-        f"Brier {metric_text(m.get('weighted_brier'), 5)}  "
+        f"Brier {metric_text(m.get('weighted_brier'), None)}  "
         f"alerts/10k {metric_text(m.get('weighted_alerts_per_10k'), 1)} "
         f"(raw {metric_text(m.get('alerts_per_10k'), 1)})"
     )

@@ -24,6 +24,7 @@ from cli.common import (
     start_up,
 )
 from core.errors import InputError, WorkbenchError
+from core.schema import count_text
 
 if TYPE_CHECKING:
     from core.auth import Actor
@@ -154,7 +155,7 @@ def _print_report(r: DriftReport) -> None:
     typer.echo(verdict_sentence(r))
     typer.echo(
         f"  {r.model_name} version {r.version}, {r.reference} reference; current: "
-        f"{r.current} ({r.rows:,} rows)"
+        f"{r.current} ({count_text(r.rows, 'row')})"
     )
     typer.echo(f"  {'feature':<8} {'band':<10} {'PSI':>7} {'KS':>6} {'W/SD':>8} {'outside':>8}")
     for c in r.columns:

@@ -34,13 +34,13 @@ SYNTHETIC_NOTE = (
     "with that of a version tested on a real sample"
 )
 # (key, label, decimals) of the metrics the tables show, raw and weighted
-TABLE_METRICS: tuple[tuple[str, str, int], ...] = (
+TABLE_METRICS: tuple[tuple[str, str, int | None], ...] = (
     ("auprc", "AUPRC", 4),
     ("roc_auc", "ROC-AUC", 4),
     ("precision", "precision", 3),
     ("recall", "recall", 3),
     ("f1", "F1", 3),
-    ("brier", "Brier", 5),
+    ("brier", "Brier", None),  # significant digits: core.schema.format_brier
     ("alerts_per_10k", "alerts / 10k", 1),
 )
 
@@ -84,7 +84,7 @@ def _data_text(p: DataProvenance) -> str:
     return name + (" (synthetic)" if p.synthetic else "")
 
 
-def _weighted_text(info: ModelVersionInfo, key: str, digits: int) -> str:
+def _weighted_text(info: ModelVersionInfo, key: str, digits: int | None) -> str:
     """The weighted figure; ``= raw`` at sampling fraction 1 (nothing to weigh)."""
     if info.sampling_fraction == 1.0:
         return "= raw"
@@ -176,7 +176,7 @@ def versions_tables(
             _weighted_text(v, "precision", 3),
             metric_text(v.metrics.get("recall"), 3),
             metric_text(v.metrics.get("roc_auc")),
-            metric_text(v.metrics.get("brier"), 5),
+            metric_text(v.metrics.get("brier"), None),
         )
     return data, metrics
 
@@ -247,10 +247,10 @@ def _live_lines(info: ModelVersionInfo, alias: str, provenance: DataProvenance) 
     lines = [
         f"live model: {info.name}@{alias} -> version {info.version} ({info.model_kind}), "
         f"trained {_date(info.created_at)}, threshold {info.threshold_text}",
-        f"data: {_data_text(p)}, {count_text(p.rows)} rows, {count_text(p.frauds)} frauds "
+        f"data: {_data_text(p)}, {count_text(p.rows, 'row')}, {count_text(p.frauds, 'fraud')} "
         f"({rate_text(p.fraud_rate)} fraud{natural}); sampling fraction "
         f"{fraction_text(p.sampling_fraction)}",
-        f"test split: {count_text(p.test_rows)} rows, {count_text(p.test_frauds)} frauds",
+        f"test split: {count_text(p.test_rows, 'row')}, {count_text(p.test_frauds, 'fraud')}",
         f"model steps: Time {info.tags.get('time_feature', 'raw')}; probabilities "
         f"{info.probability_scale_text}",
     ]

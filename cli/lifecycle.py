@@ -22,6 +22,7 @@ from cli.common import (
     start_up,
 )
 from core.errors import GateFailed, InputError, OutputError, WorkbenchError
+from core.schema import count_text
 
 if TYPE_CHECKING:
     from core.gates import GateResult
@@ -209,7 +210,7 @@ def history(
         if not rows:
             typer.echo(f"no history for {settings.model_name}" + (f"@{alias}" if alias else ""))
     if csv_file is not None:
-        typer.echo(f"{len(rows)} row(s) written to {csv_file}", err=True)
+        typer.echo(f"{count_text(len(rows), 'row')} written to {csv_file}", err=True)
 
 
 def _version(version: int | None) -> str:

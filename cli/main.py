@@ -40,6 +40,7 @@ from cli.inspect import register as register_inspect
 from cli.lifecycle import register as register_lifecycle
 from cli.serve import serve_api
 from core.errors import InputError, OutputError
+from core.schema import count_text, format_brier
 
 app = typer.Typer(
     name="workbench",
@@ -127,7 +128,7 @@ def train(
     m = result.metrics
     typer.echo(
         f"{result.model_name} version {result.version} ({result.model_kind}), run {result.run_id}\n"
-        f"  test AUPRC {m.auprc:.4f}  ROC-AUC {m.roc_auc:.4f}  Brier {m.brier:.5f}\n"
+        f"  test AUPRC {m.auprc:.4f}  ROC-AUC {m.roc_auc:.4f}  Brier {format_brier(m.brier)}\n"
         f"  at threshold {format_threshold(m.threshold)}: precision {m.precision:.3f}"
         f"  recall {m.recall:.3f}"
         f"  F1 {m.f1:.3f}  precision@{m.k} {m.precision_at_k:.3f}\n"
@@ -170,7 +171,10 @@ def generate(
                 frame.to_csv(partial, index=False)
             except OSError as exc:
                 raise OutputError(f"cannot write {out}: {exc}") from exc
-    typer.echo(f"wrote {len(frame):,} rows ({int(frame['Class'].sum())} frauds) to {out}")
+    typer.echo(
+        f"wrote {count_text(len(frame), 'row')} "
+        f"({count_text(int(frame['Class'].sum()), 'fraud')}) to {out}"
+    )
 
 
 @app.command()
@@ -273,8 +277,9 @@ def score(
         typer.echo(json.dumps(result.summary()))
     else:
         typer.echo(
-            f"{result.rows_in:,} rows: {result.rows_scored:,} scored, {result.rows_rejected:,} "
-            f"rejected, {result.alerts:,} alerts ({result.model_label}, threshold "
+            f"{count_text(result.rows_in, 'row')}: {result.rows_scored:,} scored, "
+            f"{result.rows_rejected:,} rejected, {count_text(result.alerts, 'alert')} "
+            f"({result.model_label}, threshold "
             f"{format_threshold(result.threshold)}) in {result.seconds:.1f} s\n  scored: {out}"
             + (f"\n  rejected: {rejected_path(out)}" if result.rows_rejected else "")
         )

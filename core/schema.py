@@ -52,13 +52,39 @@ def format_threshold(threshold: float) -> str:
     return f"{threshold:.{max(4, 3 - math.floor(math.log10(threshold)))}f}"
 
 
+def format_brier(brier: float) -> str:
+    """A Brier score as text: three significant digits, never an exponent, ``n/a`` for NaN.
+
+    One rule for the pages and the command line. A model calibrated to the natural
+    prevalence (0.17% fraud) scores near 0.0006: four decimals would show 0.0006 and five
+    0.00063, so the digits follow the size: ``0.000626``, ``0.00123``, ``0.0123``, ``0.123``.
+    """
+    if brier != brier:  # NaN
+        return "n/a"
+    if not 0.0 < brier < 1.0:  # 0, 1 or not a Brier score; shown as it is
+        return f"{brier:.3f}"
+    rounded = float(f"{brier:.3g}")  # 0.00099996 is 0.00100, not 0.001000
+    return f"{brier:.{max(3, 2 - math.floor(math.log10(rounded)))}f}"
+
+
 UNKNOWN = "unknown"
 """What the pages and the command line write for a field that is not recorded."""
 
 
-def count_text(value: int | None) -> str:
-    """A count with thousands separators, or ``unknown``."""
-    return UNKNOWN if value is None else f"{value:,}"
+def count_text(value: int | None, noun: str = "", plural: str = "") -> str:
+    """A count with thousands separators, or ``unknown``; with a ``noun``, the noun after
+    it, singular for exactly one and plural otherwise (``plural``, or the noun plus "s"):
+    ``1,234``, ``1 fraud``, ``0 frauds``, ``2 false alarms``, ``1 alias move``,
+    ``unknown frauds``. The one way pages and the command line put a count before a noun.
+    """
+    number = UNKNOWN if value is None else f"{value:,}"
+    return f"{number} {noun_for(value, noun, plural)}" if noun else number
+
+
+def noun_for(value: int | None, noun: str, plural: str = "") -> str:
+    """``noun`` as a count of ``value`` takes it: singular for exactly one, else ``plural``
+    (or the noun plus "s"). Also for a verb after a count: ``noun_for(n, "waits", "wait")``."""
+    return noun if value == 1 else plural or noun + "s"
 
 
 def rate_text(value: float | None) -> str:

@@ -18,6 +18,7 @@ from app.ui.batch_view import (
 from app.ui.charts import plot_score_histogram
 from app.ui.format import escape_markdown
 from core.errors import WorkbenchError
+from core.schema import count_text
 from core.scoring import PROBABILITY
 from core.scoring.batch_files import read_columns
 
@@ -48,7 +49,7 @@ a.metric("Rows in file", f"{result.rows_in:,}")
 b.metric("Scored", f"{result.rows_scored:,}")
 c.metric("Rejected", f"{run.rows_rejected:,}")
 st.caption(
-    f"{result.rows_in:,} rows in the file = {result.rows_scored:,} scored + "
+    f"{count_text(result.rows_in, 'row')} in the file = {result.rows_scored:,} scored + "
     f"{run.rows_rejected:,} rejected. Scored in {result.seconds:.1f} s."
 )
 for note in result.warnings:

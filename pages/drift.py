@@ -7,6 +7,7 @@ from app.ui import drift_view as view
 from app.ui import state
 from app.ui.compare_view import safe, upload_digest
 from core.drift import latest_event_id
+from core.schema import count_text
 
 st.title(":material/monitoring: Drift")
 settings = state.settings()
@@ -33,8 +34,9 @@ if source == "window":
         st.stop()
     if len(reports) > 1:
         st.info(
-            f"{len(reports)} versions scored in the {label} (an alias move, or scoring with a "
-            "chosen version): each is judged against its own reference, the live one first.",
+            f"{count_text(len(reports), 'version')} scored in the {label} (an alias move, or "
+            "scoring with a chosen version): each is judged against its own reference, the "
+            "live one first.",
             icon=":material/swap_horiz:",
         )
     reports = sorted(reports, key=lambda r: (r.version != live, -r.version))

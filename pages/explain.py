@@ -5,10 +5,11 @@ import streamlit as st
 
 from app.ui import explain_view as view
 from app.ui import ranks, state
-from app.ui.charts import plot_beeswarm, plot_dependence, plot_importance
+from app.ui.charts import TOP_FEATURES, plot_beeswarm, plot_dependence, plot_importance
 from core.auth import Action
 from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
 from core.registry import read_threshold
+from core.schema import count_text
 from core.scoring import PROBABILITY
 
 st.title(":material/insights: Explain")
@@ -59,7 +60,7 @@ elif source == "Last scored transaction":
 else:
     try:
         row = view.pick_test_row(ranks.scored_test_split(settings, info.version))
-        row_id = ("test", info.version, int(row["row"]))
+        row_id = None if row is None else ("test", info.version, int(row["row"]))
     except WorkbenchError as exc:
         if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):
             st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
@@ -105,17 +106,17 @@ except WorkbenchError as exc:
     st.stop()
 importance = explanation.importance()
 st.caption(
-    f"Version {info.version}, on {len(explanation.features):,} rows of its test split (all "
-    f"its frauds kept), not on the transaction above; {data}."
+    f"Version {info.version}, on {count_text(len(explanation.features), 'row')} of its test "
+    f"split (all its frauds kept), not on the transaction above; {data}."
 )
-everything = st.toggle("All 30 features", key="explain_all_features")
-left, right = st.columns(2)
+everything = st.toggle(f"All {len(importance)} features", key="explain_all_features")
+shown = list(importance.index if everything else importance.index[:TOP_FEATURES])
+left, right = st.columns(2)  # the same features in both
 with left:
     st.markdown("**Importance** (mean |contribution|)")
-    st.plotly_chart(plot_importance(importance, top=len(importance) if everything else 15))
+    st.plotly_chart(plot_importance(importance, top=len(shown)))
 with right:
     st.markdown("**Contributions per row**")
-    shown = list(importance.index if everything else importance.index[:12])
     st.plotly_chart(plot_beeswarm(explanation.features, explanation.contributions, shown))
 st.markdown("**Dependence**")
 a, b = st.columns(2)

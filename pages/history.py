@@ -10,6 +10,7 @@ from core.auth import Action
 from core.errors import WorkbenchError
 from core.history import history_csv, list_alias_history, sync_alias_history
 from core.registry import format_threshold
+from core.schema import count_text, noun_for
 
 st.title(":material/history: Alias history")
 settings, actor = state.settings(), state.actor()
@@ -22,7 +23,8 @@ except WorkbenchError as exc:
     st.stop()
 if noticed:
     st.warning(
-        f"{len(noticed)} alias move(s) made outside the workbench were found in MLflow and "
+        f"{count_text(len(noticed), 'alias move')} made outside the workbench "
+        f"{noun_for(len(noticed), 'was', 'were')} found in MLflow and "
         "recorded as external (actor unknown).",
         icon=":material/warning:",
     )

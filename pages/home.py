@@ -5,13 +5,14 @@ import streamlit as st
 
 from app.ui import provenance_view, state
 from app.ui.auth import exposed_without_sign_in
-from app.ui.format import HEADLINE_METRICS, format_metric, format_time, weighted_caption
+from app.ui.format import HEADLINE_METRICS, format_headline, format_time, weighted_caption
 from core.audit import replay_spool, retry_failed, spool_status
 from core.auth import Action
 from core.bootstrap import ensure_demo_model
 from core.config import find_old_home, old_home_message
 from core.errors import WorkbenchError
 from core.provenance import get_provenance
+from core.schema import count_text, noun_for
 
 st.title(":material/shield: Fraud Workbench")
 st.caption("Score card transactions, see why they score high, compare and promote models.")
@@ -52,7 +53,7 @@ def _spool_button(label: str, icon: str, action, done: str) -> None:  # type: ig
     if st.button(label, icon=icon):
         try:
             written = action(settings, actor=actor)
-            st.success(f"{done} {written} event(s).", icon=":material/check:")
+            st.success(f"{done} {count_text(written, 'event')}.", icon=":material/check:")
         except WorkbenchError as exc:
             st.error(str(exc), icon=":material/error:")
 
@@ -60,14 +61,16 @@ def _spool_button(label: str, icon: str, action, done: str) -> None:  # type: ig
 spool = spool_status(settings)
 if spool.waiting:
     st.warning(
-        f"{len(spool.waiting)} scoring event(s) wait in the local audit spool for the app "
+        f"{count_text(len(spool.waiting), 'scoring event')} "
+        f"{noun_for(len(spool.waiting), 'waits', 'wait')} in the local audit spool for the app "
         "database; they are written, in order, with the next score or now:",
         icon=":material/cloud_off:",
     )
     _spool_button("Replay the audit spool", ":material/sync:", replay_spool, "Replayed")
 if spool.set_aside:
     st.error(
-        f"{len(spool.set_aside)} audit record(s) were refused by the app database and set "
+        f"{count_text(len(spool.set_aside), 'audit record')} "
+        f"{noun_for(len(spool.set_aside), 'was', 'were')} refused by the app database and set "
         "aside (kept, not lost):",
         icon=":material/report:",
     )
@@ -91,7 +94,8 @@ if spool.other_database:
         }
     )
     st.info(
-        f"{len(spool.other_database)} spooled audit record(s) belong to another app database "
+        f"{count_text(len(spool.other_database), 'spooled audit record')} "
+        f"{noun_for(len(spool.other_database), 'belongs', 'belong')} to another app database "
         f"({', '.join(sorted({r.database for r in spool.other_database}))}); they are kept "
         "and written only there. If that database will not come back (or they name none), "
         "write them into this one from a terminal; it lists them first and writes with "
@@ -149,13 +153,13 @@ provenance_view.render_provenance(
 )
 columns = st.columns(len(HEADLINE_METRICS))
 for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
-    column.metric(label, format_metric(live.metrics.get(key), digits=4 if key == "brier" else 3))
+    column.metric(label, format_headline(key, live.metrics.get(key)))
 fraction = live.sampling_fraction
 if fraction is not None and fraction < 1:
     columns = st.columns(len(HEADLINE_METRICS))
     for column, (key, label) in zip(columns, HEADLINE_METRICS, strict=True):
         value = live.metrics.get(f"weighted_{key}")
-        column.metric(f"{label} (weighted)", format_metric(value, 4 if key == "brier" else 3))
+        column.metric(f"{label} (weighted)", format_headline(key, value))
 st.caption(
     f"Test-split metrics of run `{live.run_id}`; AUPRC is the headline. Raw: counted on the "
     "test split as it is. " + weighted_caption(fraction)

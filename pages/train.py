@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.ui import state
-from app.ui.format import HEADLINE_METRICS, format_metric
+from app.ui.format import HEADLINE_METRICS, format_headline, format_metric
 from core.errors import WorkbenchError
 from core.registry import format_threshold
 from core.training import MODEL_KINDS, train_from_csv
@@ -90,7 +90,7 @@ if result is not None:
     for column, (key, label) in zip(
         st.columns(len(HEADLINE_METRICS)), HEADLINE_METRICS, strict=True
     ):
-        column.metric(label, format_metric(metrics.get(key), digits=4 if key == "brier" else 3))
+        column.metric(label, format_headline(key, metrics.get(key)))
     sizes = ", ".join(f"{name} {rows:,}" for name, rows in result.split_sizes.items())
     st.caption(
         f"Test-split metrics at threshold {format_threshold(result.metrics.threshold)}. "

@@ -206,7 +206,7 @@ def test_audit_replay_command(trained_embedded: Trained, tmp_path: Path) -> None
     settings = Settings(home=tmp_path / "empty-home")
     result = _invoke(settings, "audit", "replay")
     assert result.exit_code == 0, result.output
-    assert "replayed 0 spooled event(s); 0 waiting, 0 set aside, 0 for another database" in (
+    assert "replayed 0 spooled events; 0 waiting, 0 set aside, 0 for another database" in (
         result.stdout
     )
 
@@ -254,12 +254,12 @@ def test_audit_status_shows_waiting_set_aside_and_foreign_records(tmp_path: Path
     assert "secret" not in result.stdout
 
     text = _invoke(settings, "audit", "status")
-    assert "0 record(s) waiting, 1 set aside, 1 waiting for another database" in text.stdout
+    assert "0 records waiting, 1 set aside, 1 waiting for another database" in text.stdout
     assert "NOT NULL constraint failed" in text.stdout
 
     again = _invoke(settings, "audit", "retry-failed")
     assert again.exit_code == 0, again.output
-    assert "replayed 0 spooled event(s); 0 waiting, 1 set aside, 1 for another" in again.stdout
+    assert "replayed 0 spooled events; 0 waiting, 1 set aside, 1 for another" in again.stdout
     assert "NOT NULL constraint failed" in again.stderr
 
     down = _invoke(elsewhere, "audit", "replay")
@@ -337,7 +337,7 @@ def test_audit_adopt_lists_first_and_writes_only_with_yes(tmp_path: Path) -> Non
 
     done = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
     assert done.exit_code == 0, done.output
-    assert "adopted 1 record(s) into the app database" in done.stdout and "1 stored" in done.stdout
+    assert "adopted 1 record into the app database" in done.stdout and "1 stored" in done.stdout
     assert count_predictions(settings, event.event_uid) == 3 and pending_spool(settings) == 0
     nothing = _invoke(settings, "audit", "adopt", "--untagged", "--yes")
     assert nothing.exit_code == 0 and "no spooled record matches" in nothing.stdout
@@ -761,6 +761,12 @@ def test_human_outputs_show_the_weighted_auprc_beside_the_raw_one(
     status = _invoke(home, "status").stdout  # the live alias is on version 1 (the first)
     [auprc_row] = [line.split() for line in status.splitlines() if line.split()[:1] == ["AUPRC"]]
     assert auprc_row == ["AUPRC", f"{raw:.4f}", f"{weighted:.4f}"]
+    # Brier to three significant digits (as Home shows it), not to five decimals
+    [brier_row] = [line.split() for line in status.splitlines() if line.split()[:1] == ["Brier"]]
+    weighted_brier = (stored[1]["brier"], stored[1]["weighted_brier"])
+    for text, value in zip(brier_row[1:], weighted_brier, strict=True):
+        assert float(text) == pytest.approx(value, rel=5e-3)
+        assert len(text.replace(".", "").lstrip("0")) == 3, brier_row
     listed = json.loads(_invoke(home, "versions", "--json").stdout)
     assert [v["sampling_fraction"] for v in listed] == [1.0, 0.5]
 

@@ -15,6 +15,7 @@ from core.config import Settings
 from core.errors import NotFoundError, WorkbenchError
 from core.registry import ModelVersionInfo
 from core.reliability import ReliabilityReport
+from core.schema import format_brier
 
 
 @st.cache_data(ttl=600, show_spinner="Reading the calibration report...")
@@ -44,11 +45,11 @@ def render_calibration(settings: Settings, version_info: ModelVersionInfo) -> No
     weighted = report.sampling_fraction < 1.0
     where = " at the natural prevalence" if weighted else ""
     before, after = st.columns(2)
-    before.metric(f"Brier, raw model{where}", f"{report.brier_before:.5f}")
+    before.metric(f"Brier, raw model{where}", format_brier(report.brier_before))
     after.metric(
         f"Brier, calibrated ({report.probability_scale}){where}",
-        f"{report.brier_after:.5f}",
-        delta=f"{report.brier_after - report.brier_before:+.5f}",
+        format_brier(report.brier_after),
+        delta=brier_delta(report.brier_before, report.brier_after),
         delta_color="inverse",  # lower is better
     )
     curves = [
@@ -66,6 +67,14 @@ def render_calibration(settings: Settings, version_info: ModelVersionInfo) -> No
     if weighted:
         bins += f", legitimate rows weighted 1/{report.sampling_fraction:.4g}"
     st.caption(f"{bins}. {method_caption(report)}")
+
+
+def brier_delta(before: float, after: float) -> str | None:
+    """The change of Brier score as the metric's delta, or None (no delta, no arrow) where
+    the two scores read the same: the raw scale kept, or a change below the digits shown."""
+    if format_brier(after) == format_brier(before):
+        return None
+    return ("+" if after > before else "-") + format_brier(abs(after - before))
 
 
 def method_caption(report: ReliabilityReport) -> str:

@@ -12,6 +12,8 @@ from core.registry import format_threshold
 FRAUD_RED = "#b3261e"
 LEGIT_BLUE = "#1a73e8"
 LEGIT_GREY = "#5f6368"
+TOP_FEATURES = 12
+"""How many features the importance bars and the beeswarm show unless all are asked for."""
 AMOUNT_LOG_FLOOR = 0.01
 """Where an Amount of 0 sits on a log axis (its hover text keeps the true value)."""
 
@@ -162,7 +164,7 @@ def plot_waterfall(
     return figure
 
 
-def plot_importance(importance, *, top: int = 15) -> go.Figure:  # type: ignore[no-untyped-def]
+def plot_importance(importance, *, top: int = TOP_FEATURES) -> go.Figure:  # type: ignore[no-untyped-def]
     """Mean |SHAP| per feature as horizontal bars, largest on top."""
     shown = importance.head(top)
     figure = go.Figure(
@@ -213,16 +215,41 @@ def plot_beeswarm(features, contributions, order: list[str]) -> go.Figure:  # ty
     return figure
 
 
+def _amount_label(amount: float) -> str:
+    """An Amount on a log colour bar: 0.01, 0.1, 1, 10, 100, 1,000, 10,000."""
+    return f"{amount:g}" if amount < 1 else f"{amount:,.0f}"
+
+
+def colour_scale(values: np.ndarray, name: str) -> tuple[np.ndarray, dict[str, object]]:
+    """The marker colours for a feature's values and their colour bar.
+
+    Amount spans orders of magnitude (most rows are small, a few huge): coloured linearly,
+    nearly every point gets the same colour. It is coloured by log10(Amount) (0 drawn at
+    ``AMOUNT_LOG_FLOOR``) and the bar's ticks are written as amounts: 1, 10, 100, 1,000.
+    """
+    if name != "Amount":
+        return values, {"title": name}
+    logs = np.log10(np.maximum(np.asarray(values, dtype=np.float64), AMOUNT_LOG_FLOOR))
+    decades = range(int(np.floor(logs.min(initial=0.0))), int(np.ceil(logs.max(initial=0.0))) + 1)
+    return logs, {
+        "title": "Amount<br>(log scale)",
+        "tickvals": list(decades),
+        "ticktext": [_amount_label(10.0**k) for k in decades],
+    }
+
+
 def plot_dependence(features, contributions, feature: str, color_by: str) -> go.Figure:  # type: ignore[no-untyped-def]
     """A feature's value against its contribution, coloured by another feature's value.
 
     Amount spans several orders of magnitude: it gets a log axis, with 0 drawn at
-    ``AMOUNT_LOG_FLOOR`` (the hover shows the true value).
+    ``AMOUNT_LOG_FLOOR`` (the hover shows the true value), and as the colour a log colour
+    scale (:func:`colour_scale`).
     """
     if feature == color_by:
         raise ValueError("a feature cannot be coloured by itself")
     x = features[feature].to_numpy(dtype=np.float64)
     log_x = feature == "Amount"
+    colours, colour_bar = colour_scale(features[color_by].to_numpy(dtype=np.float64), color_by)
     figure = go.Figure(
         go.Scattergl(
             x=np.maximum(x, AMOUNT_LOG_FLOOR) if log_x else x,
@@ -231,10 +258,10 @@ def plot_dependence(features, contributions, feature: str, color_by: str) -> go.
             mode="markers",
             marker={
                 "size": 5,
-                "color": features[color_by],
+                "color": colours,
                 "colorscale": "Viridis",
                 "showscale": True,
-                "colorbar": {"title": color_by},
+                "colorbar": colour_bar,
             },
             hovertemplate=f"{feature} %{{customdata:.2f}}<br>contribution %{{y:.3f}}"
             "<extra></extra>",

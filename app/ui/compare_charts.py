@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from core.schema import rate_text
+
 # Plotly's default qualitative palette, fixed here so a version keeps its colour across plots.
 PALETTE = ["#1a73e8", "#b3261e", "#188038", "#e37400", "#9334e6", "#12b5cb", "#5f6368"]
 
@@ -48,6 +50,10 @@ def colour(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+PR_TOP = 1.02
+"""The top of a PR plot's precision axis."""
+
+
 def plot_pr_curves(curves: Sequence[Curve], *, prevalence: float | None = None) -> go.Figure:
     """Precision (y) against recall (x) per version, each with its threshold's point.
 
@@ -77,15 +83,27 @@ def plot_pr_curves(curves: Sequence[Curve], *, prevalence: float | None = None) 
                 )
             )
     if prevalence is not None:
-        figure.add_hline(
+        figure.add_hline(y=prevalence, line_dash="dot", line_color=PALETTE[-1])
+        # At the left, where a PR curve runs high, inside the plot: at the right end the
+        # curves fall onto the line at recall 1 (and the label sat under them), and a line
+        # near the top would push a label above it out of the plot.
+        above = prevalence < 0.9
+        figure.add_annotation(
+            text=f"no skill ({rate_text(prevalence)} fraud)",
+            x=0.01,
+            xref="x domain",
+            xanchor="left",
             y=prevalence,
-            line_dash="dot",
-            line_color=PALETTE[-1],
-            annotation_text=f"no skill ({prevalence:.2%} fraud)",
+            yref="y",
+            yanchor="bottom" if above else "top",
+            yshift=2 if above else -2,
+            showarrow=False,
+            bgcolor="rgba(255, 255, 255, 0.8)",
+            font={"color": PALETTE[-1]},
         )
     figure.update_layout(
         xaxis={"title": "Recall", "range": [0, 1.01]},
-        yaxis={"title": "Precision", "range": [0, 1.02]},
+        yaxis={"title": "Precision", "range": [0, PR_TOP]},
         height=420,
         margin={"t": 20, "b": 40},
         legend={"orientation": "h", "y": -0.2},

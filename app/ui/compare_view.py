@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.compare_charts import FEW_ROWS, Curve, plot_calibration, plot_pr_curves
+from app.ui.decision_diff import render_decision_diff
 from app.ui.format import escape_markdown
 from app.ui.provenance_view import provenance_columns
 from core.compare import (
@@ -28,6 +29,7 @@ from core.compare import (
 from core.config import Settings
 from core.confusion import compute_confusion
 from core.errors import WorkbenchError
+from core.schema import count_text, noun_for
 
 
 @st.cache_data(ttl=10, show_spinner="Reading the registered versions...")
@@ -119,11 +121,19 @@ def versions_table(rows: list[VersionRow], *, alias: str, tag: str) -> pd.DataFr
     return pd.DataFrame.from_records(records)
 
 
+BRIER_FORMAT = "%.3g"
+"""A Brier column's digits: three significant, as ``core.schema.format_brier`` (0.000626,
+not 0.0006); the browser writes no exponent above 1e-6."""
+
+
 def table_config() -> dict[str, object]:
-    number = {key: st.column_config.NumberColumn(format="%.4f") for key in TABLE_METRICS}
+    def digits(key: str) -> str:
+        return BRIER_FORMAT if key == "brier" else "%.4f"
+
+    number = {key: st.column_config.NumberColumn(format=digits(key)) for key in TABLE_METRICS}
     weighted = {
         f"{key} (weighted)": st.column_config.NumberColumn(
-            format="%.4f",
+            format=digits(key),
             help="At the natural prevalence (legitimate rows weighted by 1 / sampling fraction)",
         )
         for key in TABLE_METRICS
@@ -143,8 +153,9 @@ def describe_evaluation(evaluation: Evaluation) -> str:
     """One line on what the evaluation rows are, with the counts that make rates honest."""
     rate = evaluation.frauds / evaluation.rows if evaluation.rows else 0.0
     text = (
-        f"Evaluation data: **{escape_markdown(evaluation.name)}**: {evaluation.rows:,} rows, "
-        f"{evaluation.frauds:,} frauds ({rate:.2%})"
+        f"Evaluation data: **{escape_markdown(evaluation.name)}**: "
+        f"{count_text(evaluation.rows, 'row')}, {count_text(evaluation.frauds, 'fraud')} "
+        f"({rate:.2%})"
     )
     if evaluation.sampling_fraction < 1:
         legit = evaluation.rows - evaluation.frauds
@@ -211,8 +222,8 @@ def counts_table(result: Comparison, labels) -> pd.DataFrame:  # type: ignore[no
                 "missed (FN)": counts.fn,
                 "false alarms (FP)": counts.fp,
                 "passed (TN)": counts.tn,
-                "recall": f"{counts.tp:,} of {counts.frauds:,} frauds",
-                "precision": f"{counts.tp:,} of {counts.alerts:,} alerts",
+                "recall": f"{counts.tp:,} of {count_text(counts.frauds, 'fraud')}",
+                "precision": f"{counts.tp:,} of {count_text(counts.alerts, 'alert')}",
             }
         )
     return pd.DataFrame.from_records(records)
@@ -231,10 +242,15 @@ def metrics_config() -> dict[str, object]:
         "recall",
         "suggested threshold (max F1)",
         "ROC-AUC",
-        "Brier",
-        "Brier (weighted)",
     )
-    return {"alerts / 10k": one, "alerts / 10k (weighted)": one, **dict.fromkeys(names, four)}
+    brier = st.column_config.NumberColumn(format=BRIER_FORMAT)
+    return {
+        "alerts / 10k": one,
+        "alerts / 10k (weighted)": one,
+        **dict.fromkeys(names, four),
+        "Brier": brier,
+        "Brier (weighted)": brier,
+    }
 
 
 def render_curves(result: Comparison, *, weighted: bool) -> None:
@@ -288,7 +304,8 @@ def render_comparison(
     st.markdown(describe_evaluation(evaluation))
     if len(evaluation.rejected):
         st.warning(
-            f"{len(evaluation.rejected):,} rows of the file were rejected and left out.",
+            f"{count_text(len(evaluation.rejected), 'row')} of the file "
+            f"{noun_for(len(evaluation.rejected), 'was', 'were')} rejected and left out.",
             icon=":material/warning:",
         )
     for version in chosen:
@@ -330,7 +347,8 @@ def render_comparison(
         )
     st.caption(
         f"ΔAUPRC: each version minus version {result.baseline}, with a paired bootstrap 95% "
-        f"interval ({result.resamples:,} resamples of the same rows, seed {result.seed}). "
+        f"interval ({count_text(result.resamples, 'resample')} of the same rows, "
+        f"seed {result.seed}). "
         "Alerts / 10k: the expected review queue per 10,000 transactions at each version's "
         "threshold."
     )
@@ -342,17 +360,5 @@ def render_comparison(
         if params is not None:
             st.dataframe(params, width="stretch")
 
-    diff = result.decision_diff
-    st.subheader(f"Decisions that differ: {len(diff):,} of {result.rows:,} rows")
-    if len(diff):
-        st.dataframe(diff.head(1000), hide_index=True, width="stretch")
-        st.download_button(
-            "Download the rows (CSV)",
-            result.decision_diff_csv(),
-            file_name=f"{settings.model_name}-decision-diff.csv",
-            mime="text/csv",
-            icon=":material/download:",
-        )
-    elif sum(c.threshold is not None for c in result.versions) < 2:
-        st.caption("At least two versions with a threshold are needed to compare decisions.")
+    render_decision_diff(settings, result)
     return result

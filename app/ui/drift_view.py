@@ -26,6 +26,7 @@ from core.config import Settings
 from core.drift import ColumnDrift, DriftReport, file_drift, psi_by_period, window_drift
 from core.errors import NotFoundError
 from core.registry import get_alias_version
+from core.schema import count_text, noun_for
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WINDOW_NAMES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
@@ -174,7 +175,8 @@ def render_report(report: DriftReport, *, key: str) -> None:
     """One report: verdict, queue impact, score drift, warnings, features, a histogram."""
     st.markdown(
         f"{VERDICTS[report.verdict]} **{escape_markdown(report.model_name)}** version "
-        f"**{report.version}** · {report.rows:,} rows · {escape_markdown(report.current)} · "
+        f"**{report.version}** · {count_text(report.rows, 'row')} · "
+        f"{escape_markdown(report.current)} · "
         f"reference: {escape_markdown(report.reference)}"
     )
     if report.queue is not None:
@@ -203,7 +205,8 @@ def render_report(report: DriftReport, *, key: str) -> None:
     st.dataframe(style_bands(table), hide_index=True, width="stretch", column_config=table_config())
     st.caption(
         f"Bands: ok under PSI {thresholds.psi_warn:g}, warn from {thresholds.psi_warn:g}, "
-        f"alert from {thresholds.psi_alert:g}; not judged under {thresholds.min_rows:,} rows "
+        f"alert from {thresholds.psi_alert:g}; not judged under "
+        f"{count_text(thresholds.min_rows, 'row')} "
         f"or for the reason in the note. Left out: {', '.join(thresholds.excluded) or 'none'}."
     )
     if score is not None and len(score.edges):
@@ -277,7 +280,8 @@ def render_heatmap(
     features = [c for c in frame.columns if c != "rows"]
     blank = int(np.isnan(frame[features].to_numpy(dtype=float)).all(axis=1).sum())
     note = (
-        f" {blank} period(s) are blank: under {settings.drift_min_rows:,} rows, too few to judge."
+        f" {count_text(blank, 'period')} {noun_for(blank, 'is', 'are')} blank: under "
+        f"{count_text(settings.drift_min_rows, 'row')}, too few to judge."
         if blank
         else ""
     )

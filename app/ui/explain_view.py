@@ -11,13 +11,14 @@ from app.ui import batch_view, ranks, whatif
 from app.ui.batch_view import BatchRun
 from app.ui.charts import plot_waterfall
 from app.ui.format import escape_markdown, format_probability, format_value
-from app.ui.score_view import show_why
+from app.ui.score_view import pick_split_row, show_why, transaction_name
 from core.config import Settings
 from core.errors import InputError, WorkbenchError
 from core.provenance import get_provenance
 from core.registry import LoadedModel, ModelVersionInfo, format_threshold
 from core.schema import FEATURES, LABEL, ROW
 from core.scoring import PROBABILITY, RowExplanation, explain_record
+from core.scoring.batch_files import read_ids
 
 SOURCE = "explain_source"
 """Session key of the transaction source (segmented control)."""
@@ -27,6 +28,10 @@ OPEN_BATCH_ROW = batch_view.ROW_TO_EXPLAIN
 """Set this to a batch ``row`` number, then ``st.switch_page("pages/explain.py")``: the page
 opens on that row of the last batch (the Batch page's table does this on a click)."""
 LAST_BATCH = "Last batch"
+TEST_PICK = "explain_pick"
+"""Key prefix of the test-split picker's widgets (``explain_pick_label``, ``..._range``)."""
+TEST_ROW = "explain_picked_row"
+"""Session key of the test-split row (its ``row`` number) clicked in the picker's table."""
 
 
 def last_batch() -> BatchRun | None:
@@ -68,14 +73,19 @@ def label_text(value: object) -> str:
 
 
 def pick_batch_row(batch: BatchRun) -> pd.Series:
-    """A selectbox of the batch's top rows (highest score first), each with score and
+    """A selectbox of the batch's top rows (highest score first), each named by its
+    transaction id where the file has an id column (else its row number), with score and
     label; the row asked for (a click in the batch table) is included wherever it ranks."""
     picker = batch_view.batch_picker_rows(batch, include=st.session_state.get(BATCH_ROW))
     by_row = picker.set_index(ROW)
     has_label = LABEL in picker
+    # the picker's rows carry no id (batch_view keeps row, score, label, decision): read
+    # the ids of those rows alone, two columns of the file
+    ids = read_ids(batch.files.scored, [int(n) for n in picker[ROW]]) if batch.id_column else {}
 
     def describe(n: int) -> str:
-        text = f"row {n} · {format_probability(float(by_row.at[n, PROBABILITY]))}"
+        name = f"{batch.id_column} {ids[n]}" if n in ids else f"row {n}"
+        text = f"{name} · {format_probability(float(by_row.at[n, PROBABILITY]))}"
         return f"{text} · {label_text(by_row.at[n, LABEL])}" if has_label else text
 
     picked = st.selectbox(
@@ -87,12 +97,22 @@ def pick_batch_row(batch: BatchRun) -> pd.Series:
     return batch_view.load_batch_row(batch, picked)
 
 
-def pick_test_row(scored: pd.DataFrame) -> pd.Series:
-    """A row number of the version's test split, with its score and label beside it."""
-    number = st.number_input(f"Row (1-{len(scored):,})", 1, len(scored), 1, key="explain_test_row")
-    row = scored.iloc[int(number) - 1]
+def pick_test_row(scored: pd.DataFrame) -> pd.Series | None:
+    """A row of the version's test split, picked in the Score page's table (filter by label
+    and probability, click a row); before a click, the table's first row (the highest
+    score shown). None when no row passes the filter."""
+    row, shown = pick_split_row(scored, key=TEST_PICK, picked_key=TEST_ROW)
+    if row is None:
+        if not len(shown):
+            st.info("No row of the test split passes the filter.", icon=":material/info:")
+            return None
+        row = shown.iloc[0]
+        clicked = "the table's first row; click a row to explain another"
+    else:
+        clicked = "clicked in the table"
     st.caption(
-        f"Row {int(number)} of the test split: {label_text(row.get(LABEL))}, fraud probability "
+        f"Explaining {escape_markdown(transaction_name(row))} of the test split "
+        f"({clicked}): {label_text(row.get(LABEL))}, fraud probability "
         f"{format_probability(float(row[PROBABILITY]))}."
     )
     return row

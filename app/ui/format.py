@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 
 from core.ranking import ScoreRank
-from core.schema import format_feature_value
+from core.schema import count_text, format_brier, format_feature_value, noun_for
 
 HEADLINE_METRICS: list[tuple[str, str]] = [
     ("auprc", "AUPRC"),
@@ -15,12 +15,20 @@ HEADLINE_METRICS: list[tuple[str, str]] = [
     ("precision", "Precision"),
     ("recall", "Recall"),
     ("f1", "F1"),
-    ("brier", "Brier"),  # shown with 4 digits: good models score near 0.001
+    ("brier", "Brier"),  # to its significant digits: good models score near 0.001
 ]
 
 
 def format_metric(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_headline(key: str, value: float | None) -> str:
+    """One of :data:`HEADLINE_METRICS` as the pages show it: three decimals, a Brier score
+    to three significant digits (:func:`core.schema.format_brier`, as the command line)."""
+    if value is None:
+        return "n/a"
+    return format_brier(value) if key == "brier" else format_metric(value)
 
 
 def weighted_caption(fraction: float | None) -> str:
@@ -106,18 +114,19 @@ def format_rank(rank: ScoreRank, *, of: str = "the test split") -> str:
     ``"above every row of ..."``."""
     if rank.rows == 0:
         return f"no rows in {of} to rank against"
+    rows = count_text(rank.rows, "row")
     if rank.at_or_above == 0:
-        return f"above every row of {of} ({rank.rows:,} rows)"
+        return f"above every row of {of} ({rows})"
     if rank.top_share <= 0.5:
         return (
-            f"top {_share_text(rank.top_share)} of {of} ({rank.at_or_above:,} of "
-            f"{rank.rows:,} rows score as high or higher)"
+            f"top {_share_text(rank.top_share)} of {of} ({rank.at_or_above:,} of {rows} "
+            f"{noun_for(rank.at_or_above, 'scores', 'score')} as high or higher)"
         )
     if rank.at_or_below == 0:
-        return f"below every row of {of} ({rank.rows:,} rows)"
+        return f"below every row of {of} ({rows})"
     return (
-        f"bottom {_share_text(rank.bottom_share)} of {of} ({rank.at_or_below:,} of "
-        f"{rank.rows:,} rows score as low or lower)"
+        f"bottom {_share_text(rank.bottom_share)} of {of} ({rank.at_or_below:,} of {rows} "
+        f"{noun_for(rank.at_or_below, 'scores', 'score')} as low or lower)"
     )
 
 

@@ -36,15 +36,15 @@ def provenance_line(provenance: DataProvenance) -> str:
     """One markdown line: the data's name, rows, fraud rate, and the test split's counts."""
     name = UNKNOWN if provenance.dataset is None else f"**{escape_markdown(provenance.dataset)}**"
     text = (
-        f"Data: {name}, {count_text(provenance.rows)} rows, "
-        f"{count_text(provenance.frauds)} frauds ({rate_text(provenance.fraud_rate)} fraud)"
+        f"Data: {name}, {count_text(provenance.rows, 'row')}, "
+        f"{count_text(provenance.frauds, 'fraud')} ({rate_text(provenance.fraud_rate)} fraud)"
     )
     fraction = provenance.sampling_fraction
     if fraction is not None and fraction < 1 and provenance.natural_fraud_rate is not None:
         text += f", about {rate_text(provenance.natural_fraud_rate)} at the natural prevalence"
     return (
-        text + f"; test split {count_text(provenance.test_rows)} rows with "
-        f"{count_text(provenance.test_frauds)} frauds (the rows behind every test metric)."
+        text + f"; test split {count_text(provenance.test_rows, 'row')} with "
+        f"{count_text(provenance.test_frauds, 'fraud')} (the rows behind every test metric)."
     )
 
 
@@ -172,10 +172,10 @@ def rates_text(counts: ConfusionCounts) -> str:
 
     return (
         f"At threshold {format_threshold(counts.threshold)}: recall {rate(counts.recall)} "
-        f"({counts.tp:,} of {counts.frauds:,} frauds), precision {rate(counts.precision)} "
-        f"({counts.tp:,} of {counts.alerts:,} alerts), false-positive rate "
-        f"{rate(counts.false_positive_rate)} ({counts.fp:,} of {counts.legitimate:,} "
-        "legitimate rows)."
+        f"({counts.tp:,} of {count_text(counts.frauds, 'fraud')}), precision "
+        f"{rate(counts.precision)} ({counts.tp:,} of {count_text(counts.alerts, 'alert')}), "
+        f"false-positive rate {rate(counts.false_positive_rate)} ({counts.fp:,} of "
+        f"{count_text(counts.legitimate, 'legitimate row')})."
     )
 
 
@@ -190,9 +190,9 @@ def prevalence_note(counts: ConfusionCounts, sampling_fraction: float | None) ->
     return (
         f"These counts are on the test split as sampled (legitimate rows kept at "
         f"{sampling_fraction:.4g}). At the natural prevalence each legitimate row stands for "
-        f"{1 / sampling_fraction:.1f}: about {false_alarms:,.0f} false alarms for "
-        f"{counts.tp:,} frauds caught, precision {precision}; recall and the false-positive "
-        "rate are unchanged."
+        f"{1 / sampling_fraction:.1f}: about {count_text(round(false_alarms), 'false alarm')} "
+        f"for {count_text(counts.tp, 'fraud')} caught, precision {precision}; recall and the "
+        "false-positive rate are unchanged."
     )
 
 

@@ -14,12 +14,13 @@ from core.operating import load_scored_test_split
 from core.ranking import compute_rank, sort_scores
 from core.registry import get_version
 from core.schema import FEATURES, LABEL, ROW
-from core.scoring import PROBABILITY
+from core.scoring import ID_COLUMNS, PROBABILITY
 
 
 @st.cache_data(show_spinner="Fetching the test split...")
 def scored_test_split(settings: Settings, version: int) -> pd.DataFrame:
-    """The version's test split with ``row`` (1-based position) and its probability.
+    """The version's test split with ``row`` (1-based position), its transaction id column
+    where the training data had one (``ID_COLUMNS``), and its probability.
 
     Raises:
         NotFoundError: the version has no test split (trained elsewhere).
@@ -28,7 +29,15 @@ def scored_test_split(settings: Settings, version: int) -> pd.DataFrame:
     test, proba = load_scored_test_split(
         settings, get_version(settings, version, with_metrics=False)
     )
-    scored = test.loc[:, [*FEATURES, *([LABEL] if LABEL in test else [])]]
+    return scored_frame(test, proba)
+
+
+def scored_frame(test: pd.DataFrame, proba: np.ndarray) -> pd.DataFrame:
+    """A test split as the pickers show it: ``row`` (1-based position), the features, the
+    label, the first transaction id column it has (``ID_COLUMNS``: a passthrough column of
+    the training data) and the probability; other passthrough columns are left out."""
+    ids = [name for name in ID_COLUMNS if name in test.columns][:1]
+    scored = test.loc[:, [*FEATURES, *([LABEL] if LABEL in test else []), *ids]]
     scored.insert(0, ROW, np.arange(1, len(test) + 1))
     scored[PROBABILITY] = proba
     return scored

@@ -11,13 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from app.ui.charts import plot_probability_gauge, plot_waterfall
-from app.ui.format import format_probability
+from app.ui.format import escape_markdown, format_probability
 from core.data import parse_record
 from core.errors import WorkbenchError
 from core.explain import Reason, compute_reasons
 from core.registry import format_threshold
-from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW
-from core.scoring import PROBABILITY, SingleResult
+from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW, count_text, noun_for
+from core.scoring import ID_COLUMNS, PROBABILITY, SingleResult
 
 RESULT = "score_result"
 """Session key of the last result (the Explain page offers it as "Last scored transaction")."""
@@ -103,23 +103,41 @@ def filter_split(
     return scored.loc[keep].sort_values(PROBABILITY, ascending=False, kind="stable")
 
 
-def _pick(table_key: str, rows: list[int]) -> None:
+def _pick(table_key: str, picked_key: str, rows: list[int]) -> None:
     """The table's selection callback: remember the clicked row by its ``row`` number, so a
     later filter cannot turn the same position into another transaction."""
     selected = st.session_state[table_key]["selection"]["rows"]
     if selected:
-        st.session_state[PICKED_ROW] = rows[selected[0]]
+        st.session_state[picked_key] = rows[selected[0]]
 
 
 def _label_text(value: object) -> str:
     return "unlabelled" if pd.isna(value) else "fraud" if int(value) == 1 else "legitimate"
 
 
+def id_column(frame: pd.DataFrame) -> str | None:
+    """The frame's transaction id column, the first of ``ID_COLUMNS`` it has (as a batch
+    file's, :func:`core.scoring.batch_files.id_column`), or None."""
+    return next((name for name in ID_COLUMNS if name in frame.columns), None)
+
+
+def transaction_name(row: pd.Series) -> str:
+    """How a test-split or batch row is named to people: by its transaction id when the
+    data has one (``transaction_id tx-0042``), else by its row number (``row 7``)."""
+    column = next((name for name in ID_COLUMNS if name in row.index), None)
+    if column is not None and not pd.isna(row[column]) and str(row[column]) != "":
+        return f"{column} {row[column]}"
+    return f"row {int(row[ROW])}"
+
+
 def picker_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """What the picker shows of each row: number, label, probability (as text), Amount, Time."""
+    """What the picker shows of each row: number, transaction id (where the data has one),
+    label, probability (as text), Amount, Time."""
+    ids = id_column(frame)
     return pd.DataFrame(
         {
             ROW: frame[ROW].to_numpy(),
+            **({ids: frame[ids].astype("string").to_numpy()} if ids else {}),
             "label": [_label_text(v) for v in frame[LABEL]],
             "fraud probability": [format_probability(p) for p in frame[PROBABILITY]],
             "Amount": frame["Amount"].to_numpy(),
@@ -128,48 +146,73 @@ def picker_table(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
-    """A filterable table of the test split; click a row, then Score it."""
+def pick_split_row(
+    scored: pd.DataFrame, *, key: str, picked_key: str
+) -> tuple[pd.Series | None, pd.DataFrame]:
+    """The test-split picker (Score and Explain): filter by label and probability range,
+    then click a row of the table.
+
+    Args:
+        scored: the scored test split (``app.ui.ranks.scored_test_split``).
+        key: prefix of the widgets' keys (``{key}_label``, ``{key}_range``, the table's).
+        picked_key: session key where the clicked row's ``row`` number is kept.
+
+    Returns:
+        The clicked row (None before a click, or when it is no longer in ``scored``) and
+        the rows the table shows, highest probability first.
+    """
     st.caption(
-        f"{len(scored):,} rows the model was evaluated on ({int(scored[LABEL].sum())} frauds). "
+        f"{count_text(len(scored), 'row')} the model was evaluated on "
+        f"({count_text(int(scored[LABEL].sum()), 'fraud')}). "
         "Filter, then click a row to pick it."
     )
     left, right = st.columns([1, 2])
     label = left.segmented_control(
-        "Label", list(LABELS), default="All", required=True, key="score_pick_label"
+        "Label", list(LABELS), default="All", required=True, key=f"{key}_label"
     )
     low, high = right.slider(
-        "Fraud probability between", 0.0, 1.0, (0.0, 1.0), step=0.01, key="score_pick_range"
+        "Fraud probability between", 0.0, 1.0, (0.0, 1.0), step=0.01, key=f"{key}_range"
     )
     shown = filter_split(scored, label=LABELS.get(label or "All"), low=low, high=high)
-    st.caption(f"{len(shown):,} rows match, highest probability first.")
+    st.caption(
+        f"{count_text(len(shown), 'row')} {noun_for(len(shown), 'matches', 'match')}, highest "
+        "probability first."
+    )
     # A new table (and selection) per filter: a kept selection would point at another row.
-    table_key = f"score_pick_table_{label}_{low}_{high}"
+    table_key = f"{key}_table_{label}_{low}_{high}"
     st.dataframe(
         picker_table(shown),
         hide_index=True,
         width="stretch",
         height=280,
         key=table_key,
-        on_select=partial(_pick, table_key, shown[ROW].tolist()),
+        on_select=partial(_pick, table_key, picked_key, shown[ROW].tolist()),
         selection_mode="single-row",
         column_config={
             "Amount": st.column_config.NumberColumn(format="%.2f"),
             "Time": st.column_config.NumberColumn(format="%d"),
         },
     )
-    picked = st.session_state.get(PICKED_ROW)
+    picked = st.session_state.get(picked_key)
     if picked is None or picked not in set(scored[ROW]):
+        return None, shown
+    return scored.loc[scored[ROW] == picked].iloc[0], shown
+
+
+def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
+    """A filterable table of the test split; click a row, then Score it."""
+    row, _ = pick_split_row(scored, key="score_pick", picked_key=PICKED_ROW)
+    if row is None:
         st.info("Click a row of the table to pick it.", icon=":material/ads_click:")
         return None, ("Test split", None)
-    row = scored.loc[scored[ROW] == picked].iloc[0]
     st.markdown(
-        f"Picked **row {picked}** ({_label_text(row[LABEL])}, fraud probability "
-        f"{format_probability(float(row[PROBABILITY]))} when the split was scored)."
+        f"Picked **{escape_markdown(transaction_name(row))}** ({_label_text(row[LABEL])}, "
+        f"fraud probability {format_probability(float(row[PROBABILITY]))} when the split "
+        "was scored)."
     )
     go = st.button("Score", icon=":material/bolt:", type="primary", key="score_pick_go")
     record = {name: float(row[name]) for name in FEATURES} if go else None
-    return record, ("Test split", int(picked))
+    return record, ("Test split", int(row[ROW]))
 
 
 def _reason_lines(reasons: list[Reason]) -> str:

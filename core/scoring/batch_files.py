@@ -280,3 +280,22 @@ def export_csv(path: Path, out: Path) -> Path:
     """A Parquet file as a spreadsheet-safe CSV (``core.safe_csv.neutralise_formulas``),
     written batch by batch. Returns ``out``."""
     return write_safe_csv(pq.ParquetFile(path).iter_batches(batch_size=50_000), out)
+
+
+def read_ids(path: Path, rows: list[int]) -> dict[int, str]:
+    """The transaction id (the file's :func:`id_column`) of each of these rows, by row
+    number; only the two columns are read. Empty when the file has no id column; a row
+    whose id is empty is left out (it is named by its row number)."""
+    column = id_column(path)
+    if column is None or not rows:
+        return {}
+    table = _dataset(path).to_table(
+        columns=[ROW, column], filter=ds.field(ROW).isin(pa.array(rows, type=pa.int64()))
+    )
+    return {
+        int(row): str(value)
+        for row, value in zip(
+            table.column(ROW).to_pylist(), table.column(column).to_pylist(), strict=True
+        )
+        if value is not None and str(value) != ""
+    }

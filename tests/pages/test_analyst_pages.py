@@ -117,6 +117,11 @@ def test_the_picker_filter_narrows_rows_and_a_picked_row_is_scored(
     assert "number" not in gauge["data"][0]["mode"]
 
 
+def _value_table(at: AppTest) -> pd.DataFrame:
+    """Explain's table of the row's values (after the test-split picker's table)."""
+    return next(d.value for d in at.dataframe if "feature" in d.value.columns)
+
+
 def _waterfalls(at: AppTest) -> list[dict]:
     specs = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")]
     return [s for s in specs if s["type"] == "waterfall"]
@@ -137,7 +142,8 @@ def test_a_what_if_edit_changes_the_score(
     assert format_probability(after[0]) != format_probability(before[0])  # a visible change
 
     at = _page(app, "explain.py")
-    at.number_input(key="explain_test_row").set_value(fraud + 1).run()
+    at.session_state["explain_picked_row"] = fraud + 1  # a click in the picker's table
+    at.run()
     assert len(_waterfalls(at)) == 1
     assert before[0] >= model.info.threshold  # an alert: it keeps the alert wording
     assert any(m.value.startswith("**Top reasons toward fraud:** ") for m in at.markdown)
@@ -154,13 +160,13 @@ def test_a_what_if_edit_changes_the_score(
     # the what-if waterfall ends at the edited row's raw score, the original at the row's
     assert original["base"] + sum(original["x"]) == pytest.approx(raw[0], abs=1e-9)
     assert what_if["base"] + sum(what_if["x"]) == pytest.approx(raw[1], abs=1e-9)
-    table = at.dataframe[0].value
+    table = _value_table(at)
     assert table.set_index("feature").at["Amount", "what-if value"] == "12.50"
 
 
 def test_explain_colours_by_another_feature_and_shows_all_30(app: AppTest) -> None:
     at = _page(app, "explain.py")
-    table = at.dataframe[0].value
+    table = _value_table(at)
     assert {"fraud median", "legitimate median"} <= set(table.columns)
     assert len(table) == len(FEATURES)
     colour = at.selectbox(key="explain_dep_color").value
@@ -169,13 +175,23 @@ def test_explain_colours_by_another_feature_and_shows_all_30(app: AppTest) -> No
     assert colour not in at.selectbox(key="explain_dep_color").options
     assert at.selectbox(key="explain_dep_color").value != colour
 
-    def beeswarm_rows(at: AppTest) -> int:
-        specs = [json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")]
-        return max(len(s) for s in specs if s[0]["type"] == "scattergl")
+    def shown_features(at: AppTest) -> tuple[list[str], list[str]]:
+        """The importance bars' features and the beeswarm's, top first."""
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        [bars] = [s["data"][0]["y"] for s in specs if s["data"][0]["type"] == "bar"]
+        # the beeswarm: the scattergl plot with a feature per tick (not the dependence plot)
+        [swarm] = [
+            s["layout"]["yaxis"]["ticktext"]
+            for s in specs
+            if s["data"][0]["type"] == "scattergl" and "ticktext" in s["layout"]["yaxis"]
+        ]
+        return bars, swarm
 
-    assert beeswarm_rows(at) == 12
+    bars, swarm = shown_features(at)
+    assert len(bars) == 12 and bars == swarm  # importance showed 15, the beeswarm 12
     at.toggle(key="explain_all_features").set_value(True).run()
-    assert beeswarm_rows(at) == 30
+    bars, swarm = shown_features(at)
+    assert len(bars) == 30 and bars == swarm
 
     def dependence_axis(at: AppTest) -> str:
         spec = json.loads(at.get("plotly_chart")[-1].proto.spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.artifacts import get_reliability
@@ -27,10 +28,11 @@ def test_the_view_shows_brier_before_and_after_and_the_diagram(
     ).run()
     assert not at.exception
     report = get_reliability(settings, result.run_id)
-    assert [m.value for m in at.metric] == [
-        f"{report.brier_before:.5f}",
-        f"{report.brier_after:.5f}",
-    ]
+    shown = [m.value for m in at.metric]
+    # three significant digits (core.schema.format_brier), the same rule as Home
+    for text, value in zip(shown, (report.brier_before, report.brier_after), strict=True):
+        assert float(text) == pytest.approx(value, rel=5e-3)
+        assert len(text.replace(".", "").lstrip("0")) == 3, text
     assert "calibrated (Platt)" in at.markdown[0].value
     chart = at.get("plotly_chart")
     assert len(chart) == 1
@@ -72,3 +74,21 @@ def test_the_caption_says_whether_the_method_was_chosen_or_asked_for() -> None:
         "Raw scale as asked for at training (calibration none); 5-fold out-of-fold "
         "log-loss on validation: raw 0.0482."
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "delta"),
+    [
+        (0.1, 0.1, None),  # the raw scale kept: no "+0" with an arrow
+        (0.00062649, 0.00062601, None),  # both read 0.000626: no delta either
+        (0.000700, 0.000626, "-0.0000740"),
+        (0.0006, 0.0007, "+0.000100"),
+        (0.0123, 0.00123, "-0.0111"),
+    ],
+)
+def test_the_brier_delta_is_left_out_where_the_scores_read_the_same(
+    before: float, after: float, delta: str | None
+) -> None:
+    from app.ui.calibration_view import brier_delta
+
+    assert brier_delta(before, after) == delta

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from app.ui.compare_charts import Curve, plot_calibration, plot_history_timeline
+from app.ui.compare_charts import Curve, plot_calibration, plot_history_timeline, plot_pr_curves
 from app.ui.lifecycle_view import history_table
 from core.gates import GateResult
 from core.history import HistoryRow
@@ -30,6 +30,24 @@ def test_calibration_markers_show_each_bins_rows_and_frauds() -> None:
     size = list(trace.marker.size)
     assert size[0] > size[2] > size[1]  # area follows the rows
     assert list(trace.marker.symbol) == ["circle", "circle-open", "circle"]  # 12 rows: few
+
+
+@pytest.mark.parametrize(
+    ("prevalence", "text", "side"),
+    [(0.0017, "no skill (0.17% fraud)", "bottom"), (0.95, "no skill (95.00% fraud)", "top")],
+)
+def test_the_no_skill_label_sits_inside_the_plot_clear_of_the_curves_end(
+    prevalence: float, text: str, side: str
+) -> None:
+    curve = Curve("version 1", np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.6, 0.0017]), (0.6, 0.5))
+    [label] = plot_pr_curves([curve], prevalence=prevalence).layout.annotations
+    assert label.text == text
+    # at the left end of the line, where a PR curve runs high (at recall 1 every curve
+    # falls onto the line, and the label was drawn under them)
+    assert (label.xref, label.xanchor) == ("x domain", "left") and label.x < 0.05
+    assert label.y == prevalence
+    # above a low line, below a high one: never pushed past the top of the plot
+    assert label.yanchor == side
 
 
 def test_a_calibration_curve_without_counts_still_plots() -> None:
@@ -159,3 +177,22 @@ def test_counts_of_a_sampled_version_say_what_they_are_at_the_natural_prevalence
     )
     assert prevalence_note(counts, 1.0) is None
     assert prevalence_note(counts, None) is None
+
+
+def test_a_dependence_plot_coloured_by_amount_uses_a_log_scale_written_as_amounts() -> None:
+    import pandas as pd
+
+    from app.ui.charts import plot_dependence
+
+    features = pd.DataFrame({"V14": [-3.0, 0.0, 1.0, 2.0], "Amount": [0.0, 1.0, 10.0, 1000.0]})
+    contributions = pd.DataFrame({"V14": [0.5, 0.1, -0.1, -0.2], "Amount": [0, 0, 0, 0.0]})
+    marker = plot_dependence(features, contributions, "V14", "Amount").data[0].marker
+    # log10 of the amounts, 0 drawn at 0.01 (linear, 1,000 made the other three one colour)
+    assert list(marker.color) == [-2.0, 0.0, 1.0, 3.0]
+    assert list(marker.colorbar.tickvals) == [-2, -1, 0, 1, 2, 3]
+    assert list(marker.colorbar.ticktext) == ["0.01", "0.1", "1", "10", "100", "1,000"]
+    assert "log" in marker.colorbar.title.text
+    # another colouring feature stays linear, its own values
+    marker = plot_dependence(features, contributions, "Amount", "V14").data[0].marker
+    assert list(marker.color) == [-3.0, 0.0, 1.0, 2.0]
+    assert marker.colorbar.title.text == "V14"

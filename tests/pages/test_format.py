@@ -44,7 +44,7 @@ def test_probability_has_the_digits_it_has(probability: float, text: str) -> Non
         ),
         (
             ScoreRank(at_or_above=1, at_or_below=30000, rows=30000),
-            "top 0.0033% of the test split (1 of 30,000 rows score as high or higher)",
+            "top 0.0033% of the test split (1 of 30,000 rows scores as high or higher)",
         ),
         (
             ScoreRank(at_or_above=300, at_or_below=701, rows=1000),
@@ -69,6 +69,14 @@ def test_probability_has_the_digits_it_has(probability: float, text: str) -> Non
         (
             ScoreRank(at_or_above=1000, at_or_below=0, rows=1000),
             "below every row of the test split (1,000 rows)",
+        ),
+        (  # one row: "1 of 1 rows score" was the fault
+            ScoreRank(at_or_above=1, at_or_below=1, rows=1),
+            "bottom 100% of the test split (1 of 1 row scores as low or lower)",
+        ),
+        (
+            ScoreRank(at_or_above=0, at_or_below=1, rows=1),
+            "above every row of the test split (1 row)",
         ),
     ],
 )

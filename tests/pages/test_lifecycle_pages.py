@@ -4,6 +4,7 @@ analyst sees the same numbers and none of the actions."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 from streamlit.testing.v1 import AppTest
 
+from app.ui.format import format_probability
 from core.artifacts import get_reliability, get_test_split
 from core.config import Settings, get_settings
 from core.registry import get_version, load_model
@@ -103,10 +105,12 @@ def test_compare_shows_every_version_on_the_live_test_split(
     assert list(metrics.index) == [versions.good, versions.other]
     split = get_test_split(settings, get_version(settings, versions.good).run_id)
     labels = split[LABEL].to_numpy()
+    probabilities = {}
     for version in (versions.good, versions.other):
         proba = load_model(settings, get_version(settings, version)).predict_proba(
             split.loc[:, list(FEATURES)].to_numpy(dtype=float)
         )
+        probabilities[version] = proba
         assert metrics.loc[version, "AUPRC"] == pytest.approx(
             average_precision_score(labels, proba)
         )
@@ -117,14 +121,31 @@ def test_compare_shows_every_version_on_the_live_test_split(
     text = " ".join(m.value for m in at.markdown)
     assert f"{len(split):,} rows, {int(labels.sum()):,} frauds" in text
     assert next(s.value for s in at.subheader).startswith("Decisions that differ:")
+    # the differing rows as people read them: percentages, decisions in words, thresholds
+    # in the headers (it showed 0.0123456 and 1/0 under probability_v1, decision_v1)
+    diff = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert len(diff)
+    for version in (versions.good, versions.other):
+        [probability] = [
+            c for c in diff.columns if c.startswith(f"version {version} (") and "probability" in c
+        ]
+        assert re.fullmatch(
+            rf"version {version} \(alert at ≥ 0\.\d{{4,}}\): probability", probability
+        )
+        decision = probability.replace(": probability", ": decision")
+        assert set(diff[decision]) <= {"alert", "no alert"}
+        first = int(diff["row"].iloc[0])  # the test split's rows, numbered from 1
+        assert diff[probability].iloc[0] == format_probability(probabilities[version][first - 1])
+        assert all(re.fullmatch(r"(< 0\.0001|> 99\.9|\d+\.?\d*)%", p) for p in diff[probability])
+    assert set(diff["label"]) <= {"fraud", "legitimate"}
     assert _button(at, "Promote...") and _button(at, "Change threshold...")
     # each chosen version's calibration report: Brier before and after, from its run
     calibration = next(e for e in at.expander if e.label.startswith("Calibration"))
-    shown = [m.value for m in calibration.metric]
+    shown = [float(m.value) for m in calibration.metric]  # to three significant digits
     for version in (versions.good, versions.other):
         report = get_reliability(settings, get_version(settings, version).run_id)
-        assert f"{report.brier_before:.5f}" in shown
-        assert f"{report.brier_after:.5f}" in shown
+        assert any(v == pytest.approx(report.brier_before, rel=5e-3) for v in shown)
+        assert any(v == pytest.approx(report.brier_after, rel=5e-3) for v in shown)
 
 
 def test_an_analyst_sees_the_comparison_and_no_actions(

@@ -251,14 +251,14 @@ def test_home_offers_audit_retry_to_an_ml_lead_only(
     assert log_scoring(settings, event, refused).stored == "set_aside"
 
     lead = _app(workbench_env, settings).run()
-    assert "1 audit record(s) were refused" in lead.error[0].value
+    assert "1 audit record was refused" in lead.error[0].value
     assert "Retry the set-aside records" in [b.label for b in lead.button]
 
     config.set_option("server.address", "0.0.0.0")  # the same home, seen by a visitor
     analyst = _app(workbench_env, settings).run()
     assert not analyst.exception
     assert "role **analyst**" in _sidebar(analyst)
-    assert "1 audit record(s) were refused" in analyst.error[0].value  # shown, not hidden
+    assert "1 audit record was refused" in analyst.error[0].value  # shown, not hidden
     assert "Retry the set-aside records" not in [b.label for b in analyst.button]
     assert "An ML lead can replay or retry these records." in [c.value for c in analyst.caption]
 

@@ -124,11 +124,12 @@ def test_explain_page_shows_a_waterfall_for_a_chosen_row(app: AppTest) -> None:
     at = app.switch_page(str(REPO / "pages" / "explain.py")).run()
     assert not at.exception and not at.error
     assert "anonymised PCA components" in at.info[0].value
-    at.number_input(key="explain_test_row").set_value(7).run()
+    at.session_state["explain_picked_row"] = 7  # a click in the picker's table
+    at.run()
     assert not at.exception
     assert _chart_types(at)[:1] == ["waterfall"]
     assert {"bar", "scattergl"} <= set(_chart_types(at))
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "feature" in d.value.columns)
     assert {"value", "contribution", "fraud median", "legitimate median"} <= set(table.columns)
     at.selectbox(key="explain_dep_feature").select("Amount").run()
     assert not at.exception
