@@ -41,14 +41,21 @@ from core.scoring.base import (
 
 log = logging.getLogger(__name__)
 
+REJECTED_KEPT = 1_000
+"""Rejected rows kept in memory (:attr:`BatchResult.rejected`) when they are streamed to a
+file: the first ones, to show; all of them are in the file."""
+
 
 @dataclass
 class BatchResult:
-    """The outcome of scoring a file. ``scored`` is None when it was streamed to disk."""
+    """The outcome of scoring a file. ``scored`` is None when it was streamed to disk; then
+    ``rejected`` holds only the first :data:`REJECTED_KEPT` rejected rows (all of them are
+    in the rejected-rows file) and ``rows_rejected`` counts them all."""
 
     rows_in: int
     rows_scored: int
     rejected: pd.DataFrame
+    rows_rejected: int
     alerts: int
     amount_at_risk: float
     model_label: str
@@ -58,10 +65,6 @@ class BatchResult:
     audit: AuditReceipt
     scored: pd.DataFrame | None = None
     warnings: tuple[str, ...] = ()
-
-    @property
-    def rows_rejected(self) -> int:
-        return len(self.rejected)
 
     @property
     def alert_rate(self) -> float:
@@ -124,7 +127,8 @@ def score_file(
         actor: who asked (any role may score); named in the audit log.
         input_name: the file's name, for the audit log.
         out: stream scored rows to this CSV (and rejected rows to ``<out>.rejected.csv``)
-            instead of keeping them in memory.
+            instead of keeping them in memory (only the first :data:`REJECTED_KEPT`
+            rejected rows are kept, to show).
         parquet_out: stream scored rows to this Parquet file (and rejected rows to
             ``<parquet_out stem>.rejected.parquet``, as text) instead of keeping them in
             memory: the batch page's on-disk result. Not with ``out``.
@@ -161,8 +165,11 @@ def score_file(
     drift: DriftCounts | None = None
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
+    # every rejected row without a sink; with one, they go to its file and only the first
+    # REJECTED_KEPT stay here: a file of millions of bad rows must not fill the memory
     rejected_parts: list[pd.DataFrame] = []
-    rows_in = rows_scored = alerts = 0
+    kept_rejected = 0
+    rows_in = rows_scored = rows_rejected = alerts = 0
     amount_at_risk = 0.0
     warnings: tuple[str, ...] = ()
     # InputError before anything is written: a missing folder, or out over the input
@@ -213,7 +220,15 @@ def score_file(
             rows_scored += len(scored)
             alerts += int(decision.sum())
             amount_at_risk += float(chunk.valid["Amount"].to_numpy()[decision == 1].sum())
-            rejected_parts.append(chunk.rejected)
+            rows_rejected += len(chunk.rejected)
+            if sink is None or kept_rejected < REJECTED_KEPT:
+                keep = (
+                    chunk.rejected
+                    if sink is None
+                    else chunk.rejected.head(REJECTED_KEPT - kept_rejected)
+                )
+                rejected_parts.append(keep)
+                kept_rejected += len(keep)
             if sink is not None:
                 sink.write(scored.reset_index(), chunk.rejected)
             else:
@@ -238,7 +253,7 @@ def score_file(
                 final = replace(
                     header,
                     **totals,
-                    rows_rejected=len(rejected),
+                    rows_rejected=rows_rejected,
                     drift_counts=drift.to_json() if drift is not None else None,
                     latency_ms=latency.to_json(),
                 )
@@ -260,6 +275,7 @@ def score_file(
         rows_in=rows_in,
         rows_scored=rows_scored,
         rejected=rejected,
+        rows_rejected=rows_rejected,
         alerts=alerts,
         amount_at_risk=amount_at_risk,
         model_label=choice.label,
