@@ -180,7 +180,7 @@ def last_batch() -> BatchRun | None:
     run: BatchRun | None = st.session_state.get(RUN)
     if run is None:
         return None
-    if not run.files.exists():
+    if not run.files.touch():  # kept from the sweep from now on, unless already swept
         st.session_state.pop(RUN, None)
         st.info(
             f"The results of {escape_markdown(run.name)} were removed (unused for "
@@ -189,7 +189,6 @@ def last_batch() -> BatchRun | None:
             icon=":material/history:",
         )
         return None
-    run.files.touch()
     return run
 
 
