@@ -90,3 +90,60 @@ def test_many_rejected_rows_stream_to_their_file_not_to_memory(
     if sink == "parquet_out":  # the file grew chunk by chunk while scoring
         chunks = -(-ROWS // 500)
         assert len(sizes) == chunks and sizes == sorted(set(sizes))
+
+
+BAD_LABELS = {2: "x", 5: "2", 6: "-1", 9: "", 12: "yes"}  # data index -> the file's Class
+
+
+@pytest.mark.parametrize("sink", ["out", "parquet_out", None])
+def test_a_bad_label_stays_visible_in_the_scored_rows(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path, sink: str | None
+) -> None:
+    settings = trained_embedded.settings
+    frame = tiny_frame.head(40).astype({"Class": object})
+    for i, value in BAD_LABELS.items():
+        frame.loc[i, "Class"] = value
+    frame["note"] = "n"  # a passthrough column stays after the label
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    target = {"out": tmp_path / "o.csv", "parquet_out": tmp_path / "o.parquet", None: None}[sink]
+    result = score_file(
+        path,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("labels"),
+        chunk_rows=8,  # bad labels in some chunks only: every chunk has the column
+        **({sink: target} if sink else {}),
+    )
+    if sink == "out":
+        scored = pd.read_csv(target, dtype={"Class_invalid": str}, keep_default_na=False)
+        scored["Class"] = pd.to_numeric(scored["Class"])
+    elif sink == "parquet_out":
+        scored = pd.read_parquet(target)
+    else:
+        scored = result.scored.sort_values("row")
+    columns = scored.columns.tolist()
+    assert columns[columns.index("Class") + 1] == "Class_invalid"
+    by_row = scored.set_index("row")
+    for i in range(40):
+        text = by_row.loc[i + 1, "Class_invalid"]
+        label = by_row.loc[i + 1, "Class"]
+        if BAD_LABELS.get(i):  # kept as the file wrote it; no label
+            assert (text, pd.isna(label)) == (BAD_LABELS[i], True), i
+        elif i in BAD_LABELS:  # an empty Class is an unlabelled row, not an invalid one
+            assert (pd.isna(text) or text == "", pd.isna(label)) == (True, True), i
+        else:
+            assert pd.isna(text) or text == "", i
+            assert label == tiny_frame["Class"].iloc[i], i
+
+
+def test_the_evaluation_counts_invalid_and_empty_labels_apart() -> None:
+    from core.scoring.evaluate import compute_batch_evaluation
+
+    labels = np.array([1.0, 0.0, np.nan, np.nan, np.nan, 0.0])
+    invalid = np.array([False, False, True, False, True, False])  # 'x', '2'; one empty
+    probability = np.array([0.9, 0.8, 0.9, 0.1, 0.2, 0.1])
+    e = compute_batch_evaluation(labels, probability, np.ones(6), threshold=0.5, invalid=invalid)
+    assert (e.labelled, e.invalid, e.unlabelled) == (3, 2, 1)
+    assert (e.true_positives, e.false_positives, e.true_negatives) == (1, 1, 1)

@@ -24,7 +24,7 @@ from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.latency import compute_latency_histogram
 from core.output import CsvSink, ParquetSink
 from core.registry import LoadedModel, read_threshold
-from core.schema import FEATURES
+from core.schema import FEATURES, INVALID_LABEL, LABEL
 from core.scoring.base import (
     DECISION,
     ID_COLUMNS,
@@ -216,6 +216,8 @@ def score_file(
                 # typed as text even in a chunk without alerts, so every chunk's schema matches
                 **{k: _text_column(v) for k, v in reason_text.items()},
             )
+            if chunk.has_label:
+                scored = _with_invalid_labels(scored, chunk.invalid_labels)
             rows_in += chunk.rows_in
             rows_scored += len(scored)
             alerts += int(decision.sum())
@@ -316,6 +318,21 @@ def count_drift(
 def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
     """A text column built through Arrow: 10x faster than pandas' own for mostly-None lists."""
     return pd.array(pa.array(values, pa.string()), dtype=pd.StringDtype("pyarrow"))
+
+
+def _with_invalid_labels(scored: pd.DataFrame, invalid: pd.Series | None) -> pd.DataFrame:
+    """``Class_invalid`` right after ``Class``: a bad label's text (``x``, ``2``), empty
+    elsewhere, so the scored rows show what the file said. In every chunk (the files'
+    schema is the first chunk's); a column of that name in the file (a scored file uploaded
+    again) is replaced, as the scoring columns are."""
+    aligned = (invalid if invalid is not None else pd.Series(dtype="string")).reindex(scored.index)
+    scored = scored.drop(columns=[INVALID_LABEL], errors="ignore")
+    scored.insert(
+        scored.columns.get_loc(LABEL) + 1,
+        INVALID_LABEL,
+        aligned.astype(pd.StringDtype("pyarrow")),
+    )
+    return scored
 
 
 def _explain_alerts(

@@ -240,8 +240,12 @@ def id_column(path: Path) -> str | None:
     return next((name for name in ID_COLUMNS if name in names), None)
 
 
+def has_column(path: Path, name: str) -> bool:
+    return name in _dataset(path).schema.names
+
+
 def has_label(path: Path) -> bool:
-    return LABEL in _dataset(path).schema.names
+    return has_column(path, LABEL)
 
 
 def _expression(path: Path, where: RowFilter) -> ds.Expression | None:
