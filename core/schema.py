@@ -10,6 +10,10 @@ FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
 LABEL = "Class"
 """Optional label: 1 = fraud, 0 = legitimate."""
 
+INVALID_LABEL = "Class_invalid"
+"""Added beside ``Class`` to a scored file that has it: the label's text where it is neither
+0, 1 nor empty (``x``, ``2``, ``-1``), empty elsewhere; such a row's ``Class`` is empty."""
+
 ROW = "row"
 """1-based data-row number in the source file (the header is row 0)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from core.errors import InputError
 from core.safe_csv import neutralise_formulas, to_safe_csv_bytes
 from core.scoring.batch_files import (
     batches_folder,
+    lock_batches,
     new_batch_files,
     new_session_id,
     save_upload,
@@ -76,7 +78,69 @@ def test_upload_is_copied_to_disk_and_old_sessions_are_swept(tmp_path: Path) -> 
         os.utime(path, (two_hours_ago, two_hours_ago))
     assert sweep_batches(settings) == [old.folder.parent]
     assert not old.folder.exists() and new.folder.is_dir()
-    assert [p.name for p in batches_folder(settings).iterdir()] == [new.folder.parent.name]
+    names = {p.name for p in batches_folder(settings).iterdir()}
+    assert names == {new.folder.parent.name, ".lock"}
+
+
+def _age(folder: Path, *, hours: float) -> None:
+    then = time.time() - hours * 3600
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (then, then))
+
+
+def test_a_sweep_removes_nothing_while_another_session_holds_the_lock(tmp_path: Path) -> None:
+    """A session creating or touching its folder holds the lock: the sweep must not judge
+    and remove an old-looking folder meanwhile; it sweeps once the lock is free."""
+    settings = Settings(home=tmp_path, batch_max_age=1.0)
+    files = new_batch_files(settings, new_session_id())
+    _age(files.folder.parent, hours=2)
+    root = batches_folder(settings)
+    (root / ".swept-0123").mkdir()  # left by a sweep that was stopped midway
+    with lock_batches(root):  # another session, mid-creation
+        assert sweep_batches(settings) == []
+        assert files.folder.is_dir() and (root / ".swept-0123").is_dir()
+    assert sweep_batches(settings) == [files.folder.parent]
+    assert not files.folder.parent.exists()
+    assert [p.name for p in root.iterdir()] == [".lock"]  # nothing left aside
+
+
+def test_a_new_run_waits_for_a_sweep_and_keeps_its_old_session(tmp_path: Path) -> None:
+    """A session idle for hours starts a new run while a sweep holds the lock: the run
+    waits, and afterwards its session is young again and kept by the next sweep."""
+    settings = Settings(home=tmp_path, batch_max_age=1.0)
+    session = new_session_id()
+    old = new_batch_files(settings, session)
+    _age(old.folder.parent, hours=2)
+    made: list = []
+    done = threading.Event()
+
+    def start_a_run() -> None:
+        made.append(new_batch_files(settings, session))
+        done.set()
+
+    with lock_batches(batches_folder(settings)):  # a sweep, judging the folders
+        worker = threading.Thread(target=start_a_run)
+        worker.start()
+        # never set while the lock is held (a bound on a negative, not a synchronisation)
+        assert not done.wait(0.5)
+        assert not made
+    worker.join()
+    assert sweep_batches(settings) == []
+    assert made[0].folder.is_dir() and old.folder.is_dir()
+
+
+def test_touch_keeps_a_run_and_says_when_it_was_swept(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, batch_max_age=1.0)
+    files = new_batch_files(settings, new_session_id())
+    save_upload(io.BytesIO(b"x"), files)
+    files.upload.rename(files.scored)  # a scored run
+    _age(files.folder.parent, hours=2)
+    assert files.touch()
+    assert sweep_batches(settings) == []
+    _age(files.folder.parent, hours=2)
+    assert sweep_batches(settings) == [files.folder.parent]
+    assert not files.touch()  # gone: the page says so
+    assert not files.folder.parent.exists()  # and touching did not bring it back
 
 
 def test_a_session_id_cannot_name_another_folder(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from app.ui.format import escape_markdown, format_probability
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
 from core.errors import WorkbenchError
-from core.schema import LABEL
+from core.schema import INVALID_LABEL, LABEL
 from core.scoring import (
     DECISION,
     MODEL_VERSION,
@@ -78,6 +78,8 @@ class BatchRun:
     labelled: bool
     id_column: str | None
     auprc: float | None
+    sampling_fraction: float | None = None
+    """The scoring version's training sampling fraction, when it recorded one."""
 
     @property
     def stem(self) -> str:
@@ -171,6 +173,7 @@ def score_pending(settings: Settings, choice: ModelChoice) -> None:
         labelled=labelled,
         id_column=id_column(files.scored),
         auprc=auprc,
+        sampling_fraction=choice.model.info.sampling_fraction,
     )
 
 
@@ -183,7 +186,7 @@ def last_batch() -> BatchRun | None:
     run: BatchRun | None = st.session_state.get(RUN)
     if run is None:
         return None
-    if not run.files.exists():
+    if not run.files.touch():  # kept from the sweep from now on, unless already swept
         st.session_state.pop(RUN, None)
         st.info(
             f"The results of {escape_markdown(run.name)} were removed (unused for "
@@ -192,7 +195,6 @@ def last_batch() -> BatchRun | None:
             icon=":material/history:",
         )
         return None
-    run.files.touch()
     return run
 
 
@@ -229,6 +231,8 @@ def table_frame(rows: pd.DataFrame, run: BatchRun) -> pd.DataFrame:
             shown[name] = shown[name].astype("string").fillna("")
     if LABEL in shown:
         shown[LABEL] = shown[LABEL].astype("Int8")
+    if INVALID_LABEL in shown:
+        shown[INVALID_LABEL] = shown[INVALID_LABEL].astype("string").fillna("")
     # the bar sorts by the number; the text has only the digits the number has ("> 99.9%")
     shown[SHOWN_PROBABILITY] = [format_probability(float(p)) for p in shown[PROBABILITY]]
     first = [
@@ -236,7 +240,7 @@ def table_frame(rows: pd.DataFrame, run: BatchRun) -> pd.DataFrame:
         *([run.id_column] if run.id_column else []),
         PROBABILITY,
         SHOWN_PROBABILITY,
-        *([LABEL] if run.labelled else []),
+        *([LABEL, INVALID_LABEL] if run.labelled else []),
         DECISION,
         *REASON_COLUMNS,
         "Amount",

@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from core.data.labels import check_scoring_labels
 from core.errors import InputError
 from core.schema import FEATURES, LABEL, NON_NEGATIVE, ROW, is_known_column
 
@@ -36,7 +37,6 @@ _DELIMITERS = (",", ";", "\t", "|")
 _SPARE_FIELDS = 4
 _SPARE_PREFIX = "__extra_field_"
 _FIELDS_SEEN = re.compile(r"Expected \d+ fields in line \d+, saw (\d+)")
-_EXAMPLES = 5  # label problems quoted in a warning
 
 
 @dataclass
@@ -53,6 +53,9 @@ class LoadResult:
         has_label: whether the file has a ``Class`` column.
         warnings: notes worth showing that are not row errors, e.g. rows kept for scoring
             whose optional ``Class`` value is bad or empty (that label is set to NaN).
+        invalid_labels: for a file to be scored with a ``Class`` column, the text of the
+            labels of ``valid`` rows that are neither 0, 1 nor empty (``'x'``, ``'2'``,
+            ``'-1'``), indexed by row number, so they can be shown; None otherwise.
     """
 
     valid: pd.DataFrame
@@ -61,6 +64,7 @@ class LoadResult:
     passthrough: list[str] = field(default_factory=list)
     has_label: bool = False
     warnings: list[str] = field(default_factory=list)
+    invalid_labels: pd.Series | None = None
 
     @property
     def accounted(self) -> bool:
@@ -224,6 +228,9 @@ def load_transactions(
         passthrough=first.passthrough,
         has_label=first.has_label,
         warnings=merge_warnings(p.warnings for p in parts),
+        invalid_labels=None
+        if first.invalid_labels is None
+        else pd.concat([p.invalid_labels for p in parts if p.invalid_labels is not None]),
     )
 
 
@@ -286,20 +293,23 @@ def _validate_chunk(
         index=chunk.index,
     )
     warnings: list[str] = []
+    invalid_labels = None
     if has_label:
         # Training needs every label; a file to be scored does not, so there a bad label
         # is a warning and the row is still scored (with its label set to NaN).
         label_problems = problems if require_label else []
         labels = _check_numeric(chunk[LABEL], LABEL, layout.delimiter, label_problems)
-        if label_problems and not require_label:
-            bad = pd.concat(label_problems).sort_index()
-            bad = bad[~bad.index.isin(chunk.index[blank.to_numpy()])]
+        if not require_label:
             # A row rejected for another reason is not scored: the warning is not about it.
+            not_scored = chunk.index[blank.to_numpy()]
             if problems:
-                bad = bad[~bad.index.isin(pd.concat(problems).index)]
-            labels = labels.where(~labels.index.isin(bad.index))
-            if len(bad):
-                warnings.append(_label_warning(bad))
+                not_scored = not_scored.union(pd.concat(problems).index)
+            checked = check_scoring_labels(
+                chunk[LABEL], labels, label_problems, not_scored=not_scored
+            )
+            labels, invalid_labels = checked.labels, checked.invalid
+            if checked.warning is not None:
+                warnings.append(checked.warning)
         valid_frame[LABEL] = labels
     for column in passthrough:
         valid_frame[column] = chunk[column]
@@ -330,20 +340,7 @@ def _validate_chunk(
         passthrough=passthrough,
         has_label=has_label,
         warnings=warnings,
-    )
-
-
-def _label_warning(bad: pd.DataFrame) -> str:
-    """One line for the rows kept despite a bad label: how many, which, and a few why."""
-    rows = bad.index.unique()
-    shown = "; ".join(
-        f"row {row}: {reason.removeprefix(LABEL + ': ')}"
-        for row, reason in bad["reason"].iloc[:_EXAMPLES].items()
-    )
-    more = f"; ... {len(rows) - _EXAMPLES} more" if len(rows) > _EXAMPLES else ""
-    return (
-        f"{LABEL}: {len(rows)} row(s) with a bad or empty label were scored and their label "
-        f"ignored ({shown}{more})"
+        invalid_labels=invalid_labels,
     )
 
 

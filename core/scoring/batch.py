@@ -24,7 +24,7 @@ from core.explain import compute_reasons, reason_columns, reasons_to_json
 from core.latency import compute_latency_histogram
 from core.output import CsvSink, ParquetSink
 from core.registry import LoadedModel, read_threshold
-from core.schema import FEATURES
+from core.schema import FEATURES, INVALID_LABEL, LABEL
 from core.scoring.base import (
     DECISION,
     ID_COLUMNS,
@@ -41,14 +41,21 @@ from core.scoring.base import (
 
 log = logging.getLogger(__name__)
 
+REJECTED_KEPT = 1_000
+"""Rejected rows kept in memory (:attr:`BatchResult.rejected`) when they are streamed to a
+file: the first ones, to show; all of them are in the file."""
+
 
 @dataclass
 class BatchResult:
-    """The outcome of scoring a file. ``scored`` is None when it was streamed to disk."""
+    """The outcome of scoring a file. ``scored`` is None when it was streamed to disk; then
+    ``rejected`` holds only the first :data:`REJECTED_KEPT` rejected rows (all of them are
+    in the rejected-rows file) and ``rows_rejected`` counts them all."""
 
     rows_in: int
     rows_scored: int
     rejected: pd.DataFrame
+    rows_rejected: int
     alerts: int
     amount_at_risk: float
     model_label: str
@@ -58,10 +65,6 @@ class BatchResult:
     audit: AuditReceipt
     scored: pd.DataFrame | None = None
     warnings: tuple[str, ...] = ()
-
-    @property
-    def rows_rejected(self) -> int:
-        return len(self.rejected)
 
     @property
     def alert_rate(self) -> float:
@@ -124,7 +127,8 @@ def score_file(
         actor: who asked (any role may score); named in the audit log.
         input_name: the file's name, for the audit log.
         out: stream scored rows to this CSV (and rejected rows to ``<out>.rejected.csv``)
-            instead of keeping them in memory.
+            instead of keeping them in memory (only the first :data:`REJECTED_KEPT`
+            rejected rows are kept, to show).
         parquet_out: stream scored rows to this Parquet file (and rejected rows to
             ``<parquet_out stem>.rejected.parquet``, as text) instead of keeping them in
             memory: the batch page's on-disk result. Not with ``out``.
@@ -161,8 +165,11 @@ def score_file(
     drift: DriftCounts | None = None
     audit: AuditStream | None = None  # started with the first chunk: a file refused
     scored_parts: list[pd.DataFrame] = []
+    # every rejected row without a sink; with one, they go to its file and only the first
+    # REJECTED_KEPT stay here: a file of millions of bad rows must not fill the memory
     rejected_parts: list[pd.DataFrame] = []
-    rows_in = rows_scored = alerts = 0
+    kept_rejected = 0
+    rows_in = rows_scored = rows_rejected = alerts = 0
     amount_at_risk = 0.0
     warnings: tuple[str, ...] = ()
     # InputError before anything is written: a missing folder, or out over the input
@@ -209,11 +216,21 @@ def score_file(
                 # typed as text even in a chunk without alerts, so every chunk's schema matches
                 **{k: _text_column(v) for k, v in reason_text.items()},
             )
+            if chunk.has_label:
+                scored = _with_invalid_labels(scored, chunk.invalid_labels)
             rows_in += chunk.rows_in
             rows_scored += len(scored)
             alerts += int(decision.sum())
             amount_at_risk += float(chunk.valid["Amount"].to_numpy()[decision == 1].sum())
-            rejected_parts.append(chunk.rejected)
+            rows_rejected += len(chunk.rejected)
+            if sink is None or kept_rejected < REJECTED_KEPT:
+                keep = (
+                    chunk.rejected
+                    if sink is None
+                    else chunk.rejected.head(REJECTED_KEPT - kept_rejected)
+                )
+                rejected_parts.append(keep)
+                kept_rejected += len(keep)
             if sink is not None:
                 sink.write(scored.reset_index(), chunk.rejected)
             else:
@@ -238,7 +255,7 @@ def score_file(
                 final = replace(
                     header,
                     **totals,
-                    rows_rejected=len(rejected),
+                    rows_rejected=rows_rejected,
                     drift_counts=drift.to_json() if drift is not None else None,
                     latency_ms=latency.to_json(),
                 )
@@ -260,6 +277,7 @@ def score_file(
         rows_in=rows_in,
         rows_scored=rows_scored,
         rejected=rejected,
+        rows_rejected=rows_rejected,
         alerts=alerts,
         amount_at_risk=amount_at_risk,
         model_label=choice.label,
@@ -300,6 +318,21 @@ def count_drift(
 def _text_column(values: list[str | None]) -> pd.api.extensions.ExtensionArray:
     """A text column built through Arrow: 10x faster than pandas' own for mostly-None lists."""
     return pd.array(pa.array(values, pa.string()), dtype=pd.StringDtype("pyarrow"))
+
+
+def _with_invalid_labels(scored: pd.DataFrame, invalid: pd.Series | None) -> pd.DataFrame:
+    """``Class_invalid`` right after ``Class``: a bad label's text (``x``, ``2``), empty
+    elsewhere, so the scored rows show what the file said. In every chunk (the files'
+    schema is the first chunk's); a column of that name in the file (a scored file uploaded
+    again) is replaced, as the scoring columns are."""
+    aligned = (invalid if invalid is not None else pd.Series(dtype="string")).reindex(scored.index)
+    scored = scored.drop(columns=[INVALID_LABEL], errors="ignore")
+    scored.insert(
+        scored.columns.get_loc(LABEL) + 1,
+        INVALID_LABEL,
+        aligned.astype(pd.StringDtype("pyarrow")),
+    )
+    return scored
 
 
 def _explain_alerts(

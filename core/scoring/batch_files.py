@@ -9,7 +9,11 @@ downloads are written from the Parquet file batch by batch.
 
 Streamlit has no reliable session-end hook, so a session's folder is removed when it has
 not been touched for ``settings.batch_max_age`` hours, swept at the start of every batch
-run (:func:`sweep_batches`).
+run (:func:`sweep_batches`). Sessions run in threads of one server (or in several
+servers over one home), so a sweep and another session's new run or touch could
+interleave: all three hold one lock file (``<home>/batches/.lock``, :func:`lock_batches`).
+The sweep judges a folder's age and moves it aside under the lock, so a folder being
+created or just touched is never removed; the slow delete happens after.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+import filelock
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -31,7 +38,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from core.config import Settings
-from core.errors import InputError
+from core.errors import BackendError, InputError
 from core.safe_csv import write_safe_csv
 from core.schema import LABEL
 from core.scoring.base import DECISION, ID_COLUMNS, PROBABILITY
@@ -41,6 +48,11 @@ COPY_BLOCK = 8 << 20
 """Bytes copied at a time from an upload to disk."""
 _SESSION = re.compile(r"[0-9a-f]{32}")
 ROW = "row"
+LOCK = ".lock"
+LOCK_WAIT = 30.0
+"""Seconds a new run or a touch waits for a sweep (which holds the lock for a moment)."""
+SWEPT = ".swept-"
+"""A session folder the sweep moved aside, then deletes (left over if it was stopped)."""
 
 Decision = Literal["alert", "no alert"]
 Label = Literal["fraud", "legitimate", "unlabelled"]
@@ -53,6 +65,33 @@ def batches_folder(settings: Settings) -> Path:
 
 def new_session_id() -> str:
     return uuid.uuid4().hex
+
+
+@contextmanager
+def lock_batches(root: Path, *, timeout: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the lock over the session folders under ``root`` (:func:`batches_folder`):
+    a new run, a touch and a sweep each hold it, so they never interleave.
+
+    Args:
+        root: the batches folder; made if missing.
+        timeout: seconds to wait for the lock; 0 to try once.
+
+    Raises:
+        BackendError: another session still holds it after ``timeout`` seconds.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(root / LOCK, mode=0o600)
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout as exc:
+        raise BackendError(
+            f"the batch folders in {root} are busy (locked by another session for over "
+            f"{timeout:g} s); try again"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass(frozen=True)
@@ -76,11 +115,21 @@ class BatchFiles:
     def exists(self) -> bool:
         return self.scored.is_file()
 
-    def touch(self) -> None:
-        """Mark the session as in use, so the sweep keeps it."""
-        for path in (self.folder, self.folder.parent):
-            if path.exists():
+    def touch(self) -> bool:
+        """Mark the run and its session as in use, so the sweep keeps them.
+
+        Returns:
+            Whether the run's results are still there (False once swept).
+
+        Raises:
+            BackendError: a sweep held the lock for over :data:`LOCK_WAIT` seconds.
+        """
+        with lock_batches(self.folder.parent.parent):
+            if not self.exists():
+                return False
+            for path in (self.folder, self.folder.parent):
                 os.utime(path)
+            return True
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -95,12 +144,12 @@ def new_batch_files(settings: Settings, session: str) -> BatchFiles:
     if not _SESSION.fullmatch(session):
         raise InputError(f"not a batch session id: {session!r}")
     session_folder = batches_folder(settings) / session
-    session_folder.parent.mkdir(parents=True, exist_ok=True)
-    # Owner only: the folders hold uploaded transactions; other accounts on the machine
-    # (and their processes) have no business reading them.
-    session_folder.mkdir(mode=0o700, exist_ok=True)
-    folder = session_folder / uuid.uuid4().hex
-    folder.mkdir(mode=0o700)
+    with lock_batches(session_folder.parent):  # a sweep judging this session waits
+        # Owner only: the folders hold uploaded transactions; other accounts on the
+        # machine (and their processes) have no business reading them.
+        session_folder.mkdir(mode=0o700, exist_ok=True)
+        folder = session_folder / uuid.uuid4().hex
+        folder.mkdir(mode=0o700)  # the session folder is young again too: its mtime moves
     return BatchFiles(folder)
 
 
@@ -108,27 +157,48 @@ def sweep_batches(settings: Settings, *, now: float | None = None) -> list[Path]
     """Remove session folders untouched for ``settings.batch_max_age`` hours.
 
     A folder's age is that of the newest thing in it (the folder itself, its runs, their
-    files), so a session still in use is kept.
+    files), so a session still in use is kept. Ages are judged, and old folders moved
+    aside, under :func:`lock_batches`: a run being created or a folder being touched
+    (which hold it too) is never removed. When another session holds the lock, nothing is
+    swept now: the next batch run sweeps. The moved folders are deleted after the lock is
+    released.
 
     Returns:
-        The folders removed.
+        The session folders removed.
     """
     root = batches_folder(settings)
     if not root.is_dir():
         return []
     cutoff = (time.time() if now is None else now) - settings.batch_max_age * 3600
-    removed = []
-    for session in root.iterdir():
-        if not session.is_dir():
-            continue
-        try:
-            newest = max(p.stat().st_mtime for p in [session, *session.rglob("*")])
-        except OSError:  # removed meanwhile by another sweep
-            continue
-        if newest < cutoff:
-            shutil.rmtree(session, ignore_errors=True)
-            removed.append(session)
+    removed: list[Path] = []
+    doomed: list[Path] = []
+    try:
+        with lock_batches(root, timeout=0):
+            for session in root.iterdir():
+                if session.name.startswith(SWEPT):  # left by a sweep that was stopped
+                    doomed.append(session)
+                elif session.is_dir() and _newest_change(session) < cutoff:
+                    aside = root / f"{SWEPT}{uuid.uuid4().hex}"
+                    try:
+                        session.rename(aside)
+                    except OSError:  # removed meanwhile by its own session
+                        continue
+                    removed.append(session)
+                    doomed.append(aside)
+    except BackendError:  # busy: another session creates, touches or sweeps right now
+        return []
+    for folder in doomed:
+        shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+def _newest_change(folder: Path) -> float:
+    """The newest modification time of ``folder`` and everything in it; now if a file
+    went while looking (its session is at work: removing its previous results)."""
+    try:
+        return max(p.stat().st_mtime for p in [folder, *folder.rglob("*")])
+    except OSError:
+        return time.time()
 
 
 def save_upload(stream: BinaryIO, files: BatchFiles) -> Path:
@@ -170,8 +240,12 @@ def id_column(path: Path) -> str | None:
     return next((name for name in ID_COLUMNS if name in names), None)
 
 
+def has_column(path: Path, name: str) -> bool:
+    return name in _dataset(path).schema.names
+
+
 def has_label(path: Path) -> bool:
-    return LABEL in _dataset(path).schema.names
+    return has_column(path, LABEL)
 
 
 def _expression(path: Path, where: RowFilter) -> ds.Expression | None:

@@ -15,14 +15,16 @@ class BatchEvaluation:
     """The confusion matrix of the labelled rows at the threshold, and the fraud ``Amount``
     behind it.
 
-    Rows whose label is missing (NaN: a bad or empty ``Class``) are counted in
-    ``unlabelled`` and left out of everything else.
+    Rows whose label is missing (NaN) are left out of everything else and counted: in
+    ``invalid`` when their ``Class`` was a value other than 0 or 1 (``x``, ``2``), in
+    ``unlabelled`` when it was empty.
     """
 
     counts: ConfusionCounts
     amount_caught: float
     amount_missed: float
     unlabelled: int
+    invalid: int = 0
 
     threshold = property(lambda self: self.counts.threshold)
     true_positives = property(lambda self: self.counts.tp)
@@ -38,7 +40,12 @@ class BatchEvaluation:
 
 
 def compute_batch_evaluation(
-    labels: np.ndarray, probability: np.ndarray, amount: np.ndarray, *, threshold: float
+    labels: np.ndarray,
+    probability: np.ndarray,
+    amount: np.ndarray,
+    *,
+    threshold: float,
+    invalid: np.ndarray | None = None,
 ) -> BatchEvaluation:
     """The confusion matrix at ``threshold`` (alert when ``probability >= threshold``).
 
@@ -47,6 +54,8 @@ def compute_batch_evaluation(
         probability: the model's fraud probabilities, on whatever scale the version has.
         amount: each row's ``Amount``.
         threshold: the cut to judge at.
+        invalid: True where the file's label was a value other than 0 or 1 (its label is
+            NaN); those rows are counted apart from the empty ones. None: no such rows.
 
     Returns:
         Counts (``core.confusion``), the fraud ``Amount`` caught and missed, and rates.
@@ -57,11 +66,13 @@ def compute_batch_evaluation(
     probability = np.asarray(probability)[known]
     alert = probability >= threshold
     amount = np.asarray(amount, dtype=np.float64)[known]
+    bad = 0 if invalid is None else int(np.sum(np.asarray(invalid, dtype=bool) & ~known))
     return BatchEvaluation(
         counts=compute_confusion(labels[known], probability, threshold=threshold),
         amount_caught=float(amount[alert & fraud].sum()),
         amount_missed=float(amount[~alert & fraud].sum()),
-        unlabelled=int((~known).sum()),
+        unlabelled=int((~known).sum()) - bad,
+        invalid=bad,
     )
 
 

@@ -89,14 +89,16 @@ def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected
     alert = expected["probability"] >= expected["threshold"]
     table = _table(at)
     assert len(table) == 1_000 and _matching(at) == ROWS
-    assert list(table.columns[:6]) == [
+    assert list(table.columns[:7]) == [
         "row",
         "transaction_id",
         "fraud_probability",
         "probability",
         "Class",
+        "Class_invalid",  # a bad label's text; empty here: every label is 0 or 1
         "decision",
     ]
+    assert (table["Class_invalid"] == "").all()
     # the text has the digits the score has: never "1.0000" or "100.0000%"
     assert table["probability"].str.fullmatch(r"< 0\.0001%|> 99\.9%|\d{1,2}\.\d{1,4}%").all()
     assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()
@@ -165,3 +167,92 @@ def test_a_file_that_cannot_be_scored_leaves_the_previous_results(
     assert at.session_state["batch_run"] is before and before.files.exists()
     assert "Results of **labelled.csv**." in [c.value for c in at.caption]
     assert len(_table(at)) == 50
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture(scope="module")
+def false_alarms(labelled: pd.DataFrame, expected: dict) -> tuple[pd.DataFrame, int, int]:
+    """The labelled file plus a few alerted frauds again, labelled legitimate (the model
+    alerts on none of its legitimate rows): false alarms for weighting to change the
+    precision. With the true and false positives at the live threshold, counted here."""
+    alert = expected["probability"] >= expected["threshold"]
+    again = np.flatnonzero(alert & (labelled["Class"] == 1).to_numpy())[:5]
+    copies = labelled.iloc[again].assign(Class=0)
+    copies["transaction_id"] = [f"again{i}" for i in range(len(copies))]
+    frame = pd.concat([labelled, copies], ignore_index=True)
+    alert = np.r_[alert, alert[again]]
+    fraud = frame["Class"].to_numpy() == 1
+    return frame, int(np.sum(alert & fraud)), int(np.sum(alert & ~fraud))
+
+
+def test_a_sampling_fraction_weights_precision_to_the_natural_prevalence(
+    app: AppTest, false_alarms: tuple[pd.DataFrame, int, int]
+) -> None:
+    frame, tp, fp = false_alarms
+    at = _uploaded(app, frame)
+    assert tp > 0 and fp > 0  # weighting changes the precision of this file
+    # the version was trained on every row (F = 1): nothing is weighted at first
+    fraction = at.number_input[0]
+    assert fraction.label == "Sampling fraction of legitimate rows" and fraction.value == 1.0
+    assert "Precision (natural prevalence)" not in _metrics(at)
+    assert any(c.value.startswith("Starts at 1: the file taken as it is") for c in at.caption)
+
+    fraction.set_value(0.1).run()
+    metrics = _metrics(at)
+    assert metrics["Precision"] == f"{tp / (tp + fp):.1%}"  # raw, beside the weighted one
+    # each legitimate row counts 1 / 0.1 = 10 times
+    assert metrics["Precision (natural prevalence)"] == f"{tp / (tp + fp / 0.1):.1%}"
+    assert metrics["AUPRC (natural prevalence)"] != metrics["AUPRC"]
+
+
+def test_the_fraction_starts_at_the_one_the_version_was_trained_with(
+    app: AppTest, false_alarms: tuple[pd.DataFrame, int, int]
+) -> None:
+    import shutil
+    from dataclasses import replace
+
+    from core.scoring.batch_files import BatchFiles
+
+    frame, tp, fp = false_alarms
+    at = _uploaded(app, frame)
+    run = at.session_state["batch_run"]
+    # the same results, scored by a version trained on a quarter of the legitimate rows
+    folder = run.files.folder.parent / ("f" * 32)
+    shutil.copytree(run.files.folder, folder)
+    at.session_state["batch_run"] = replace(run, files=BatchFiles(folder), sampling_fraction=0.25)
+    at.run()
+    assert at.number_input[0].value == 0.25
+    assert any(c.value.startswith("Starts at 0.25, the fraction this version") for c in at.caption)
+    assert _metrics(at)["Precision (natural prevalence)"] == f"{tp / (tp + fp / 0.25):.1%}"
+
+
+def test_bad_labels_stay_visible_and_are_counted_apart(
+    app: AppTest, labelled: pd.DataFrame, expected: dict
+) -> None:
+    frame = labelled.astype({"Class": object})
+    bad = {3: "x", 7: "2", 11: "-1", 15: ""}  # file rows 4, 8, 12 and 16
+    for i, value in bad.items():
+        frame.loc[i, "Class"] = value
+    at = _uploaded(app, frame)
+    valid = ~np.isin(np.arange(ROWS), list(bad))
+    fraud = labelled["Class"].to_numpy() == 1
+    alert = expected["probability"] >= expected["threshold"]
+    matrix = next(d.value for d in at.dataframe if d.value.index.name == "label")
+    shown = [[_count(c) for c in matrix.loc[name, ["alert", "no alert"]]] for name in matrix.index]
+    assert shown == [
+        [int(np.sum(valid & alert & fraud)), int(np.sum(valid & ~alert & fraud))],
+        [int(np.sum(valid & alert & ~fraud)), int(np.sum(valid & ~alert & ~fraud))],
+    ]
+    assert any(
+        "Left out: 3 with an invalid Class (not 0 or 1; the value is in the Class_invalid "
+        "column) and 1 with an empty Class." in c.value
+        for c in at.caption
+    )
+    # the table shows what the file said, for the row searched
+    for i, text in bad.items():
+        at.text_input(key="batch_search").input(labelled["transaction_id"].iloc[i]).run()
+        row = _table(at).iloc[0]
+        assert (row["row"], row["Class_invalid"], pd.isna(row["Class"])) == (i + 1, text, True)
