@@ -16,6 +16,7 @@ app/main.py``, AppTest) :func:`link` gives None and the page uses ``st.download_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -31,6 +32,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.config import get_settings
+from core.errors import WorkbenchError
 from core.safe_csv import iter_safe_csv
 from core.scoring.batch_files import BatchFiles, batches_folder
 
@@ -116,7 +118,8 @@ async def _serve(request: Request) -> Response:
         handle = source.open("rb")
     except FileNotFoundError:
         return PlainTextResponse(GONE, status_code=410)
-    files.touch()  # a download is use: the sweep keeps the session
+    with contextlib.suppress(WorkbenchError):  # the sweep's lock busy: the file is open
+        files.touch()  # a download is use: the sweep keeps the session
     if kind.csv:
         batches = pq.ParquetFile(handle).iter_batches(batch_size=CSV_BATCH_ROWS)
         body = _closing(iter_safe_csv(batches), handle)

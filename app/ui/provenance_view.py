@@ -7,11 +7,10 @@ formats them, caches the test-split scoring per version, and draws the figures.
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from app.ui.compare_charts import Curve, plot_pr_curves
 from app.ui.format import escape_markdown, format_time
+from app.ui.home_charts import confusion_spec, pr_curve_spec
 from core.config import Settings
 from core.confusion import ConfusionCounts
 from core.errors import NotFoundError, WorkbenchError
@@ -111,59 +110,6 @@ def operating_point(settings: Settings, version: int, threshold: float | None) -
     return get_operating_point(settings, info)
 
 
-def plot_confusion(counts: ConfusionCounts) -> go.Figure:
-    """The 2x2 matrix: rows the truth, columns the decision; each cell its count and its
-    share of its true class."""
-    cells = [[counts.tp, counts.fn], [counts.fp, counts.tn]]
-    per_class = [counts.frauds, counts.legitimate]
-    names = [["caught (TP)", "missed (FN)"], ["false alarm (FP)", "passed (TN)"]]
-    text = [
-        [
-            f"{names[i][j]}<br>{cells[i][j]:,}<br>"
-            + (f"{cells[i][j] / per_class[i]:.1%} of {per_class[i]:,}" if per_class[i] else "")
-            for j in range(2)
-        ]
-        for i in range(2)
-    ]
-    share = [[c / p if p else 0.0 for c in row] for row, p in zip(cells, per_class, strict=True)]
-    figure = go.Figure(
-        go.Heatmap(
-            z=share,
-            x=["alert", "no alert"],
-            y=["fraud", "legitimate"],
-            text=text,
-            texttemplate="%{text}",
-            colorscale="Blues",
-            zmin=0,
-            zmax=1,
-            showscale=False,
-            hoverinfo="skip",
-        )
-    )
-    figure.update_layout(
-        xaxis={"title": "Decision", "side": "top"},
-        yaxis={"title": "Truth", "autorange": "reversed"},
-        height=300,
-        margin={"t": 60, "b": 20, "l": 20, "r": 20},
-    )
-    return figure
-
-
-def plot_operating_curve(point: OperatingPoint) -> go.Figure:
-    """The version's precision-recall curve on its test split, its threshold marked."""
-    counts = point.confusion
-    marker = None
-    if counts is not None and counts.recall is not None and counts.precision is not None:
-        marker = (counts.recall, counts.precision)
-    curve = point.pr_curve
-    label = f"version {point.version}"
-    frauds, rows = point.provenance.test_frauds, point.provenance.test_rows
-    prevalence = frauds / rows if frauds is not None and rows else None
-    return plot_pr_curves(
-        [Curve(label, curve.recall, curve.precision, marker)], prevalence=prevalence
-    )
-
-
 def rates_text(counts: ConfusionCounts) -> str:
     """The rates with the counts behind each: ``recall 0.820 (41 of 50 frauds)``."""
 
@@ -197,11 +143,12 @@ def prevalence_note(counts: ConfusionCounts, sampling_fraction: float | None) ->
 
 
 def render_operating_point(point: OperatingPoint) -> None:
-    """The confusion matrix beside the PR curve, and the rates with their counts."""
+    """The confusion matrix beside the PR curve, and the rates with their counts (Vega-Lite:
+    see ``app.ui.home_charts``)."""
     counts = point.confusion
     if counts is None:
         st.caption("No valid decision threshold: no confusion matrix, the curve only.")
-        st.plotly_chart(plot_operating_curve(point), width="stretch")
+        st.vega_lite_chart(spec=pr_curve_spec(point), width="stretch")
         return
     st.markdown(rates_text(counts))
     note = prevalence_note(counts, point.provenance.sampling_fraction)
@@ -209,9 +156,9 @@ def render_operating_point(point: OperatingPoint) -> None:
         st.caption(note)
     left, right = st.columns(2)
     left.markdown("**Confusion matrix** (test split, threshold now)")
-    left.plotly_chart(plot_confusion(counts), width="stretch")
+    left.vega_lite_chart(spec=confusion_spec(counts), width="stretch")
     right.markdown("**Precision-recall** (diamond: the threshold)")
-    right.plotly_chart(plot_operating_curve(point), width="stretch")
+    right.vega_lite_chart(spec=pr_curve_spec(point), width="stretch")
 
 
 def load_live_point(

@@ -64,6 +64,9 @@ def test_home_shows_backends_and_the_live_model(
     assert versions[["Data", "Origin", "Test rows"]].to_numpy().tolist() == [
         ["tiny.csv", "real", "4,000"]
     ]
+    # the confusion matrix and the PR curve in Vega-Lite: the first page loads no Plotly
+    assert len(at.get("vega_lite_chart")) == 2
+    assert not at.get("plotly_chart")
 
 
 def test_home_without_a_model_trains_the_demo_on_click(
