@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,12 +111,13 @@ def _page(data: Path, home: Path) -> dict[str, float]:
     log = (OUT / "streamlit.log").open("wb")
     server = subprocess.Popen(command, env=_env(home), cwd=REPO, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # health answers after the warm start
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
                     break
-            time.sleep(0.3)
+            except OSError:
+                time.sleep(0.3)
         idle_mb = _peak_mb(server.pid)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -158,8 +160,6 @@ def _page(data: Path, home: Path) -> dict[str, float]:
 
 def _fetch_mb(url: str) -> float:
     """Download ``url`` in 1 MB reads, keeping none of it; its size in MiB."""
-    import urllib.request
-
     size = 0
     with urllib.request.urlopen(url, timeout=600) as answer:
         while chunk := answer.read(1 << 20):
