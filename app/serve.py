@@ -6,10 +6,11 @@ same pages as ``streamlit run app/main.py``, with two things more:
 - **A warm start.** Before the server answers anyone (``/_stcore/health`` included), it
   imports what Home's run needs, opens the backends (MLflow's SQL stores, SQLAlchemy and
   Alembic's check: about 1.6 s that the first page paid before) and reads what Home shows,
-  then loads the live model and the other pages' modules (``app.ui.state.prewarm``),
-  waiting for those at most :data:`WARM_TIMEOUT` seconds. Nothing in it is needed for
-  correctness: a backend that is down, or no live model yet, is logged and left for the
-  pages to report, and the server starts all the same.
+  then loads the live model and the other pages' modules (``app.ui.state.prewarm``); it
+  waits for all that at most :data:`WARM_TIMEOUT` seconds, then answers while the rest
+  finishes in the background. Nothing in it is needed for correctness: a backend that is
+  down, or no live model yet, is logged and left for the pages to report, and the server
+  starts all the same.
 - **Streamed batch downloads** (``app/ui/downloads.py``): the batch page links its CSV and
   Parquet downloads to a route that sends them from disk, instead of Streamlit holding
   them in memory.
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,8 +47,8 @@ HOME_MODULES = (
     "core.status",
 )
 """What app/main.py and Home import: imported before the server answers."""
-WARM_TIMEOUT = 30.0
-"""Seconds the start waits for the live model and the other pages' modules."""
+WARM_TIMEOUT = 60.0
+"""Seconds the server waits for the warm start before it answers anyway."""
 BASE_PATH = str(config.get_option("server.baseUrlPath") or "")
 
 
@@ -75,7 +77,7 @@ def warm_start() -> None:
             # no live version yet: Home offers to train the demo model
             with contextlib.suppress(NotFoundError):
                 provenance_view.load_live_point(settings, get_version_by_alias(settings))
-        state.prewarm(settings, delay=0).join(WARM_TIMEOUT)
+        state.prewarm(settings, delay=0).join()
     except Exception as exc:  # a misconfiguration, a store down: the pages say so
         log.warning("warm start stopped early (the pages will report it): %s", exc)
     finally:
@@ -85,7 +87,12 @@ def warm_start() -> None:
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
-    await asyncio.to_thread(warm_start)
+    # all of it in one thread, waited for at most WARM_TIMEOUT: a slow store (reading the
+    # test split, downloading the model) delays health by that much at most, then the
+    # server answers while the thread finishes
+    warming = threading.Thread(target=warm_start, name="warm start", daemon=True)
+    warming.start()
+    await asyncio.to_thread(warming.join, WARM_TIMEOUT)
     downloads.enable(BASE_PATH)
     yield
 

@@ -35,9 +35,13 @@ st.caption(
     "Class is also evaluated against its labels."
 )
 
-receive_upload(settings)
-score_pending(settings, choice)
-run = last_batch()
+try:
+    receive_upload(settings)
+    score_pending(settings, choice)
+    run = last_batch()
+except (WorkbenchError, OSError) as exc:  # the batch folders busy or not writable
+    st.error(f"The batch folders cannot be used now: {exc}", icon=":material/error:")
+    st.stop()
 if run is None:
     st.stop()
 result = run.result

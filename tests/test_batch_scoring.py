@@ -92,7 +92,7 @@ def test_many_rejected_rows_stream_to_their_file_not_to_memory(
         assert len(sizes) == chunks and sizes == sorted(set(sizes))
 
 
-BAD_LABELS = {2: "x", 5: "2", 6: "-1", 9: "", 12: "yes"}  # data index -> the file's Class
+BAD_LABELS = {2: "x", 5: "2", 6: "-1", 9: "", 12: "yes", 15: " \t"}  # index -> the file's Class
 
 
 @pytest.mark.parametrize("sink", ["out", "parquet_out", None])
@@ -129,9 +129,9 @@ def test_a_bad_label_stays_visible_in_the_scored_rows(
     for i in range(40):
         text = by_row.loc[i + 1, "Class_invalid"]
         label = by_row.loc[i + 1, "Class"]
-        if BAD_LABELS.get(i):  # kept as the file wrote it; no label
+        if BAD_LABELS.get(i, "").strip():  # kept as the file wrote it; no label
             assert (text, pd.isna(label)) == (BAD_LABELS[i], True), i
-        elif i in BAD_LABELS:  # an empty Class is an unlabelled row, not an invalid one
+        elif i in BAD_LABELS:  # an empty (or blank) Class is unlabelled, not invalid
             assert (pd.isna(text) or text == "", pd.isna(label)) == (True, True), i
         else:
             assert pd.isna(text) or text == "", i
@@ -147,3 +147,11 @@ def test_the_evaluation_counts_invalid_and_empty_labels_apart() -> None:
     e = compute_batch_evaluation(labels, probability, np.ones(6), threshold=0.5, invalid=invalid)
     assert (e.labelled, e.invalid, e.unlabelled) == (3, 2, 1)
     assert (e.true_positives, e.false_positives, e.true_negatives) == (1, 1, 1)
+
+
+def test_a_numeric_label_is_shown_with_the_digits_it_has() -> None:
+    """A Class column read as numbers: the bad values are shown as written, not rounded."""
+    from core.data.labels import label_text
+
+    raw = pd.Series([1.0000001, 0.50000001, 123456789.0, 2.0, -1.0])
+    assert label_text(raw).tolist() == ["1.0000001", "0.50000001", "123456789", "2", "-1"]

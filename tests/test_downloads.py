@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from starlette.testclient import TestClient
 from app.ui import downloads
 from core.config import Settings
 from core.output import ParquetSink
-from core.scoring.batch_files import BatchFiles, new_batch_files, new_session_id
+from core.scoring.batch_files import BatchFiles, lock_batches, new_batch_files, new_session_id
 
 
 @pytest.fixture
@@ -119,5 +121,49 @@ def test_pages_link_only_where_the_server_mounts_the_route(files: BatchFiles) ->
         url = downloads.link(files, "scored.csv", "a.csv")
         assert url is not None and url.startswith("/fraud/downloads/")
         assert downloads.route("/fraud/").path.startswith("/fraud/downloads/")
+    finally:
+        downloads._mounted[:] = mounted
+
+
+def test_a_link_expires_and_its_time_cannot_be_stretched(
+    files: BatchFiles, client: TestClient
+) -> None:
+    old = downloads.link(files, "scored.csv", "a.csv", now=time.time() - 2 * downloads.LINK_TTL)
+    answer = client.get(old)
+    assert answer.status_code == 403 and "expired" in answer.text
+    *head, _expires, signature, name = old.split("/")
+    later = "/".join([*head, str(int(time.time()) + 3600), signature, name])
+    assert client.get(later).status_code == 404  # the expiry is signed
+    assert client.get(downloads.link(files, "scored.csv", "a.csv")).status_code == 200
+
+
+@pytest.mark.timeout(20)  # a download that waited for the lock would take 30 s
+def test_a_download_never_waits_for_the_sweeps_lock(files: BatchFiles, client: TestClient) -> None:
+    held, done = threading.Event(), threading.Event()
+
+    def sweep() -> None:  # another session's sweep holds the lock meanwhile
+        with lock_batches(files.folder.parent.parent):
+            held.set()
+            done.wait(60)
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    try:
+        assert held.wait(10)
+        answer = client.get(downloads.link(files, "scored.parquet", "a.parquet"))
+        assert answer.status_code == 200 and answer.content == files.scored.read_bytes()
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_the_route_serves_under_the_servers_base_path(files: BatchFiles) -> None:
+    mounted = list(downloads._mounted)
+    downloads.enable("fraud")
+    try:
+        with TestClient(Starlette(routes=[downloads.route("fraud")])) as test_client:
+            url = downloads.link(files, "scored.csv", "a.csv")
+            assert url.startswith("/fraud/downloads/")
+            assert test_client.get(url).status_code == 200
     finally:
         downloads._mounted[:] = mounted

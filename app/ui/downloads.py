@@ -7,10 +7,11 @@ while it is sent (``core.safe_csv.iter_safe_csv``) and a Parquet file is sent fr
 blocks, so a download of any size holds one batch in the server's memory.
 
 A link is a capability, as Streamlit's own media links are: it names the session's folder
-and carries an HMAC of what it serves under a key made when the server process starts, so
-it can be neither guessed nor altered, and it dies with the process (the page makes a new
-one on its next run). Once the sweep or a newer file has removed the results, the link
-answers 410 with a sentence saying so. Where the route is not mounted (``streamlit run
+and carries an HMAC of what it serves and until when (:data:`LINK_TTL`: an hour) under a
+key made when the server process starts, so it can be neither guessed nor altered nor
+kept: it dies after the hour or with the process (the page makes a new one on every run).
+An expired link answers 403, and once the sweep or a newer file has removed the results,
+410, each with a sentence saying so. Where the route is not mounted (``streamlit run
 app/main.py``, AppTest) :func:`link` gives None and the page uses ``st.download_button``.
 """
 
@@ -22,6 +23,7 @@ import hmac
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
@@ -45,6 +47,12 @@ _FOLDER = re.compile(r"[0-9a-f]{32}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _mounted: list[str] = []  # the base path, once the server has mounted the route
 
+LINK_TTL = 3600
+"""Seconds a download link works; the page makes a new one on every run."""
+EXPIRED = (
+    "This download link has expired (links work for an hour). Open the Batch scoring page "
+    "again: its download buttons carry new links while the results are kept."
+)
 GONE = (
     "These batch results are no longer on the server: they are removed when a newer file "
     "is scored in the same browser session, and after the time set by "
@@ -69,7 +77,8 @@ KINDS: Final = {
 def route(base_path: str = "") -> Route:
     """The download route, under the server's ``server.baseUrlPath`` (``base_path``)."""
     base = "/" + base_path.strip("/") if base_path.strip("/") else ""
-    return Route(f"{base}/downloads/{{session}}/{{run}}/{{kind}}/{{signature}}/{{name}}", _serve)
+    path = f"{base}/downloads/{{session}}/{{run}}/{{kind}}/{{expires:int}}/{{signature}}/{{name}}"
+    return Route(path, _serve)
 
 
 def enable(base_path: str = "") -> None:
@@ -77,35 +86,41 @@ def enable(base_path: str = "") -> None:
     _mounted[:] = ["/" + base_path.strip("/") if base_path.strip("/") else ""]
 
 
-def link(files: BatchFiles, kind: str, name: str) -> str | None:
-    """The address that streams one of ``files`` (a key of :data:`KINDS`) as ``name``, or
-    None where the server has no download route."""
+def link(files: BatchFiles, kind: str, name: str, *, now: float | None = None) -> str | None:
+    """The address that streams one of ``files`` (a key of :data:`KINDS`) as ``name`` until
+    :data:`LINK_TTL` seconds from ``now``, or None where the server has no download route."""
     if not _mounted:
         return None
     if kind not in KINDS:
         raise ValueError(f"not a download kind: {kind!r}")
     session, run = files.folder.parent.name, files.folder.name
     name = _UNSAFE.sub("_", name).strip("._") or f"batch.{kind}"
-    signature = _sign(session, run, kind, name)
-    return f"{_mounted[0]}/downloads/{session}/{run}/{kind}/{signature}/{name}"
+    expires = int(time.time() if now is None else now) + LINK_TTL
+    signature = _sign(session, run, kind, expires, name)
+    return f"{_mounted[0]}/downloads/{session}/{run}/{kind}/{expires}/{signature}/{name}"
 
 
-def _sign(session: str, run: str, kind: str, name: str) -> str:
-    message = f"{session}/{run}/{kind}/{name}".encode()
+def _sign(session: str, run: str, kind: str, expires: int, name: str) -> str:
+    message = f"{session}/{run}/{kind}/{expires}/{name}".encode()
     return hmac.new(_KEY, message, hashlib.sha256).hexdigest()[:32]
 
 
-async def _serve(request: Request) -> Response:
-    session, run, kind_name, signature, name = (
-        request.path_params[k] for k in ("session", "run", "kind", "signature", "name")
+def _serve(request: Request) -> Response:
+    """A plain function: Starlette runs it in a worker thread, so the file lock and the
+    reads never hold up the server's event loop (every page's messages go through it)."""
+    params = request.path_params
+    session, run, kind_name, expires, signature, name = (
+        params[k] for k in ("session", "run", "kind", "expires", "signature", "name")
     )
     kind = KINDS.get(kind_name)
     if (
         kind is None
         or not (_FOLDER.fullmatch(session) and _FOLDER.fullmatch(run))
-        or not hmac.compare_digest(signature, _sign(session, run, kind_name, name))
+        or not hmac.compare_digest(signature, _sign(session, run, kind_name, expires, name))
     ):
         return PlainTextResponse("Not found.", status_code=404)
+    if time.time() > expires:
+        return PlainTextResponse(EXPIRED, status_code=403)
     files = BatchFiles(batches_folder(get_settings()) / session / run)
     source = files.scored if kind.parquet == "scored" else files.rejected
     headers = {
@@ -118,14 +133,19 @@ async def _serve(request: Request) -> Response:
         handle = source.open("rb")
     except FileNotFoundError:
         return PlainTextResponse(GONE, status_code=410)
-    with contextlib.suppress(WorkbenchError):  # the sweep's lock busy: the file is open
-        files.touch()  # a download is use: the sweep keeps the session
-    if kind.csv:
-        batches = pq.ParquetFile(handle).iter_batches(batch_size=CSV_BATCH_ROWS)
-        body = _closing(iter_safe_csv(batches), handle)
-    else:
-        headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
-        body = _closing(iter(lambda: handle.read(FILE_BLOCK), b""), handle)
+    try:
+        # a download is use, so the sweep keeps the session; never wait for the sweep
+        with contextlib.suppress(WorkbenchError):
+            files.touch(timeout=0)
+        if kind.csv:
+            batches = pq.ParquetFile(handle).iter_batches(batch_size=CSV_BATCH_ROWS)
+            body = _closing(iter_safe_csv(batches), handle)
+        else:
+            headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+            body = _closing(iter(lambda: handle.read(FILE_BLOCK), b""), handle)
+    except BaseException:
+        handle.close()
+        raise
     return StreamingResponse(body, media_type=kind.media_type, headers=headers)
 
 

@@ -54,14 +54,23 @@ def check_scoring_labels(
             warning = label_warning(bad)
         bad_rows = bad.index.unique()
     kept = raw.loc[bad_rows]
-    return ScoringLabels(labels, warning, label_text(kept[kept.notna()]))
+    text = label_text(kept[kept.notna()])
+    # only spaces is an empty label: unlabelled, not invalid (empty in both columns)
+    return ScoringLabels(labels, warning, text[text.str.len() > 0])
 
 
 def label_text(raw: pd.Series) -> pd.Series:
-    """Label cells as text: as written, or a number the parser read as one (``2``, ``-1``)."""
+    """Label cells as text: as written, or a number the parser read as one, with the
+    digits it has (``2``, ``-1``, ``1.0000001``, ``123456789``)."""
     if pd.api.types.is_numeric_dtype(raw.dtype):
-        return raw.astype(np.float64).map("{:g}".format).astype("string")
+        return raw.astype(np.float64).map(_number_text).astype("string")
     return raw.astype(str).str.strip().astype("string")
+
+
+def _number_text(value: float) -> str:
+    """A whole number without a decimal point, any other the shortest text that reads
+    back as it (``repr``); never rounded as ``{:g}`` would (1.0000001 -> "1")."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def label_warning(bad: pd.DataFrame) -> str:

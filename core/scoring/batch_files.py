@@ -115,8 +115,9 @@ class BatchFiles:
     def exists(self) -> bool:
         return self.scored.is_file()
 
-    def touch(self) -> bool:
-        """Mark the run and its session as in use, so the sweep keeps them.
+    def touch(self, *, timeout: float = LOCK_WAIT) -> bool:
+        """Mark the run and its session as in use, so the sweep keeps them (waiting at
+        most ``timeout`` seconds for the lock; 0 to try once).
 
         Returns:
             Whether the run's results are still there (False once swept).
@@ -124,11 +125,14 @@ class BatchFiles:
         Raises:
             BackendError: a sweep held the lock for over :data:`LOCK_WAIT` seconds.
         """
-        with lock_batches(self.folder.parent.parent):
+        with lock_batches(self.folder.parent.parent, timeout=timeout):
             if not self.exists():
                 return False
-            for path in (self.folder, self.folder.parent):
-                os.utime(path)
+            try:
+                for path in (self.folder, self.folder.parent):
+                    os.utime(path)
+            except FileNotFoundError:  # replaced by a newer file meanwhile (no lock)
+                return False
             return True
 
     def remove(self) -> None:
