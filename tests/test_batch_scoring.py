@@ -155,3 +155,15 @@ def test_a_numeric_label_is_shown_with_the_digits_it_has() -> None:
 
     raw = pd.Series([1.0000001, 0.50000001, 123456789.0, 2.0, -1.0])
     assert label_text(raw).tolist() == ["1.0000001", "0.50000001", "123456789", "2", "-1"]
+
+
+def test_a_blank_label_flagged_by_the_loader_is_unlabelled_not_invalid() -> None:
+    """A quoted blank Class (' ', a tab) strips to nothing: it is shown empty, so it must
+    not be counted as an invalid label (whose text the Class_invalid column shows)."""
+    from core.data.labels import check_scoring_labels
+
+    raw = pd.Series(["x", " ", "1", "\t"], index=[1, 2, 3, 4])
+    labels = pd.Series([np.nan, np.nan, 1.0, np.nan], index=[1, 2, 3, 4])
+    flagged = pd.DataFrame({"column": ["Class"] * 3, "reason": ["Class: bad"] * 3}, index=[1, 2, 4])
+    checked = check_scoring_labels(raw, labels, [flagged], not_scored=pd.Index([]))
+    assert checked.invalid.to_dict() == {1: "x"}
