@@ -35,7 +35,7 @@ from api.security import key_with_scope
 from core.apikeys import ApiKeyInfo
 from core.errors import ExplanationUnavailableError, InputError
 from core.explain import Reason, compute_reasons, reasons_to_json
-from core.schema import FEATURES
+from core.schema import FEATURES, scale_text
 from core.serving import LiveModel
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -69,7 +69,10 @@ def model_out(live: LiveModel, problem: str | None) -> ModelOut:
         version=live.version,
         kind=live.model.kind,
         probability_scale=live.model.probability_scale,
-        probability_scale_text=live.info.probability_scale_text,
+        # from the loaded artifact's scale, as probability_scale: the tag could differ
+        probability_scale_text=scale_text(
+            live.model.probability_scale, live.info.sampling_fraction
+        ),
         time_feature=live.model.adapter.time_feature,
         threshold=live.threshold,
         metrics=live.info.metrics,

@@ -22,7 +22,7 @@ from core.config import Settings, show_url
 from core.errors import BackendError, InputError, NotFoundError, WorkbenchError
 from core.explain import Contributions
 from core.models import ADAPTERS, ModelAdapter, load_adapter
-from core.schema import format_threshold
+from core.schema import format_threshold, scale_text
 from core.tracking import describe_mlflow_error, get_client
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,6 @@ the model). Absent: raw (trained before calibration, or elsewhere)."""
 TAG_TIME_FEATURE = "time_feature"
 """Version tag: how the model sees ``Time`` (``raw``, ``drop``, ``hour_of_day``); a copy of
 the MLmodel metadata for lists. Absent: raw."""
-PROBABILITY_SCALE_TEXT = {
-    "raw": "raw model output (uncalibrated)",
-    "platt": "calibrated (Platt)",
-    "isotonic": "calibrated (isotonic)",
-}
 
 
 class MissingThresholdError(InputError):
@@ -124,12 +119,7 @@ class ModelVersionInfo:
     def probability_scale_text(self) -> str:
         """What the version's probabilities mean, in words, e.g. ``calibrated (Platt), at
         the natural prevalence (sampling fraction 0.0173)``."""
-        scale = self.probability_scale
-        text = PROBABILITY_SCALE_TEXT.get(scale, scale)
-        fraction = self.sampling_fraction
-        if scale != "raw" and fraction is not None and fraction < 1.0:
-            text += f", at the natural prevalence (sampling fraction {fraction:.4g})"
-        return text
+        return scale_text(self.probability_scale, self.sampling_fraction)
 
     @property
     def threshold_text(self) -> str:

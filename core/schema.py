@@ -96,3 +96,20 @@ def rate_text(value: float | None) -> str:
     if value is None:
         return UNKNOWN
     return f"{value:.2%}" if value >= 0.001 else f"{value:.3%}"
+
+
+PROBABILITY_SCALE_TEXT = {
+    "raw": "raw model output (uncalibrated)",
+    "platt": "calibrated (Platt)",
+    "isotonic": "calibrated (isotonic)",
+}
+
+
+def scale_text(scale: str, sampling_fraction: float | None) -> str:
+    """What a version's probabilities mean, in words (its ``probability_scale`` and the
+    sampling fraction it was trained at), e.g. ``calibrated (Platt), at the natural
+    prevalence (sampling fraction 0.0173)``."""
+    text = PROBABILITY_SCALE_TEXT.get(scale, scale)
+    if scale != "raw" and sampling_fraction is not None and sampling_fraction < 1.0:
+        text += f", at the natural prevalence (sampling fraction {sampling_fraction:.4g})"
+    return text

@@ -59,3 +59,14 @@ def test_a_numpy_count_of_one_is_singular_too() -> None:
     assert count_text(np.int64(1), "alert") == "1 alert"
     assert noun_for(np.int64(1), "scores", "score") == "scores"
     assert noun_for(2, "scores", "score") == "score"
+
+
+def test_a_probability_scale_in_words() -> None:
+    from core.schema import scale_text
+
+    assert scale_text("raw", 0.01) == "raw model output (uncalibrated)"  # no prior shift
+    assert scale_text("platt", 1.0) == "calibrated (Platt)"
+    assert scale_text("isotonic", None) == "calibrated (isotonic)"
+    assert scale_text("platt", 0.0173) == (
+        "calibrated (Platt), at the natural prevalence (sampling fraction 0.0173)"
+    )
