@@ -169,9 +169,7 @@ def promote_dialog(
     # After failed gates, the override checkbox (below the button) is read on the next click.
     failed = _failed_for(version, alias)
     force = failed is not None and st.session_state.get("promote_force", False)
-    if st.button(
-        "Promote", type="primary", icon=":material/rocket_launch:", disabled=not reason.strip()
-    ):
+    if st.button("Promote", type="primary", icon=":material/rocket_launch:"):
         try:
             move = promote(
                 settings,
@@ -260,7 +258,7 @@ def threshold_dialog(
         format="%.6g",
     )
     reason = st.text_area("Reason (required, kept in the history)", key="threshold_reason")
-    if st.button("Set threshold", type="primary", disabled=not reason.strip()):
+    if st.button("Set threshold", type="primary"):
         try:
             change = set_threshold(
                 settings, version=version, value=value, reason=reason, actor=actor
@@ -286,7 +284,7 @@ def rollback_dialog(
         "another rollback undoes it."
     )
     reason = st.text_area("Reason (required, kept in the history)", key=f"rollback_reason_{alias}")
-    if st.button("Roll back", type="primary", icon=":material/undo:", disabled=not reason.strip()):
+    if st.button("Roll back", type="primary", icon=":material/undo:"):
         try:
             move = rollback(
                 settings, alias=alias, reason=reason, actor=actor, expected_event=event_id

@@ -179,7 +179,14 @@ def test_a_lead_promotes_overrides_a_failed_gate_rolls_back_and_sets_a_threshold
 
     # the logistic regression passes the gates with a generous tolerance
     at = _app(workbench_env, settings, COMPARE, WORKBENCH_PROMOTE_AUPRC_TOLERANCE="1", **env)
-    _promote(at, version=versions.other, reason="better recall at the same queue")
+    # Promote is never greyed out (a click that only commits the typed reason would be
+    # lost): without a reason it says one is needed, and nothing moves
+    _promote(at, version=versions.other, reason=" ")
+    assert any("a reason is required" in e.value for e in at.error), [e.value for e in at.error]
+    assert _alias(settings) == versions.good
+    at.text_area(key="promote_reason").input("better recall at the same queue").run()
+    _button(at, "Promote").click().run()
+    assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert _alias(settings) == versions.other
     assert _history(settings)[-1] == ("promote", "olivia", versions.good, versions.other)
