@@ -253,7 +253,7 @@ def table_frame(rows: pd.DataFrame, run: BatchRun) -> pd.DataFrame:
 
 def show_table(run: BatchRun) -> None:
     """Filters over the whole file, the top rows that pass, and a row click to Explain."""
-    left, middle, right = st.columns([1, 1, 2])
+    left, middle, right = st.columns([1, 1.5, 1.5])  # the label's three options unclipped
     decision = left.segmented_control(
         "Decision", ["alert", "no alert"], key="batch_filter_decision"
     )

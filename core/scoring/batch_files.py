@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from core.config import Settings
 from core.errors import BackendError, InputError
 from core.safe_csv import write_safe_csv
-from core.schema import LABEL
+from core.schema import INVALID_LABEL, LABEL
 from core.scoring.base import DECISION, ID_COLUMNS, PROBABILITY
 
 BATCHES = "batches"
@@ -259,8 +259,11 @@ def _expression(path: Path, where: RowFilter) -> ds.Expression | None:
     if where.label is not None:
         if not has_label(path):
             parts.append(ds.scalar(False))
-        elif where.label == "unlabelled":
+        elif where.label == "unlabelled":  # empty Class; an invalid one is not unlabelled
             parts.append(ds.field(LABEL).is_null(nan_is_null=True))
+            if has_column(path, INVALID_LABEL):
+                invalid = ds.field(INVALID_LABEL)
+                parts.append(invalid.is_null() | (invalid == ""))
         else:
             parts.append(ds.field(LABEL) == (1.0 if where.label == "fraud" else 0.0))
     text = where.search.strip()

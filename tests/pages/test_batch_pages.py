@@ -256,3 +256,7 @@ def test_bad_labels_stay_visible_and_are_counted_apart(
         at.text_input(key="batch_search").input(labelled["transaction_id"].iloc[i]).run()
         row = _table(at).iloc[0]
         assert (row["row"], row["Class_invalid"], pd.isna(row["Class"])) == (i + 1, text, True)
+    # "unlabelled" is the empty Class alone, not the invalid ones
+    at.text_input(key="batch_search").input("").run()
+    at.segmented_control(key="batch_filter_label").set_value("unlabelled").run()
+    assert _table(at)["row"].tolist() == [16]
