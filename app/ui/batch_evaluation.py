@@ -12,7 +12,7 @@ from core.compare import check_sampling_fraction
 from core.compare.prevalence import PrevalenceMetrics, compute_prevalence_metrics
 from core.errors import InputError
 from core.registry import format_threshold
-from core.schema import INVALID_LABEL, LABEL
+from core.schema import INVALID_LABEL, LABEL, count_text
 from core.scoring import PROBABILITY
 from core.scoring.batch_files import has_column, read_columns
 from core.scoring.evaluate import BatchEvaluation, compute_batch_evaluation
@@ -77,8 +77,9 @@ def fraction_caption(run: BatchRun) -> str:
     if run.sampling_fraction is None or run.sampling_fraction == 1.0:
         return (
             "Starts at 1: the file taken as it is. If it keeps only a share of its "
-            "legitimate rows (down-sampled, e.g. 4920 / 284315 for the ULB sample), enter "
-            "that share to see precision and AUPRC at the natural prevalence."
+            "legitimate rows (down-sampled: the ULB sample keeps 4,920 of 284,315, i.e. "
+            "0.0173), enter that share as a decimal to see precision and AUPRC at the natural "
+            "prevalence."
         )
     return (
         f"Starts at {run.sampling_fraction:.6g}, the fraction this version was trained "
@@ -127,15 +128,17 @@ def show_evaluation(run: BatchRun, *, threshold: float) -> None:
         return
     st.subheader("Evaluation against the file's labels")
     st.caption(
-        f"{at_live.labelled:,} labelled rows, {at_live.frauds:,} frauds, at the live "
+        f"{count_text(at_live.labelled, 'labelled row')}, {count_text(at_live.frauds, 'fraud')}, "
+        "at the live "
         f"threshold {format_threshold(threshold)}.{left_out_text(at_live)}"
     )
     fraction = st.number_input(
         "Sampling fraction of legitimate rows",
-        min_value=0.0,
+        min_value=0.0001,
         max_value=1.0,
         value=starting_fraction(run),
-        format="%.6f",
+        step=0.0001,
+        format="%.4f",
         key=f"batch_fraction_{run.files.folder.name}",
         help="The share of legitimate rows the file keeps (1 = all). Below 1, precision and "
         "AUPRC are also shown weighted to the natural prevalence: each legitimate row counts "

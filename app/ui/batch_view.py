@@ -24,7 +24,7 @@ from app.ui.format import escape_markdown, format_probability
 from app.ui.pages import PAGES_DIR
 from core.config import Settings
 from core.errors import WorkbenchError
-from core.schema import INVALID_LABEL, LABEL
+from core.schema import INVALID_LABEL, LABEL, count_text, noun_for
 from core.scoring import (
     DECISION,
     MODEL_VERSION,
@@ -268,10 +268,20 @@ def show_table(run: BatchRun) -> None:
         RowFilter(decision=decision, label=label, search=search or ""),
         limit=SHOWN_ROWS,
     )
+    shown_rows = min(SHOWN_ROWS, page.matching)
     st.caption(
-        f"{page.matching:,} of {run.result.rows_scored:,} scored rows match; the "
-        f"{min(SHOWN_ROWS, page.matching):,} highest scores are shown. Click a row to "
-        "open it on Explain."
+        f"{page.matching:,} of {count_text(run.result.rows_scored, 'scored row')} "
+        + (
+            "match: no row to show."
+            if page.matching == 0
+            else f"{noun_for(page.matching, 'matches', 'match')}; "
+            + (
+                "all are shown, highest score first."
+                if shown_rows == page.matching
+                else f"the {shown_rows:,} highest scores are shown."
+            )
+            + " Click a row to open it on Explain."
+        )
     )
     shown = table_frame(page.rows, run)
     generation = st.session_state.get(TABLE_GENERATION, 0)

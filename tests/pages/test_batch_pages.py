@@ -256,6 +256,10 @@ def test_bad_labels_stay_visible_and_are_counted_apart(
         at.text_input(key="batch_search").input(labelled["transaction_id"].iloc[i]).run()
         row = _table(at).iloc[0]
         assert (row["row"], row["Class_invalid"], pd.isna(row["Class"])) == (i + 1, text, True)
+    caption = next(c.value for c in at.caption if "scored rows match" in c.value)
+    assert caption.startswith(f"1 of {ROWS:,} scored rows matches; all are shown")
+    at.text_input(key="batch_search").input("no such id").run()
+    assert any(f"0 of {ROWS:,} scored rows match: no row to show." == c.value for c in at.caption)
     # "unlabelled" is the empty Class alone, not the invalid ones
     at.text_input(key="batch_search").input("").run()
     at.segmented_control(key="batch_filter_label").set_value("unlabelled").run()
