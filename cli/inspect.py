@@ -160,7 +160,7 @@ def versions_tables(
             str(v.version),
             ", ".join(f"@{a}" for a in v.aliases),
             v.threshold_text,
-            f"{v.created_at.astimezone(UTC):%Y-%m-%d}",
+            f"{v.created_at.astimezone(UTC):%Y-%m-%d %H:%M}",  # two versions a day apart
             _data_text(p),
             count_text(p.rows),
             rate_text(p.fraud_rate),

@@ -7,6 +7,7 @@ import json
 import re
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,9 @@ def test_versions_json_holds_provenance_and_the_tables_round_their_numbers(
     text = _invoke(settings, "status").stdout
     assert "model steps: Time drop; probabilities calibrated (Platt)" in " ".join(text.split())
 
+    # two versions trained on one day are told apart: the table gives the minute
+    created = datetime.fromisoformat(version["created_at"]).astimezone(UTC)
+    assert f"{created:%Y-%m-%d %H:%M}" in " ".join(_invoke(settings, "versions").stdout.split())
     for args in (("versions",), ("status",)):
         shown = _invoke(settings, *args)
         assert shown.exit_code == 0, shown.output
