@@ -62,8 +62,10 @@ def test_upload_a_labelled_file_filter_to_alerts_and_open_one_on_explain(  # typ
     expect(page.get_by_text("Row of labelled.csv")).to_be_visible(timeout=60_000)
     picker = page.get_by_role("combobox", name="Row of labelled.csv (highest score first)")
     expect(picker).to_match_aria_snapshot(
-        # the option reads "row 17 · > 99.9% · fraud": the row, its score, its label
-        f'- combobox "Row of labelled.csv (highest score first)": /row {second_row} · .+ · .+/'
+        # the option reads "transaction_id t016 · > 99.9% · fraud": the row's transaction
+        # id (the file has one), its score, its label
+        '- combobox "Row of labelled.csv (highest score first)": '
+        f"/transaction_id t{second_row - 1:03d} · .+ · .+/"
     )
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
