@@ -203,6 +203,10 @@ def test_requests_during_a_swap_all_succeed_each_on_one_version(
             what="version 2 under load",
         )
         time.sleep(0.3)  # and some more requests on the new version
+        # at least 200 in all, however slow the machine (a count, not a time window)
+        _wait_until(
+            lambda: sum(len(a) for a in answers.values()) >= 200, timeout=120, what="200 answers"
+        )
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
