@@ -333,12 +333,16 @@ def test_the_database_going_down_spools_the_audit_and_scoring_goes_on(
             for body in bodies[:3]:
                 response = client.post("/v1/score", json=body, headers=_bearer(key))
                 assert response.status_code == 200  # the keys are cached; scoring goes on
-            _wait_until(
+            spooled = "workbench_api_audit_spooled_total"
+            _wait_until(  # all three records spooled (flushes lag on a slow machine)
                 lambda: (
                     (body := client.get("/ready").json())["audit_spool_pending"] >= 1
                     and body["database"] == "unreachable"
+                    and _metric(client.get("/metrics").text, spooled)[0]
+                    - _metric(before, spooled)[0]
+                    >= 3
                 ),
-                timeout=30,
+                timeout=60,
                 what="the audit records to be spooled and the key refresh to fail",
             )
             ready = client.get("/ready")
