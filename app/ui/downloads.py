@@ -76,14 +76,20 @@ KINDS: Final = {
 
 def route(base_path: str = "") -> Route:
     """The download route, under the server's ``server.baseUrlPath`` (``base_path``)."""
-    base = "/" + base_path.strip("/") if base_path.strip("/") else ""
+    base = _prefix(base_path)
     path = f"{base}/downloads/{{session}}/{{run}}/{{kind}}/{{expires:int}}/{{signature}}/{{name}}"
     return Route(path, _serve)
 
 
 def enable(base_path: str = "") -> None:
     """Called by the server once the route is mounted: pages link to it from now on."""
-    _mounted[:] = ["/" + base_path.strip("/") if base_path.strip("/") else ""]
+    _mounted[:] = [_prefix(base_path)]
+
+
+def _prefix(base_path: str) -> str:
+    """``server.baseUrlPath`` as a path prefix: ``"fraud/"`` -> ``"/fraud"``, none -> ``""``."""
+    stripped = base_path.strip("/")
+    return f"/{stripped}" if stripped else ""
 
 
 def link(files: BatchFiles, kind: str, name: str, *, now: float | None = None) -> str | None:
