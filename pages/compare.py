@@ -43,7 +43,8 @@ st.caption(
 live = next((r.version for r in rows if settings.live_alias in r.aliases), None)
 numbers = [r.version for r in rows]
 default = [v for v in dict.fromkeys([live, max(numbers)]) if v is not None]
-chosen = st.multiselect("Versions to compare", numbers, default=default)
+# keyed: a promote (the live version, so the default, changes) keeps what the lead chose
+chosen = st.multiselect("Versions to compare", numbers, default=default, key="compare_versions")
 
 source = st.radio(
     "Evaluation data",

@@ -80,13 +80,12 @@ def _finish(message: str, warnings: list[str] | None = None) -> None:
 
 
 def gate_lines(results: tuple[GateResult, ...] | tuple[object, ...]) -> str:
-    """Each gate as one markdown line with a pass / fail icon, and its warning under it."""
+    """Each gate as one markdown line with a pass / fail icon. Its warning is not here: the
+    page shows it once, in its own box (:func:`gate_warnings`)."""
     lines = []
     for g in results:
         icon = ":material/check_circle:" if g.passed else ":material/cancel:"  # type: ignore[attr-defined]
         lines.append(f"- {icon} **{g.name}**: {escape_markdown(g.detail)}")  # type: ignore[attr-defined]
-        if getattr(g, "warning", None):
-            lines.append(f"  - :material/warning: {escape_markdown(g.warning)}")  # type: ignore[attr-defined]
     return "\n".join(lines)
 
 

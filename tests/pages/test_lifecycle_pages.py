@@ -379,3 +379,22 @@ def test_the_promote_dialog_warns_when_a_real_candidate_is_judged_on_synthetic_r
     expected = f"auprc gate: the candidate, version {real}, was trained on real data"
     assert any(w.startswith(expected) for w in warnings), warnings
     assert any(f"test split of version {synthetic}, which is synthetic" in w for w in warnings)
+    # once: not also in the success message's list of gates
+    shown = [e.value for e in (*at.success, *at.warning, *at.markdown, *at.error)]
+    assert sum(text.count("was trained on real data") for text in shown) == 1, shown
+
+
+def test_the_versions_chosen_for_comparison_stay_chosen_after_a_promote(
+    versions: Versions, workbench_env: pytest.MonkeyPatch
+) -> None:
+    settings = versions.settings
+    target = next(v for v in (versions.other, versions.good) if v != _alias(settings))
+    at = _app(workbench_env, settings, COMPARE, WORKBENCH_PROMOTE_AUPRC_TOLERANCE="1")
+
+    def chosen(at: AppTest):  # type: ignore[no-untyped-def]
+        return next(m for m in at.multiselect if m.label == "Versions to compare")
+
+    chosen(at).set_value([target]).run()  # not the default
+    _promote(at, version=target, reason="keep my comparison")
+    assert _alias(settings) == target
+    assert chosen(at).value == [target]
