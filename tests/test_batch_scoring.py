@@ -167,3 +167,35 @@ def test_a_blank_label_flagged_by_the_loader_is_unlabelled_not_invalid() -> None
     flagged = pd.DataFrame({"column": ["Class"] * 3, "reason": ["Class: bad"] * 3}, index=[1, 2, 4])
     checked = check_scoring_labels(raw, labels, [flagged], not_scored=pd.Index([]))
     assert checked.invalid.to_dict() == {1: "x"}
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_the_scored_file_keeps_the_uploads_column_order(
+    trained_embedded: Trained, tiny_frame: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    """A scored file lines up with the one uploaded: its columns in the file's order (an id
+    first, Amount before Time, the label in the middle), the scores after them."""
+    settings = trained_embedded.settings
+    frame = tiny_frame.head(30).copy()
+    frame["txn_id"] = [f"t{i}" for i in range(30)]
+    frame["note"] = "n"
+    features = [c for c in tiny_frame.columns if c not in ("Class", "Time", "Amount")]
+    order = ["txn_id", "Amount", *features[:10], "Class", "Time", *features[10:], "note"]
+    path = tmp_path / "shuffled.csv"
+    frame[order].to_csv(path, index=False)
+    out = tmp_path / f"scored.{suffix}"
+    sink = "out" if suffix == "csv" else "parquet_out"
+    score_file(
+        path,
+        settings=settings,
+        choice=resolve_model(settings),
+        source_kind="cli",
+        actor=analyst("order"),
+        chunk_rows=8,
+        **{sink: out},
+    )
+    scored = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
+    columns = scored.columns.tolist()
+    assert [c for c in columns if c in order] == order
+    assert columns.index("Class_invalid") == columns.index("Class") + 1
+    assert columns.index("fraud_probability") > columns.index("note")

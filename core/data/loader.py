@@ -44,8 +44,9 @@ class LoadResult:
     """What a load produced. Row numbers are 1-based data rows (the header is row 0).
 
     Attributes:
-        valid: rows that passed, indexed by row number: the features as float64, ``Class``
-            when the file has it, then passthrough columns as text.
+        valid: rows that passed, indexed by row number, columns in the file's order: the
+            features as float64, ``Class`` when the file has it, passthrough columns as
+            text.
         rejected: one line per rejected row: ``row``, ``column``, ``reason`` and the row's
             original values, so it can be fixed and loaded again.
         rows_in: data rows read from the file.
@@ -313,6 +314,13 @@ def _validate_chunk(
         valid_frame[LABEL] = labels
     for column in passthrough:
         valid_frame[column] = chunk[column]
+    # In the file's own column order, so a scored file lines up with the one uploaded (the
+    # scores come after it).
+    ordered = [c for c in layout.columns if c in valid_frame.columns]
+    if list(valid_frame.columns) != ordered:
+        valid_frame = valid_frame[
+            [*ordered, *(c for c in valid_frame.columns if c not in set(ordered))]
+        ]
 
     if blank.any():
         problems = [p[~p.index.isin(chunk.index[blank.to_numpy()])] for p in problems]
