@@ -59,7 +59,7 @@ elif source == "Last scored transaction":
     row_id = ("scored", st.session_state.get("score_result_input"))
 else:
     try:
-        row = view.pick_test_row(ranks.scored_test_split(settings, info.version))
+        row = view.pick_test_row(ranks.scored_test_split(settings, info.version), info.version)
         row_id = None if row is None else ("test", info.version, int(row["row"]))
     except WorkbenchError as exc:
         if not (isinstance(exc, NotFoundError) and info.trained_elsewhere):

@@ -48,7 +48,7 @@ elif mode == "From the test split":
         else:
             st.error(f"The test split cannot be fetched: {exc}", icon=":material/error:")
         st.stop()
-    record, input_key = score_view.test_split_input(scored)
+    record, input_key = score_view.test_split_input(scored, info.version)
 else:
     record, input_key = score_view.form_input(medians)
 # A result belongs to the input it came from: another mode, other text or another row

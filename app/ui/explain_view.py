@@ -31,7 +31,8 @@ LAST_BATCH = "Last batch"
 TEST_PICK = "explain_pick"
 """Key prefix of the test-split picker's widgets (``explain_pick_label``, ``..._range``)."""
 TEST_ROW = "explain_picked_row"
-"""Session key of the test-split row (its ``row`` number) clicked in the picker's table."""
+"""Session key prefix of the test-split row (its ``row`` number) clicked in the picker's
+table: ``explain_picked_row_v{version}`` (see ``pick_split_row``)."""
 
 
 def last_batch() -> BatchRun | None:
@@ -97,11 +98,11 @@ def pick_batch_row(batch: BatchRun) -> pd.Series:
     return batch_view.load_batch_row(batch, picked)
 
 
-def pick_test_row(scored: pd.DataFrame) -> pd.Series | None:
+def pick_test_row(scored: pd.DataFrame, version: int) -> pd.Series | None:
     """A row of the version's test split, picked in the Score page's table (filter by label
     and probability, click a row); before a click, the table's first row (the highest
     score shown). None when no row passes the filter."""
-    row, shown = pick_split_row(scored, key=TEST_PICK, picked_key=TEST_ROW)
+    row, shown = pick_split_row(scored, key=TEST_PICK, picked_key=TEST_ROW, version=version)
     if row is None:
         if not len(shown):
             st.info("No row of the test split passes the filter.", icon=":material/info:")

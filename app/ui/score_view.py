@@ -24,7 +24,8 @@ RESULT = "score_result"
 RESULT_INPUT = "score_result_input"
 """Session key of the input the result came from (see :func:`forget_stale_result`)."""
 PICKED_ROW = "score_picked_row"
-"""Session key of the test-split row (its ``row`` number) picked in the table."""
+"""Session key prefix of the test-split row (its ``row`` number) picked in the table:
+``score_picked_row_v{version}`` (see :func:`pick_split_row`)."""
 LABELS = {"All": None, "Fraud": 1, "Legitimate": 0}
 
 
@@ -147,7 +148,7 @@ def picker_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def pick_split_row(
-    scored: pd.DataFrame, *, key: str, picked_key: str
+    scored: pd.DataFrame, *, key: str, picked_key: str, version: int
 ) -> tuple[pd.Series | None, pd.DataFrame]:
     """The test-split picker (Score and Explain): filter by label and probability range,
     then click a row of the table.
@@ -155,7 +156,11 @@ def pick_split_row(
     Args:
         scored: the scored test split (``app.ui.ranks.scored_test_split``).
         key: prefix of the widgets' keys (``{key}_label``, ``{key}_range``, the table's).
-        picked_key: session key where the clicked row's ``row`` number is kept.
+        picked_key: where the clicked row's ``row`` number is kept: the session key
+            ``{picked_key}_v{version}``.
+        version: the version whose test split ``scored`` is. A row clicked in one
+            version's split is not shown as picked in another's: their ``row`` numbers
+            name other transactions.
 
     Returns:
         The clicked row (None before a click, or when it is no longer in ``scored``) and
@@ -179,7 +184,8 @@ def pick_split_row(
         "probability first."
     )
     # A new table (and selection) per filter: a kept selection would point at another row.
-    table_key = f"{key}_table_{label}_{low}_{high}"
+    table_key = f"{key}_table_v{version}_{label}_{low}_{high}"
+    picked_key = f"{picked_key}_v{version}"
     st.dataframe(
         picker_table(shown),
         hide_index=True,
@@ -199,12 +205,12 @@ def pick_split_row(
     return scored.loc[scored[ROW] == picked].iloc[0], shown
 
 
-def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
-    """A filterable table of the test split; click a row, then Score it."""
-    row, _ = pick_split_row(scored, key="score_pick", picked_key=PICKED_ROW)
+def test_split_input(scored: pd.DataFrame, version: int) -> tuple[dict | None, Hashable]:
+    """A filterable table of ``version``'s test split; click a row, then Score it."""
+    row, _ = pick_split_row(scored, key="score_pick", picked_key=PICKED_ROW, version=version)
     if row is None:
         st.info("Click a row of the table to pick it.", icon=":material/ads_click:")
-        return None, ("Test split", None)
+        return None, ("Test split", version, None)
     st.markdown(
         f"Picked **{escape_markdown(transaction_name(row))}** ({_label_text(row[LABEL])}, "
         f"fraud probability {format_probability(float(row[PROBABILITY]))} when the split "
@@ -212,7 +218,7 @@ def test_split_input(scored: pd.DataFrame) -> tuple[dict | None, Hashable]:
     )
     go = st.button("Score", icon=":material/bolt:", type="primary", key="score_pick_go")
     record = {name: float(row[name]) for name in FEATURES} if go else None
-    return record, ("Test split", int(row[ROW]))
+    return record, ("Test split", version, int(row[ROW]))
 
 
 def _reason_lines(reasons: list[Reason]) -> str:

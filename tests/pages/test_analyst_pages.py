@@ -104,7 +104,7 @@ def test_the_picker_filter_narrows_rows_and_a_picked_row_is_scored(
     # the row whose score is furthest from the first row's: picking the wrong one shows
     picked = int(inside[np.argmax(np.abs(probability[inside - 1] - probability[0]))])
     assert format_probability(probability[picked - 1]) != format_probability(probability[0])
-    at.session_state["score_picked_row"] = picked
+    at.session_state[f"score_picked_row_v{trained_embedded.result.version}"] = picked
     at.run()
     at.button(key="score_pick_go").click().run()
     assert not at.exception and _result_shown(at)
@@ -142,7 +142,9 @@ def test_a_what_if_edit_changes_the_score(
     assert format_probability(after[0]) != format_probability(before[0])  # a visible change
 
     at = _page(app, "explain.py")
-    at.session_state["explain_picked_row"] = fraud + 1  # a click in the picker's table
+    at.session_state[f"explain_picked_row_v{trained_embedded.result.version}"] = (
+        fraud + 1
+    )  # a click in the picker's table
     at.run()
     assert len(_waterfalls(at)) == 1
     assert before[0] >= model.info.threshold  # an alert: it keeps the alert wording

@@ -4,10 +4,15 @@ named by their transaction id where the data has one."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.ui import state
 from app.ui.score_view import picker_table, transaction_name
-from tests.conftest import REPO
+from core.config import Settings, get_settings
+from core.lifecycle import promote
+from core.training import train_model
+from tests.conftest import LEAD, REPO, Trained, settings_env
 
 
 def _explain(app: AppTest) -> AppTest:
@@ -20,7 +25,9 @@ def _caption(at: AppTest) -> str:
     return next(c.value for c in at.caption if " of the test split (" in c.value)
 
 
-def test_explain_picks_a_test_split_row_in_the_score_pages_table(app: AppTest) -> None:
+def test_explain_picks_a_test_split_row_in_the_score_pages_table(
+    app: AppTest, trained_embedded: Trained
+) -> None:
     at = _explain(app)
     assert not at.exception and not at.error
     assert not at.get("number_input") or all(
@@ -36,7 +43,7 @@ def test_explain_picks_a_test_split_row_in_the_score_pages_table(app: AppTest) -
     assert set(at.dataframe[0].value["label"]) == {"legitimate"}
     # AppTest cannot click a table row: seed the pick as the table's callback stores it
     clicked = int(at.dataframe[0].value["row"].iloc[-1])
-    at.session_state["explain_picked_row"] = clicked
+    at.session_state[f"explain_picked_row_v{trained_embedded.result.version}"] = clicked
     at.run()
     assert not at.exception
     assert _caption(at).startswith(f"Explaining row {clicked} of the test split (clicked")
@@ -113,3 +120,35 @@ def test_the_scored_test_split_keeps_the_transaction_id_column() -> None:
     assert "note" not in scored
     assert scored["fraud_probability"].tolist() == [0.1, 0.9]
     assert "transaction_id" not in scored_frame(test.drop(columns="transaction_id"), np.zeros(2))
+
+
+def test_a_row_picked_in_one_versions_split_is_not_kept_when_another_goes_live(
+    tiny_frame: pd.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    """Row numbers name other transactions in another version's test split: after the
+    alias moves, Explain starts again from the new split's first row."""
+    settings = Settings(home=tmp_path_factory.mktemp("picker-versions") / "home")
+    first, second = (
+        train_model(
+            tiny_frame, settings=settings, model_kind="logreg", data_sha256=d * 64, actor=LEAD
+        ).version
+        for d in ("a", "b")
+    )
+    for key, value in settings_env(settings).items():
+        workbench_env.setenv(key, value)
+    get_settings.cache_clear()
+    at = _explain(AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180))
+    clicked = int(at.dataframe[0].value["row"].iloc[-1])
+    at.session_state[f"explain_picked_row_v{first}"] = clicked  # a click, as the table stores it
+    at.run()
+    assert _caption(at).startswith(f"Explaining row {clicked} of the test split (clicked")
+    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
+    promote(lenient, version=second, alias="champion", reason="the other one", actor=LEAD)
+    state.clear()  # what a move made on the Compare page does (else seen within 10 s)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"Version {second}," in " ".join(c.value for c in at.caption)
+    first_row = int(at.dataframe[0].value["row"].iloc[0])
+    assert _caption(at).startswith(f"Explaining row {first_row} of the test split (the table's")

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.schema import FEATURES
-from tests.conftest import REPO
+from tests.conftest import REPO, Trained
 
 MAIN = str(REPO / "app" / "main.py")
 
@@ -119,12 +119,16 @@ def _chart_types(at: AppTest) -> list[str]:
     return [json.loads(c.proto.spec)["data"][0]["type"] for c in at.get("plotly_chart")]
 
 
-def test_explain_page_shows_a_waterfall_for_a_chosen_row(app: AppTest) -> None:
+def test_explain_page_shows_a_waterfall_for_a_chosen_row(
+    app: AppTest, trained_embedded: Trained
+) -> None:
     app.run()
     at = app.switch_page(str(REPO / "pages" / "explain.py")).run()
     assert not at.exception and not at.error
     assert "anonymised PCA components" in at.info[0].value
-    at.session_state["explain_picked_row"] = 7  # a click in the picker's table
+    at.session_state[f"explain_picked_row_v{trained_embedded.result.version}"] = (
+        7  # a click in the picker's table
+    )
     at.run()
     assert not at.exception
     assert _chart_types(at)[:1] == ["waterfall"]
