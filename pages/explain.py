@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.ui import explain_view as view
 from app.ui import ranks, state
-from app.ui.charts import TOP_FEATURES, plot_beeswarm, plot_dependence, plot_importance
+from app.ui.charts import TOP_FEATURES, plot_importance
 from core.auth import Action
 from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
 from core.registry import read_threshold
@@ -117,11 +117,20 @@ with left:
     st.plotly_chart(plot_importance(importance, top=len(shown)))
 with right:
     st.markdown("**Contributions per row**")
-    st.plotly_chart(plot_beeswarm(explanation.features, explanation.contributions, shown))
+    st.image(
+        view.beeswarm_image(settings, info.version, explanation, tuple(shown)),
+        caption=f"The same {len(shown)} features, top first; each dot a row, coloured by "
+        "its value of the feature (blue low, red high).",
+        width="stretch",
+    )
 st.markdown("**Dependence**")
 a, b = st.columns(2)
 ranked = list(importance.index)
 feature = a.selectbox("Feature", ranked, index=0, key="explain_dep_feature")
 others = [name for name in ranked if name != feature]  # a feature is not coloured by itself
 color_by = b.selectbox("Coloured by", others, index=0, key="explain_dep_color")
-st.plotly_chart(plot_dependence(explanation.features, explanation.contributions, feature, color_by))
+st.image(
+    view.dependence_image(settings, info.version, explanation, feature, color_by),
+    caption=f"{feature} against its contribution, each dot a row, coloured by {color_by}.",
+    width="stretch",
+)

@@ -13,9 +13,8 @@ FRAUD_RED = "#b3261e"
 LEGIT_BLUE = "#1a73e8"
 LEGIT_GREY = "#5f6368"
 TOP_FEATURES = 12
-"""How many features the importance bars and the beeswarm show unless all are asked for."""
-AMOUNT_LOG_FLOOR = 0.01
-"""Where an Amount of 0 sits on a log axis (its hover text keeps the true value)."""
+"""How many features the importance bars and the beeswarm (``app.ui.explain_images``) show
+unless all are asked for."""
 
 
 def plot_probability_gauge(probability: float, *, threshold: float) -> go.Figure:
@@ -174,104 +173,6 @@ def plot_importance(importance, *, top: int = TOP_FEATURES) -> go.Figure:  # typ
         xaxis_title="Mean |contribution| (log-odds)",
         yaxis={"autorange": "reversed"},
         height=60 + 24 * len(shown),
-        margin={"t": 20, "b": 40},
-    )
-    return figure
-
-
-def plot_beeswarm(features, contributions, order: list[str]) -> go.Figure:  # type: ignore[no-untyped-def]
-    """Each row's contribution per feature (jittered), coloured by the feature's value rank."""
-    rng = np.random.default_rng(0)
-    figure = go.Figure()
-    for position, name in enumerate(order):
-        values = features[name].to_numpy()
-        rank = values.argsort().argsort() / max(len(values) - 1, 1)
-        figure.add_trace(
-            go.Scattergl(
-                x=contributions[name].to_numpy(),
-                y=position + rng.uniform(-0.3, 0.3, len(values)),
-                mode="markers",
-                marker={
-                    "size": 4,
-                    "color": rank,
-                    "colorscale": "RdBu_r",
-                    "cmin": 0,
-                    "cmax": 1,
-                    "showscale": position == 0,
-                    "colorbar": {"title": "feature value<br>(low → high)", "tickvals": []},
-                },
-                name=name,
-                hovertemplate=f"{name}: %{{customdata:.3g}}<br>contribution %{{x:.3f}}",
-                customdata=values,
-                showlegend=False,
-            )
-        )
-    figure.update_layout(
-        xaxis_title="Contribution (log-odds)",
-        yaxis={"tickvals": list(range(len(order))), "ticktext": order, "autorange": "reversed"},
-        height=60 + 28 * len(order),
-        margin={"t": 20, "b": 40},
-    )
-    return figure
-
-
-def _amount_label(amount: float) -> str:
-    """An Amount on a log colour bar: 0.01, 0.1, 1, 10, 100, 1,000, 10,000."""
-    return f"{amount:g}" if amount < 1 else f"{amount:,.0f}"
-
-
-def colour_scale(values: np.ndarray, name: str) -> tuple[np.ndarray, dict[str, object]]:
-    """The marker colours for a feature's values and their colour bar.
-
-    Amount spans orders of magnitude (most rows are small, a few huge): coloured linearly,
-    nearly every point gets the same colour. It is coloured by log10(Amount) (0 drawn at
-    ``AMOUNT_LOG_FLOOR``) and the bar's ticks are written as amounts: 1, 10, 100, 1,000.
-    """
-    if name != "Amount":
-        return values, {"title": name}
-    logs = np.log10(np.maximum(np.asarray(values, dtype=np.float64), AMOUNT_LOG_FLOOR))
-    decades = range(int(np.floor(logs.min(initial=0.0))), int(np.ceil(logs.max(initial=0.0))) + 1)
-    return logs, {
-        "title": "Amount<br>(log scale)",
-        "tickvals": list(decades),
-        "ticktext": [_amount_label(10.0**k) for k in decades],
-    }
-
-
-def plot_dependence(features, contributions, feature: str, color_by: str) -> go.Figure:  # type: ignore[no-untyped-def]
-    """A feature's value against its contribution, coloured by another feature's value.
-
-    Amount spans several orders of magnitude: it gets a log axis, with 0 drawn at
-    ``AMOUNT_LOG_FLOOR`` (the hover shows the true value), and as the colour a log colour
-    scale (:func:`colour_scale`).
-    """
-    if feature == color_by:
-        raise ValueError("a feature cannot be coloured by itself")
-    x = features[feature].to_numpy(dtype=np.float64)
-    log_x = feature == "Amount"
-    colours, colour_bar = colour_scale(features[color_by].to_numpy(dtype=np.float64), color_by)
-    figure = go.Figure(
-        go.Scattergl(
-            x=np.maximum(x, AMOUNT_LOG_FLOOR) if log_x else x,
-            y=contributions[feature],
-            customdata=x,
-            mode="markers",
-            marker={
-                "size": 5,
-                "color": colours,
-                "colorscale": "Viridis",
-                "showscale": True,
-                "colorbar": colour_bar,
-            },
-            hovertemplate=f"{feature} %{{customdata:.2f}}<br>contribution %{{y:.3f}}"
-            "<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        xaxis_title=f"{feature} (log axis; 0 drawn at {AMOUNT_LOG_FLOOR})" if log_x else feature,
-        xaxis_type="log" if log_x else "linear",
-        yaxis_title=f"Contribution of {feature} (log-odds)",
-        height=380,
         margin={"t": 20, "b": 40},
     )
     return figure

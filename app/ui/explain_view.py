@@ -10,10 +10,12 @@ import streamlit as st
 from app.ui import batch_view, ranks, whatif
 from app.ui.batch_view import BatchRun
 from app.ui.charts import plot_waterfall
+from app.ui.explain_images import beeswarm_figure, dependence_figure, to_png
 from app.ui.format import escape_markdown, format_probability, format_value
 from app.ui.score_view import pick_split_row, show_why, transaction_name
 from core.config import Settings
 from core.errors import InputError, WorkbenchError
+from core.explain import GlobalExplanation
 from core.provenance import get_provenance
 from core.registry import LoadedModel, ModelVersionInfo, format_threshold
 from core.schema import FEATURES, LABEL, ROW
@@ -272,3 +274,23 @@ def data_caption(settings: Settings, info: ModelVersionInfo) -> str:
 def rank_function(settings: Settings, version: int):  # type: ignore[no-untyped-def]
     """probability -> "top 0.2% of version N's test split (...)" (None without a split)."""
     return lambda probability: ranks.rank_text(settings, version, probability)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def beeswarm_image(
+    settings: Settings, version: int, _explanation: GlobalExplanation, order: tuple[str, ...]
+) -> bytes:
+    """The beeswarm of ``version``'s global explanation as a PNG, drawn once per version and
+    feature list (a version's explanation does not change)."""
+    return to_png(beeswarm_figure(_explanation.features, _explanation.contributions, list(order)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def dependence_image(
+    settings: Settings, version: int, _explanation: GlobalExplanation, feature: str, color_by: str
+) -> bytes:
+    """The dependence plot of ``feature`` coloured by ``color_by``, as a PNG, drawn once per
+    version and choice."""
+    return to_png(
+        dependence_figure(_explanation.features, _explanation.contributions, feature, color_by)
+    )

@@ -33,6 +33,7 @@ PREWARM_MODULES = (
     "app.ui.charts",
     "app.ui.compare_view",
     "app.ui.drift_view",
+    "app.ui.explain_view",  # matplotlib, for the beeswarm
     "app.ui.monitoring_view",
     "app.ui.lifecycle_view",
     "scipy.stats",

@@ -177,22 +177,3 @@ def test_counts_of_a_sampled_version_say_what_they_are_at_the_natural_prevalence
     )
     assert prevalence_note(counts, 1.0) is None
     assert prevalence_note(counts, None) is None
-
-
-def test_a_dependence_plot_coloured_by_amount_uses_a_log_scale_written_as_amounts() -> None:
-    import pandas as pd
-
-    from app.ui.charts import plot_dependence
-
-    features = pd.DataFrame({"V14": [-3.0, 0.0, 1.0, 2.0], "Amount": [0.0, 1.0, 10.0, 1000.0]})
-    contributions = pd.DataFrame({"V14": [0.5, 0.1, -0.1, -0.2], "Amount": [0, 0, 0, 0.0]})
-    marker = plot_dependence(features, contributions, "V14", "Amount").data[0].marker
-    # log10 of the amounts, 0 drawn at 0.01 (linear, 1,000 made the other three one colour)
-    assert list(marker.color) == [-2.0, 0.0, 1.0, 3.0]
-    assert list(marker.colorbar.tickvals) == [-2, -1, 0, 1, 2, 3]
-    assert list(marker.colorbar.ticktext) == ["0.01", "0.1", "1", "10", "100", "1,000"]
-    assert "log" in marker.colorbar.title.text
-    # another colouring feature stays linear, its own values
-    marker = plot_dependence(features, contributions, "Amount", "V14").data[0].marker
-    assert list(marker.color) == [-3.0, 0.0, 1.0, 2.0]
-    assert marker.colorbar.title.text == "V14"

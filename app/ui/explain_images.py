@@ -1,0 +1,134 @@
+"""Explain's beeswarm and dependence plot, drawn on the server as PNG images.
+
+Both draw a point per row of the global explanation's sample (2,000 rows; the beeswarm a
+point per row and feature: 24,000 points for 12 features, 60,000 for all 30). Drawn in
+the browser they made every visit to Explain slow without a GPU: Plotly's ``Scattergl``
+sets up WebGL per chart, its SVG ``Scatter`` lays out 2,000 nodes, and Vega-Lite runs
+Streamlit's expression interpreter per point; about 1.5 s each in headless chromium. As
+images they cost the browser nothing, and the page caches them per version and choice.
+The importance bars stay interactive. bench/README.md, "Explain warm", has the figures.
+
+:func:`beeswarm_figure` and :func:`dependence_figure` build matplotlib figures (tests read
+their axes); :func:`to_png` draws one.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure  # not pyplot: its global state is not thread-safe
+from matplotlib.ticker import FuncFormatter
+
+from core.schema import format_feature_value
+
+DPI = 100
+WIDTH_INCHES = 6.4
+INCHES_PER_FEATURE = 0.32
+POINT_AREA = 3.0
+"""Beeswarm marker area in points squared: small, so 2,000 points per feature stay apart."""
+AMOUNT_LOG_FLOOR = 0.01
+"""Where an Amount of 0 sits on a log axis or a log colour scale."""
+LOG_ODDS = "(log-odds)"
+
+
+def to_png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI)
+    return out.getvalue()
+
+
+def beeswarm_figure(
+    features: pd.DataFrame, contributions: pd.DataFrame, order: list[str]
+) -> Figure:
+    """Each row's contribution per feature in ``order`` (top first), jittered within the
+    feature's band, coloured by the rank of the row's value of that feature (blue low, red
+    high). The jitter is seeded: the same data gives the same image."""
+    if not order:
+        raise ValueError("no feature to draw")
+    rng = np.random.default_rng(0)
+    figure = Figure(figsize=(WIDTH_INCHES, 0.9 + INCHES_PER_FEATURE * len(order)), dpi=DPI)
+    axes = figure.subplots()
+    for position, name in enumerate(order):
+        values = features[name].to_numpy(dtype=np.float64)
+        rank = values.argsort().argsort() / max(len(values) - 1, 1)
+        points = axes.scatter(
+            contributions[name].to_numpy(dtype=np.float64),
+            position + rng.uniform(-0.3, 0.3, len(values)),
+            c=rank,
+            cmap="RdBu_r",
+            vmin=0.0,
+            vmax=1.0,
+            s=POINT_AREA,
+            linewidths=0,
+            rasterized=True,
+        )
+    axes.set_yticks(range(len(order)), order)
+    axes.set_ylim(len(order) - 0.5, -0.5)  # the top feature on top
+    axes.axvline(0.0, color="#9e9e9e", linewidth=0.8, zorder=0)
+    axes.set_xlabel(f"Contribution {LOG_ODDS}")
+    axes.spines[["top", "right"]].set_visible(False)
+    bar = figure.colorbar(points, ax=axes, ticks=[0.0, 1.0], fraction=0.04, pad=0.02)
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("feature value")
+    figure.tight_layout()
+    return figure
+
+
+def _amount_tick(value: float, _position: object = None) -> str:
+    """An Amount on a log axis or colour bar: 0.01, 0.1, 1, 10, 100, 1,000."""
+    return f"{value:g}" if value < 1 else f"{value:,.0f}"
+
+
+def dependence_figure(
+    features: pd.DataFrame, contributions: pd.DataFrame, feature: str, color_by: str
+) -> Figure:
+    """A feature's value against its contribution, coloured by another feature's value.
+
+    Amount spans orders of magnitude (most rows small, a few huge): as the axis or the
+    colour it gets a log scale, 0 drawn at ``AMOUNT_LOG_FLOOR``, ticks written as amounts.
+    """
+    if feature == color_by:
+        raise ValueError("a feature cannot be coloured by itself")
+    x = features[feature].to_numpy(dtype=np.float64)
+    colour = features[color_by].to_numpy(dtype=np.float64)
+    figure = Figure(figsize=(WIDTH_INCHES * 1.6, 4.0), dpi=DPI)
+    axes = figure.subplots()
+    norm: Normalize
+    if color_by == "Amount":
+        colour = np.maximum(colour, AMOUNT_LOG_FLOOR)
+        norm = LogNorm(vmin=float(colour.min()), vmax=max(float(colour.max()), 1.0))
+    else:
+        norm = Normalize(vmin=float(colour.min()), vmax=float(colour.max()))
+    points = axes.scatter(
+        np.maximum(x, AMOUNT_LOG_FLOOR) if feature == "Amount" else x,
+        contributions[feature].to_numpy(dtype=np.float64),
+        c=colour,
+        cmap="viridis",
+        norm=norm,
+        s=9,
+        linewidths=0,
+        rasterized=True,
+    )
+    if feature == "Amount":
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(FuncFormatter(_amount_tick))
+        axes.set_xlabel(f"Amount (log axis; 0 drawn at {AMOUNT_LOG_FLOOR})")
+    else:
+        axes.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _p: format_feature_value(feature, v))
+        )
+        axes.set_xlabel(feature)
+    axes.axhline(0.0, color="#9e9e9e", linewidth=0.8, zorder=0)
+    axes.set_ylabel(f"Contribution of {feature} {LOG_ODDS}")
+    axes.spines[["top", "right"]].set_visible(False)
+    bar = figure.colorbar(points, ax=axes, fraction=0.04, pad=0.02)
+    if color_by == "Amount":
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(_amount_tick))
+        bar.set_label("Amount (log scale)")
+    else:
+        bar.set_label(color_by)
+    figure.tight_layout()
+    return figure
