@@ -5,6 +5,9 @@ import streamlit as st
 from app.ui.auth import render_sidebar
 from app.ui.pages import build_pages, refused_page
 from app.ui.state import actor, prewarm, settings
+from app.ui.upload_memory import share_upload_bytes
+
+share_upload_bytes()  # an upload is held once in memory, not twice (app/ui/upload_memory.py)
 
 st.set_page_config(page_title="Fraud Workbench", page_icon=":material/shield:", layout="wide")
 who = actor()  # signs people in first where the mode needs it
