@@ -132,3 +132,29 @@ def test_the_warm_start_with_a_store_down_still_lets_the_server_start(tmp_path, 
     assert out.stdout.strip().endswith("[]"), out.stderr  # no model, and no exception
     if tracking == "unknown scheme":
         assert "warm start stopped early" in out.stderr
+
+
+def test_the_server_answers_health_only_after_the_warm_start(trained_embedded) -> None:  # type: ignore[no-untyped-def]
+    """app/serve.py's lifespan: the server answers nobody, health included, until the warm
+    start has loaded the live model and the other pages' modules (or WARM_TIMEOUT passed).
+    Starlette's TestClient runs the lifespan as uvicorn does, then sends the request."""
+    code = (
+        "import sys\n"
+        "from starlette.testclient import TestClient\n"
+        "from app.serve import app\n"
+        "from core.registry import _adapters\n"
+        "with TestClient(app) as client:\n"
+        "    status = client.get('/_stcore/health').status_code\n"
+        "    print(status, 'core.training.train' in sys.modules,"
+        " sorted(v for (_, _, v) in _adapters))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, **settings_env(trained_embedded.settings)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == f"200 True [{trained_embedded.result.version}]", out.stderr

@@ -105,8 +105,9 @@ def receive_upload(settings: Settings) -> None:
     name, file_id = upload.name, upload.file_id
     # The widget's value (the whole file) would stay in session state until the end of
     # the next run, i.e. through the scoring: st.rerun() ends this run early, and
-    # Streamlit forgets a widget's old value only when a run completes. Closing the
-    # UploadedFile (a BytesIO over the upload's bytes) lets go of those bytes now.
+    # Streamlit forgets a widget's old value only when a run completes. This run's copy
+    # shares the upload's bytes (app/ui/upload_memory.py): closing it drops this run's
+    # hold; the bytes go when the widget's key changes and the upload store forgets them.
     upload.close()
     del upload
     st.session_state.pop(key, None)

@@ -15,12 +15,14 @@ their axes); :func:`to_png` draws one.
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure  # not pyplot: its global state is not thread-safe
 from matplotlib.ticker import FuncFormatter
+from scipy.stats import rankdata
 
 from core.schema import format_feature_value
 
@@ -32,12 +34,24 @@ POINT_AREA = 3.0
 AMOUNT_LOG_FLOOR = 0.01
 """Where an Amount of 0 sits on a log axis or a log colour scale."""
 LOG_ODDS = "(log-odds)"
+_drawing = threading.Lock()
+"""Matplotlib keeps some state per process (its font cache, the mathtext parser): one
+figure is drawn at a time. Images are cached, so sessions rarely wait on it."""
 
 
 def to_png(figure: Figure) -> bytes:
     out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=DPI)
+    with _drawing:
+        figure.savefig(out, format="png", dpi=DPI)
     return out.getvalue()
+
+
+def value_rank(values: np.ndarray) -> np.ndarray:
+    """Each value's rank in 0..1 for the beeswarm's colour; equal values share their rank
+    (a constant feature is one colour), a missing value stays NaN (not drawn coloured)."""
+    ranks = rankdata(values, method="average", nan_policy="omit")
+    known = np.count_nonzero(~np.isnan(values))
+    return (ranks - 1.0) / max(known - 1, 1)
 
 
 def beeswarm_figure(
@@ -49,11 +63,13 @@ def beeswarm_figure(
     if not order:
         raise ValueError("no feature to draw")
     rng = np.random.default_rng(0)
-    figure = Figure(figsize=(WIDTH_INCHES, 0.9 + INCHES_PER_FEATURE * len(order)), dpi=DPI)
+    figure = Figure(
+        figsize=(WIDTH_INCHES, 0.9 + INCHES_PER_FEATURE * len(order)), dpi=DPI, layout="tight"
+    )
     axes = figure.subplots()
     for position, name in enumerate(order):
         values = features[name].to_numpy(dtype=np.float64)
-        rank = values.argsort().argsort() / max(len(values) - 1, 1)
+        rank = value_rank(values)
         points = axes.scatter(
             contributions[name].to_numpy(dtype=np.float64),
             position + rng.uniform(-0.3, 0.3, len(values)),
@@ -73,13 +89,21 @@ def beeswarm_figure(
     bar = figure.colorbar(points, ax=axes, ticks=[0.0, 1.0], fraction=0.04, pad=0.02)
     bar.ax.set_yticklabels(["low", "high"])
     bar.set_label("feature value")
-    figure.tight_layout()
     return figure
 
 
 def _amount_tick(value: float, _position: object = None) -> str:
     """An Amount on a log axis or colour bar: 0.01, 0.1, 1, 10, 100, 1,000."""
     return f"{value:g}" if value < 1 else f"{value:,.0f}"
+
+
+def _amount_ticks(axis, values: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    """Ticks written as amounts on a log axis: the decades; the ticks between them too when
+    the values span less than a decade (else the axis would have no label at all)."""
+    axis.set_major_formatter(FuncFormatter(_amount_tick))
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    within_a_decade = high < low * 10
+    axis.set_minor_formatter(FuncFormatter(_amount_tick if within_a_decade else lambda v, p: ""))
 
 
 def dependence_figure(
@@ -94,14 +118,18 @@ def dependence_figure(
         raise ValueError("a feature cannot be coloured by itself")
     x = features[feature].to_numpy(dtype=np.float64)
     colour = features[color_by].to_numpy(dtype=np.float64)
-    figure = Figure(figsize=(WIDTH_INCHES * 1.6, 4.0), dpi=DPI)
+    figure = Figure(figsize=(WIDTH_INCHES * 1.6, 4.0), dpi=DPI, layout="tight")
     axes = figure.subplots()
     norm: Normalize
+    if not len(x):
+        raise ValueError("no rows to draw")
+    low, high = float(np.nanmin(colour, initial=np.inf)), float(np.nanmax(colour, initial=-np.inf))
     if color_by == "Amount":
         colour = np.maximum(colour, AMOUNT_LOG_FLOOR)
-        norm = LogNorm(vmin=float(colour.min()), vmax=max(float(colour.max()), 1.0))
+        low = max(low, AMOUNT_LOG_FLOOR) if np.isfinite(low) else AMOUNT_LOG_FLOOR
+        norm = LogNorm(vmin=low, vmax=high if np.isfinite(high) and high > low else low * 10)
     else:
-        norm = Normalize(vmin=float(colour.min()), vmax=float(colour.max()))
+        norm = Normalize(vmin=low, vmax=high) if np.isfinite(low) else Normalize(0.0, 1.0)
     points = axes.scatter(
         np.maximum(x, AMOUNT_LOG_FLOOR) if feature == "Amount" else x,
         contributions[feature].to_numpy(dtype=np.float64),
@@ -114,7 +142,7 @@ def dependence_figure(
     )
     if feature == "Amount":
         axes.set_xscale("log")
-        axes.xaxis.set_major_formatter(FuncFormatter(_amount_tick))
+        _amount_ticks(axes.xaxis, np.maximum(x, AMOUNT_LOG_FLOOR))
         axes.set_xlabel(f"Amount (log axis; 0 drawn at {AMOUNT_LOG_FLOOR})")
     else:
         axes.xaxis.set_major_formatter(
@@ -126,9 +154,8 @@ def dependence_figure(
     axes.spines[["top", "right"]].set_visible(False)
     bar = figure.colorbar(points, ax=axes, fraction=0.04, pad=0.02)
     if color_by == "Amount":
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(_amount_tick))
+        _amount_ticks(bar.ax.yaxis, colour)
         bar.set_label("Amount (log scale)")
     else:
         bar.set_label(color_by)
-    figure.tight_layout()
     return figure

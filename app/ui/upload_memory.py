@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 from typing import Any
 
 from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+log = logging.getLogger(__name__)
 
 
 def _deepcopy_sharing_bytes(self: UploadedFile, memo: dict[int, Any]) -> UploadedFile:
@@ -31,6 +34,10 @@ def _deepcopy_sharing_bytes(self: UploadedFile, memo: dict[int, Any]) -> Uploade
 
 
 def share_upload_bytes() -> None:
-    """Make a deep copy of an ``UploadedFile`` share its bytes (idempotent)."""
-    if vars(UploadedFile).get("__deepcopy__") is not _deepcopy_sharing_bytes:
+    """Make a deep copy of an ``UploadedFile`` share its bytes (idempotent). A Streamlit
+    whose ``UploadedFile`` defines its own deep copy keeps it."""
+    own = vars(UploadedFile).get("__deepcopy__")
+    if own is None:
         UploadedFile.__deepcopy__ = _deepcopy_sharing_bytes  # type: ignore[attr-defined]
+    elif own is not _deepcopy_sharing_bytes:
+        log.info("Streamlit's UploadedFile has a deep copy of its own: it is kept")

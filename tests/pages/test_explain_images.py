@@ -11,7 +11,7 @@ import pytest
 from matplotlib.colors import LogNorm
 from PIL import Image
 
-from app.ui.explain_images import beeswarm_figure, dependence_figure, to_png
+from app.ui.explain_images import beeswarm_figure, dependence_figure, to_png, value_rank
 
 NAMES = [f"V{i}" for i in range(1, 31)]
 
@@ -104,3 +104,30 @@ def test_a_feature_is_not_coloured_by_itself() -> None:
     features, contributions = _frames(10)
     with pytest.raises(ValueError, match="by itself"):
         dependence_figure(features, contributions, "V3", "V3")
+
+
+def test_equal_values_share_a_colour_in_the_beeswarm() -> None:
+    """Ranks of ties are shared: a constant feature is one colour, equal Amounts too (a
+    rank by position would paint them from blue to red); a missing value is not ranked."""
+    # ranks 4, 1.5, 1.5, 3 of 4 values, scaled to 0..1
+    assert list(value_rank(np.array([3.0, 1.0, 1.0, 2.0]))) == pytest.approx(
+        [1.0, 1 / 6, 1 / 6, 2 / 3]
+    )
+    assert list(value_rank(np.zeros(5))) == [0.5] * 5
+    assert np.isnan(value_rank(np.array([1.0, np.nan, 2.0]))[1])
+    features = pd.DataFrame({"V1": np.zeros(40), "V2": np.arange(40.0)})
+    contributions = pd.DataFrame({"V1": np.zeros(40), "V2": np.arange(40.0) / 10})
+    figure = beeswarm_figure(features, contributions, ["V1", "V2"])
+    constant, ramp = (c.get_array() for c in figure.axes[0].collections)
+    assert len(set(constant)) == 1 and len(set(ramp)) == 40
+
+
+def test_amounts_within_a_decade_are_labelled_as_amounts() -> None:
+    """Between 2 and 8 there is no decade tick: the ticks between are labelled, in plain
+    amounts (no scientific notation)."""
+    features = pd.DataFrame({"V1": np.linspace(-1, 1, 50), "Amount": np.linspace(2, 8, 50)})
+    figure = dependence_figure(features, features * 0.1, "Amount", "V1")
+    to_png(figure)  # lays the ticks out
+    labels = [t.get_text() for t in figure.axes[0].xaxis.get_minorticklabels() if t.get_text()]
+    assert {"2", "3", "5"} <= set(labels), labels
+    assert not any("$" in label for label in labels)

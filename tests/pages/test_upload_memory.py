@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from streamlit.proto.Common_pb2 import FileURLs
 from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
 from streamlit.testing.v1 import AppTest
@@ -50,3 +51,12 @@ def test_the_app_installs_it() -> None:
     AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=120).run()
     data = b"x" * 100
     assert copy.deepcopy(_upload(data)).getvalue() is data
+
+
+def test_a_deep_copy_streamlit_defines_itself_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    def streamlits_own(self: UploadedFile, memo: dict) -> UploadedFile:
+        return self
+
+    monkeypatch.setattr(UploadedFile, "__deepcopy__", streamlits_own)
+    share_upload_bytes()
+    assert vars(UploadedFile)["__deepcopy__"] is streamlits_own
