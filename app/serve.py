@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import streamlit as st
 from streamlit import config
@@ -97,4 +98,8 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
 
 
-app = st.App("main.py", lifespan=lifespan, routes=[downloads.route(BASE_PATH)])
+# the entry by its absolute path: served by `streamlit run app/serve.py` or by an ASGI server
+# (`uvicorn app.serve:app`) from any working folder
+app = st.App(
+    Path(__file__).with_name("main.py"), lifespan=lifespan, routes=[downloads.route(BASE_PATH)]
+)
