@@ -60,6 +60,8 @@ ROW_TO_EXPLAIN = "batch_explain_row"
 TABLE_GENERATION = "batch_table_n"
 SHOWN_ROWS = 1_000
 SHOWN_PROBABILITY = "probability"
+SCORE_BAR_FORMAT = " "
+"""The score bar's number format: none (a printf format without a field prints itself)."""
 """The table's text column of each score as :func:`format_probability` writes it."""
 
 
@@ -294,8 +296,14 @@ def show_table(run: BatchRun) -> None:
         selection_mode="single-row",
         key=f"batch_table_{generation}",
         column_config={
+            # a bar without a number (format " "): rounded to fixed digits it read
+            # "1.0000" for 0.9999996; the text beside it has the digits the number has
             PROBABILITY: st.column_config.ProgressColumn(
-                "fraud_probability", format="%.4f", min_value=0.0, max_value=1.0
+                "score",
+                format=SCORE_BAR_FORMAT,
+                min_value=0.0,
+                max_value=1.0,
+                help="The fraud probability as a bar; click the header to sort by it",
             ),
             SHOWN_PROBABILITY: st.column_config.TextColumn(
                 SHOWN_PROBABILITY, help="The probability with the digits it has"

@@ -3,6 +3,7 @@ filters over the whole file, and a row opens on Explain (in-process with AppTest
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -99,6 +100,10 @@ def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected
         "decision",
     ]
     assert (table["Class_invalid"] == "").all()
+    # the score once: a bar without a number (rounded to 4 digits it read "1.0000")
+    frame = next(d for d in at.dataframe if "decision" in d.value.columns)
+    bar = json.loads(frame.proto.columns)["fraud_probability"]
+    assert bar["type_config"]["type"] == "progress" and bar["type_config"]["format"] == " "
     # the text has the digits the score has: never "1.0000" or "100.0000%"
     assert table["probability"].str.fullmatch(r"< 0\.0001%|> 99\.9%|\d{1,2}\.\d{1,4}%").all()
     assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()
