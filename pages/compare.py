@@ -93,6 +93,10 @@ if actor.can(Action.MOVE_ALIAS):
         evaluation=evaluation,
         aliases=aliases,
         live=live,
+        evaluation_note=None
+        if source == "split" or evaluation is not None
+        else "No usable labelled CSV is chosen above: the gates will judge the versions on "
+        "the test split of the version the alias points at, not on your file.",
     )
 else:
     st.caption("An ML lead can promote a version or change a threshold here.")

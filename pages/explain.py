@@ -6,11 +6,12 @@ import streamlit as st
 from app.ui import explain_view as view
 from app.ui import ranks, state
 from app.ui.charts import TOP_FEATURES, plot_importance
+from app.ui.format import format_probability
 from core.auth import Action
 from core.errors import ExplanationUnavailableError, NotFoundError, WorkbenchError
 from core.registry import read_threshold
 from core.schema import count_text
-from core.scoring import PROBABILITY
+from core.scoring import MODEL_VERSION, PROBABILITY
 
 st.title(":material/insights: Explain")
 st.info(
@@ -77,6 +78,15 @@ if row is not None:
     except WorkbenchError as exc:
         threshold = None
         st.warning(str(exc), icon=":material/warning:")
+    scored_by = row.get(MODEL_VERSION)
+    if scored_by is not None and not pd.isna(scored_by) and int(scored_by) != info.version:
+        # said before the row's numbers, which are the live version's
+        st.warning(
+            f"This row was scored by version {int(scored_by)} (fraud probability "
+            f"{format_probability(float(row[PROBABILITY]))} when the batch was scored); "
+            f"below, the live version {info.version} scores and explains it.",
+            icon=":material/warning:",
+        )
     try:
         explained = view.show_row(
             row,
@@ -89,8 +99,6 @@ if row is not None:
     except ExplanationUnavailableError as exc:
         st.info(str(exc), icon=":material/info:")
         st.stop()
-    if PROBABILITY in row and abs(float(row[PROBABILITY]) - explained.probability) > 1e-9:
-        st.warning("This row was scored by another version than the live one.")
 
 st.divider()
 st.subheader("The live model overall")
@@ -129,6 +137,11 @@ ranked = list(importance.index)
 feature = a.selectbox("Feature", ranked, index=0, key="explain_dep_feature")
 others = [name for name in ranked if name != feature]  # a feature is not coloured by itself
 color_by = b.selectbox("Coloured by", others, index=0, key="explain_dep_color")
+if not explanation.contributions[feature].any():
+    st.info(
+        f"This version does not use {feature}: its contribution is 0 for every row.",
+        icon=":material/info:",
+    )
 st.image(
     view.dependence_image(settings, info.version, explanation, feature, color_by),
     caption=f"{feature} against its contribution, each dot a row, coloured by {color_by}.",

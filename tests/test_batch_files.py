@@ -272,3 +272,22 @@ def test_batch_folders_are_readable_by_their_owner_only(tmp_path: Path) -> None:
         os.umask(mask)
     for folder in (files.folder.parent, files.folder, again.folder):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_the_id_search_ignores_case(tmp_path: Path) -> None:
+    """Ids are typed as people read them: 'TX-0148' finds 'tx-01480'."""
+    from core.output import ParquetSink
+    from core.scoring.batch_files import RowFilter, query_rows
+
+    sink = ParquetSink(tmp_path / "scored.parquet")
+    frame = pd.DataFrame(
+        {
+            "row": [1, 2, 3],
+            "transaction_id": ["tx-01480", "TX-01481", "ab-7"],
+            "fraud_probability": [0.1, 0.9, 0.5],
+        }
+    )
+    sink.write(frame, pd.DataFrame())
+    sink.close()
+    found = query_rows(tmp_path / "scored.parquet", RowFilter(search="Tx-0148"))
+    assert sorted(found.rows["row"].tolist()) == [1, 2]

@@ -128,8 +128,13 @@ def dependence_figure(
         colour = np.maximum(colour, AMOUNT_LOG_FLOOR)
         low = max(low, AMOUNT_LOG_FLOOR) if np.isfinite(low) else AMOUNT_LOG_FLOOR
         norm = LogNorm(vmin=low, vmax=high if np.isfinite(high) and high > low else low * 10)
+    elif np.isfinite(low):
+        # a few outliers would paint every other row one colour: the scale spans the 5th to
+        # the 95th percentile, values beyond take its end colours (as SHAP's plots do)
+        p5, p95 = (float(v) for v in np.nanpercentile(colour, [5, 95]))
+        norm = Normalize(vmin=p5, vmax=p95, clip=True) if p95 > p5 else Normalize(low, high)
     else:
-        norm = Normalize(vmin=low, vmax=high) if np.isfinite(low) else Normalize(0.0, 1.0)
+        norm = Normalize(0.0, 1.0)
     points = axes.scatter(
         np.maximum(x, AMOUNT_LOG_FLOOR) if feature == "Amount" else x,
         contributions[feature].to_numpy(dtype=np.float64),
@@ -143,7 +148,10 @@ def dependence_figure(
     if feature == "Amount":
         axes.set_xscale("log")
         _amount_ticks(axes.xaxis, np.maximum(x, AMOUNT_LOG_FLOOR))
-        axes.set_xlabel(f"Amount (log axis; 0 drawn at {AMOUNT_LOG_FLOOR})")
+        zeros = bool((x <= 0).any())
+        axes.set_xlabel(
+            "Amount (log axis" + (f"; 0 drawn at {AMOUNT_LOG_FLOOR})" if zeros else ")")
+        )
     else:
         axes.xaxis.set_major_formatter(
             FuncFormatter(lambda v, _p: format_feature_value(feature, v))
@@ -157,5 +165,5 @@ def dependence_figure(
         _amount_ticks(bar.ax.yaxis, colour)
         bar.set_label("Amount (log scale)")
     else:
-        bar.set_label(color_by)
+        bar.set_label(f"{color_by} (5th-95th percentile)")
     return figure

@@ -134,7 +134,10 @@ def promote_dialog(
     aliases: list[str],
     evaluation: Evaluation | None,
     default: int | None,
+    evaluation_note: str | None = None,
 ) -> None:
+    if evaluation_note:
+        st.warning(evaluation_note, icon=":material/warning:")
     index = versions.index(default) if default in versions else 0
     version = st.selectbox("Version", versions, index=index)
     known = list(dict.fromkeys([settings.live_alias, *aliases]))
@@ -317,9 +320,11 @@ def render_lead_actions(
     evaluation: Evaluation | None,
     aliases: list[str],
     live: int | None,
+    evaluation_note: str | None = None,
 ) -> None:
     """The compare page's promote and threshold buttons (for those who may): any version,
-    the first compared one that is not live by default."""
+    the first compared one that is not live by default. ``evaluation_note`` is shown in the
+    promote dialog (why the gates will not judge on the rows the lead chose)."""
     st.subheader("Actions")
     show_done()
     compared = [c.version for c in result.versions] if result is not None else []
@@ -330,7 +335,7 @@ def render_lead_actions(
     if right.button("Change threshold...", icon=":material/tune:", disabled=not versions):
         open_dialog("threshold")
     if opened() == "promote":
-        promote_dialog(settings, actor, versions, aliases, evaluation, default)
+        promote_dialog(settings, actor, versions, aliases, evaluation, default, evaluation_note)
     elif opened() == "threshold":
         threshold_dialog(settings, actor, result, versions, default)
     st.caption(

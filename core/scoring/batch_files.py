@@ -270,7 +270,7 @@ def _expression(path: Path, where: RowFilter) -> ds.Expression | None:
     if text:
         column = id_column(path)
         if column is not None:
-            parts.append(pc.match_substring(ds.field(column), text))
+            parts.append(pc.match_substring(ds.field(column), text, ignore_case=True))
         elif text.isascii() and text.isdigit() and int(text) < 2**63:
             # ASCII only: '²' passes str.isdigit but not int(); past int64 Arrow overflows
             parts.append(ds.field(ROW) == int(text))

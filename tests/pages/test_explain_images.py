@@ -131,3 +131,23 @@ def test_amounts_within_a_decade_are_labelled_as_amounts() -> None:
     labels = [t.get_text() for t in figure.axes[0].xaxis.get_minorticklabels() if t.get_text()]
     assert {"2", "3", "5"} <= set(labels), labels
     assert not any("$" in label for label in labels)
+
+
+def test_a_dependence_plots_colour_spans_the_middle_90_percent() -> None:
+    """One outlier must not paint every other row one colour."""
+    colour = np.r_[np.linspace(-1.0, 1.0, 99), 40.0]
+    features = pd.DataFrame({"V1": np.linspace(0, 1, 100), "V2": colour})
+    figure = dependence_figure(features, features * 0.1, "V1", "V2")
+    norm = figure.axes[0].collections[0].norm
+    assert (norm.vmin, norm.vmax) == pytest.approx(tuple(np.percentile(colour, [5, 95])))
+    assert norm.vmax < 2.0  # not 40
+    assert "percentile" in figure.axes[1].get_ylabel()
+
+
+def test_the_amount_axis_mentions_zeros_only_when_there_are_some() -> None:
+    features = pd.DataFrame({"V1": np.linspace(0, 1, 5), "Amount": [0.06, 1, 10, 100, 1000]})
+    axes = dependence_figure(features, features * 0.1, "Amount", "V1").axes[0]
+    assert axes.get_xlabel() == "Amount (log axis)"
+    features.loc[0, "Amount"] = 0.0
+    axes = dependence_figure(features, features * 0.1, "Amount", "V1").axes[0]
+    assert axes.get_xlabel() == "Amount (log axis; 0 drawn at 0.01)"

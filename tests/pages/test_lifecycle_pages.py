@@ -398,3 +398,14 @@ def test_the_versions_chosen_for_comparison_stay_chosen_after_a_promote(
     _promote(at, version=target, reason="keep my comparison")
     assert _alias(settings) == target
     assert chosen(at).value == [target]
+
+
+def test_promote_says_when_the_chosen_evaluation_file_cannot_be_used(
+    versions: Versions, workbench_env: pytest.MonkeyPatch
+) -> None:
+    at = _app(workbench_env, versions.settings, COMPARE)
+    _button(at, "Promote...").click().run()
+    assert not [w for w in at.warning if "No usable labelled CSV" in w.value]  # the split
+    next(r for r in at.radio if r.label == "Evaluation data").set_value("file").run()
+    _button(at, "Promote...").click().run()  # no file uploaded: the gates use the split
+    assert [w for w in at.warning if "No usable labelled CSV" in w.value]
