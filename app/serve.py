@@ -98,8 +98,9 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
 
 
-# the entry by its absolute path: served by `streamlit run app/serve.py` or by an ASGI server
-# (`uvicorn app.serve:app`) from any working folder
+# the entry by its absolute path, whatever the working folder (`uvicorn app.serve:app`
+# included); Streamlit still reads .streamlit/config.toml from the working folder: start it
+# from the repository's root, as `make run` and the image do
 app = st.App(
     Path(__file__).with_name("main.py"), lifespan=lifespan, routes=[downloads.route(BASE_PATH)]
 )

@@ -69,7 +69,8 @@ if run.rows_rejected:
         st.error("No row could be scored: every row has a problem below.", icon=":material/error:")
     if run.rows_rejected > SHOWN_ROWS:
         st.caption(f"The first {SHOWN_ROWS:,} of {run.rows_rejected:,}; the download has all.")
-    st.dataframe(result.rejected, hide_index=True, width="stretch")
+    # a blank line has no values: empty cells, not "None"
+    st.dataframe(result.rejected.fillna(""), hide_index=True, width="stretch")
     download(st, "Rejected rows (CSV)", run, "rejected.csv")
 
 if result.rows_scored:

@@ -96,7 +96,8 @@ if actor.can(Action.MOVE_ALIAS):
         evaluation_note=None
         if source == "split" or evaluation is not None
         else "No usable labelled CSV is chosen above: the gates will judge the versions on "
-        "the test split of the version the alias points at, not on your file.",
+        "a test split (that of the version the alias points at, else the candidate's), not "
+        "on your file.",
     )
 else:
     st.caption("An ML lead can promote a version or change a threshold here.")

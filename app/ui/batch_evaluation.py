@@ -27,6 +27,12 @@ def slider_start(live: float) -> float:
     return float(np.clip(round(live, 4), 0.0, 1.0))
 
 
+def change(now: int, live: int) -> str | None:
+    """A what-if count's change from the live threshold's, or None (no arrow) when there is
+    none: an arrow over "+0" read as a change."""
+    return None if now == live else f"{now - live:+,}"
+
+
 def what_if_threshold(value: float, *, live: float) -> float:
     """The threshold the what-if judges at: the live one itself while the slider sits on
     its first position. The slider holds 4 decimals, and rows between the live threshold
@@ -195,16 +201,16 @@ def show_evaluation(run: BatchRun, *, threshold: float) -> None:
         labels, probability, amount, threshold=what_if_threshold(what_if, live=threshold)
     )
     a, b, c, d = st.columns(4)
-    a.metric("Alerts", f"{e.alerts:,}", delta=f"{e.alerts - at_live.alerts:+,}", delta_color="off")
+    a.metric("Alerts", f"{e.alerts:,}", delta=change(e.alerts, at_live.alerts), delta_color="off")
     b.metric(
         "False alarms",
         f"{e.false_positives:,}",
-        delta=f"{e.false_positives - at_live.false_positives:+,}",
+        delta=change(e.false_positives, at_live.false_positives),
         delta_color="inverse",
     )
     c.metric(
         "Fraud caught",
         f"{e.true_positives:,} of {e.frauds:,}",
-        delta=f"{e.true_positives - at_live.true_positives:+,}",
+        delta=change(e.true_positives, at_live.true_positives),
     )
     d.metric("Fraud amount caught", f"{e.amount_caught:,.2f}")

@@ -60,9 +60,9 @@ ROW_TO_EXPLAIN = "batch_explain_row"
 TABLE_GENERATION = "batch_table_n"
 SHOWN_ROWS = 1_000
 SHOWN_PROBABILITY = "probability"
+"""The table's text column of each score as :func:`format_probability` writes it."""
 SCORE_BAR_FORMAT = " "
 """The score bar's number format: none (a printf format without a field prints itself)."""
-"""The table's text column of each score as :func:`format_probability` writes it."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +308,8 @@ def show_table(run: BatchRun) -> None:
             SHOWN_PROBABILITY: st.column_config.TextColumn(
                 SHOWN_PROBABILITY, help="The probability with the digits it has"
             ),
+            # wide enough for "V14 = -9.12 (+2.31)": cut short, the contribution was lost
+            **{name: st.column_config.TextColumn(name, width="large") for name in REASON_COLUMNS},
         },
     )
     picked = event.selection.rows if event is not None else []

@@ -48,7 +48,8 @@ def to_png(figure: Figure) -> bytes:
 
 def value_rank(values: np.ndarray) -> np.ndarray:
     """Each value's rank in 0..1 for the beeswarm's colour; equal values share their rank
-    (a constant feature is one colour), a missing value stays NaN (not drawn coloured)."""
+    (a constant feature is one colour), a missing value stays NaN (its point is not drawn;
+    the loader rejects missing features, so none reach a global explanation)."""
     ranks = rankdata(values, method="average", nan_policy="omit")
     known = np.count_nonzero(~np.isnan(values))
     return (ranks - 1.0) / max(known - 1, 1)
@@ -121,6 +122,7 @@ def dependence_figure(
     figure = Figure(figsize=(WIDTH_INCHES * 1.6, 4.0), dpi=DPI, layout="tight")
     axes = figure.subplots()
     norm: Normalize
+    clipped = False
     if not len(x):
         raise ValueError("no rows to draw")
     low, high = float(np.nanmin(colour, initial=np.inf)), float(np.nanmax(colour, initial=-np.inf))
@@ -132,7 +134,8 @@ def dependence_figure(
         # a few outliers would paint every other row one colour: the scale spans the 5th to
         # the 95th percentile, values beyond take its end colours (as SHAP's plots do)
         p5, p95 = (float(v) for v in np.nanpercentile(colour, [5, 95]))
-        norm = Normalize(vmin=p5, vmax=p95, clip=True) if p95 > p5 else Normalize(low, high)
+        clipped = p95 > p5
+        norm = Normalize(vmin=p5, vmax=p95, clip=True) if clipped else Normalize(low, high)
     else:
         norm = Normalize(0.0, 1.0)
     points = axes.scatter(
@@ -165,5 +168,5 @@ def dependence_figure(
         _amount_ticks(bar.ax.yaxis, colour)
         bar.set_label("Amount (log scale)")
     else:
-        bar.set_label(f"{color_by} (5th-95th percentile)")
+        bar.set_label(f"{color_by} (5th-95th percentile)" if clipped else color_by)
     return figure

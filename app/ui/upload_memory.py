@@ -37,7 +37,8 @@ def share_upload_bytes() -> None:
     """Make a deep copy of an ``UploadedFile`` share its bytes (idempotent). A Streamlit
     whose ``UploadedFile`` defines its own deep copy keeps it."""
     own = vars(UploadedFile).get("__deepcopy__")
-    if own is None:
+    ours = own is not None and getattr(own, "__qualname__", "") == "_deepcopy_sharing_bytes"
+    if own is None or ours:  # ours: perhaps from before a reload of this module
         UploadedFile.__deepcopy__ = _deepcopy_sharing_bytes  # type: ignore[attr-defined]
-    elif own is not _deepcopy_sharing_bytes:
+    else:
         log.info("Streamlit's UploadedFile has a deep copy of its own: it is kept")

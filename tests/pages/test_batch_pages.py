@@ -69,11 +69,15 @@ def test_a_labelled_batch_shows_its_confusion_matrix(
     assert metrics["Recall"] == f"{np.sum(alert & fraud) / fraud.sum():.1%}"
     assert "saving a threshold" not in " ".join(c.value for c in at.caption)
     assert any("ML lead's audited action" in c.value for c in at.caption)
+    # at the live threshold nothing changed: no arrow over "+0"
+    assert not any(m.delta for m in at.metric if m.label in ("Alerts", "False alarms"))
 
     at.slider(key="batch_what_if").set_value(0.0).run()  # every row an alert
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Alerts"] == f"{ROWS:,}"
     assert metrics["False alarms"] == f"{int((~fraud).sum()):,}"
+    deltas = {m.label: m.delta for m in at.metric}
+    assert deltas["Alerts"] == f"{ROWS - int(alert.sum()):+,}"
 
 
 def _matching(at: AppTest) -> int:
@@ -104,6 +108,7 @@ def test_filters_narrow_the_table(app: AppTest, labelled: pd.DataFrame, expected
     frame = next(d for d in at.dataframe if "decision" in d.value.columns)
     bar = json.loads(frame.proto.columns)["fraud_probability"]
     assert bar["type_config"]["type"] == "progress" and bar["type_config"]["format"] == " "
+    assert json.loads(frame.proto.columns)["reason_1"]["width"] == "large"  # not cut short
     # the text has the digits the score has: never "1.0000" or "100.0000%"
     assert table["probability"].str.fullmatch(r"< 0\.0001%|> 99\.9%|\d{1,2}\.\d{1,4}%").all()
     assert (table.loc[table["decision"] == "no alert", "reason_1"] == "").all()

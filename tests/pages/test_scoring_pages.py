@@ -185,3 +185,17 @@ def test_inputs_stay_across_a_switch_of_input_mode(app: AppTest) -> None:
     assert at.number_input(key="form_Amount").value == 250.0
     at.segmented_control(key="score_mode").set_value("Paste a row").run()
     assert at.text_area(key="score_paste").value == "1,2,3"
+
+
+def test_a_blank_lines_rejected_row_shows_empty_cells(
+    app: AppTest, tiny_frame: pd.DataFrame
+) -> None:
+    lines = _csv(tiny_frame.head(5)).decode().splitlines()
+    text = "\n".join([*lines[:3], ",,,", *lines[3:]]) + "\n"  # a line of empty fields
+    at = _upload(_batch(app), "blank.csv", text.encode())
+    assert not at.exception
+    rejected = at.dataframe[0].value
+    assert rejected[["column", "reason"]].values.tolist() == [
+        ["(row)", "(row): blank line, no values"]
+    ]
+    assert not rejected.isna().any().any() and "None" not in rejected.astype(str).values
