@@ -152,3 +152,36 @@ def test_a_row_picked_in_one_versions_split_is_not_kept_when_another_goes_live(
     assert f"Version {second}," in " ".join(c.value for c in at.caption)
     first_row = int(at.dataframe[0].value["row"].iloc[0])
     assert _caption(at).startswith(f"Explaining row {first_row} of the test split (the table's")
+
+
+def test_a_batch_row_scored_by_a_version_no_longer_live_is_said(
+    tiny_frame: pd.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+    workbench_env: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(home=tmp_path_factory.mktemp("batch-versions") / "home")
+    first, second = (
+        train_model(
+            tiny_frame, settings=settings, model_kind="logreg", data_sha256=d * 64, actor=LEAD
+        ).version
+        for d in ("a", "b")
+    )
+    for key, value in settings_env(settings).items():
+        workbench_env.setenv(key, value)
+    get_settings.cache_clear()
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180).run()
+    at.switch_page(str(REPO / "pages" / "batch.py")).run()
+    data = tiny_frame.head(50).to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("fifty.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(str(REPO / "pages" / "explain.py")).run()
+    assert at.segmented_control(key="explain_source").value == "Last batch"
+    assert not [w for w in at.warning if "was scored by version" in w.value]  # live: first
+    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
+    promote(lenient, version=second, alias="champion", reason="the other one", actor=LEAD)
+    state.clear()
+    at.run()
+    said = [w.value for w in at.warning if "was scored by version" in w.value]
+    assert said and said[0].startswith(f"This row was scored by version {first} (fraud")
+    assert f"the live version {second} scores and explains it" in said[0]
