@@ -129,24 +129,13 @@ def test_a_row_picked_in_one_versions_split_is_not_kept_when_another_goes_live(
 ) -> None:
     """Row numbers name other transactions in another version's test split: after the
     alias moves, Explain starts again from the new split's first row."""
-    settings = Settings(home=tmp_path_factory.mktemp("picker-versions") / "home")
-    first, second = (
-        train_model(
-            tiny_frame, settings=settings, model_kind="logreg", data_sha256=d * 64, actor=LEAD
-        ).version
-        for d in ("a", "b")
-    )
-    for key, value in settings_env(settings).items():
-        workbench_env.setenv(key, value)
-    get_settings.cache_clear()
+    settings, first, second = _two_versions(tiny_frame, tmp_path_factory, workbench_env)
     at = _explain(AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180))
     clicked = int(at.dataframe[0].value["row"].iloc[-1])
     at.session_state[f"explain_picked_row_v{first}"] = clicked  # a click, as the table stores it
     at.run()
     assert _caption(at).startswith(f"Explaining row {clicked} of the test split (clicked")
-    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
-    promote(lenient, version=second, alias="champion", reason="the other one", actor=LEAD)
-    state.clear()  # what a move made on the Compare page does (else seen within 10 s)
+    _make_live(settings, second)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert f"Version {second}," in " ".join(c.value for c in at.caption)
@@ -159,16 +148,7 @@ def test_a_batch_row_scored_by_a_version_no_longer_live_is_said(
     tmp_path_factory: pytest.TempPathFactory,
     workbench_env: pytest.MonkeyPatch,
 ) -> None:
-    settings = Settings(home=tmp_path_factory.mktemp("batch-versions") / "home")
-    first, second = (
-        train_model(
-            tiny_frame, settings=settings, model_kind="logreg", data_sha256=d * 64, actor=LEAD
-        ).version
-        for d in ("a", "b")
-    )
-    for key, value in settings_env(settings).items():
-        workbench_env.setenv(key, value)
-    get_settings.cache_clear()
+    settings, first, second = _two_versions(tiny_frame, tmp_path_factory, workbench_env)
     at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180).run()
     at.switch_page(str(REPO / "pages" / "batch.py")).run()
     data = tiny_frame.head(50).to_csv(index=False).encode()
@@ -178,10 +158,33 @@ def test_a_batch_row_scored_by_a_version_no_longer_live_is_said(
     at.switch_page(str(REPO / "pages" / "explain.py")).run()
     assert at.segmented_control(key="explain_source").value == "Last batch"
     assert not [w for w in at.warning if "was scored by version" in w.value]  # live: first
-    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
-    promote(lenient, version=second, alias="champion", reason="the other one", actor=LEAD)
-    state.clear()
+    _make_live(settings, second)
     at.run()
     said = [w.value for w in at.warning if "was scored by version" in w.value]
     assert said and said[0].startswith(f"This row was scored by version {first} (fraud")
     assert f"the live version {second} scores and explains it" in said[0]
+
+
+def _two_versions(
+    frame: pd.DataFrame, paths: pytest.TempPathFactory, env: pytest.MonkeyPatch
+) -> tuple[Settings, int, int]:
+    """A home of its own with two versions (the first live), which the app will use."""
+    settings = Settings(home=paths.mktemp("two-versions") / "home")
+    first, second = (
+        train_model(
+            frame, settings=settings, model_kind="logreg", data_sha256=d * 64, actor=LEAD
+        ).version
+        for d in ("a", "b")
+    )
+    for key, value in settings_env(settings).items():
+        env.setenv(key, value)
+    get_settings.cache_clear()
+    return settings, first, second
+
+
+def _make_live(settings: Settings, version: int) -> None:
+    """Move the live alias, then forget the app's cached registry answers, as a move made
+    on the Compare page does (else the pages see it within 10 s)."""
+    lenient = settings.model_copy(update={"promote_auprc_tolerance": 1.0})
+    promote(lenient, version=version, alias="champion", reason="the other one", actor=LEAD)
+    state.clear()
